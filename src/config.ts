@@ -1,0 +1,453 @@
+/**
+ * Configuration: one zod schema over the process environment (STYLE.md rule 15).
+ *
+ * Every variable carries the `CRM_LEDGER_` prefix. The schema is keyed by the full variable name, so
+ * each zod issue path *is* the variable to fix. `loadConfig` parses once at startup, reports every
+ * issue in one message and returns typed slices that main.ts hands to constructors; nothing else
+ * reads `process.env`.
+ *
+ * Values are trimmed, and a blank value counts as unset (`CRM_LEDGER_REDIS_URL=` in a compose file
+ * means "use the embedded server", not "invalid URL"). Secrets are never echoed in messages: a
+ * bad token is described by its length only.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export const ENV_PREFIX = 'CRM_LEDGER_';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Admin/auditor/operator bearer tokens: long enough that guessing is not an option. */
+export const MIN_TOKEN_LENGTH = 16;
+export const DEFAULT_HUBSPOT_API_URL = 'https://api.hubapi.com';
+
+export interface Config {
+  http: { port: number; host: string; publicUrl?: string };
+  /** `url` absent: start the embedded `redis-server` under `dataDir`. */
+  redis: { url?: string };
+  dataDir: string;
+  admin: { adminToken?: string; auditorToken?: string; operatorToken?: string };
+  hubspot: { clientSecret?: string; accessToken?: string; apiUrl: string };
+  salesforce: { orgIds: string[]; instanceUrl?: string; accessToken?: string };
+  ledger: {
+    /** C2SP checkpoint origin line. */
+    origin: string;
+    /** C2SP signed-note signer key file (never stored in Redis). */
+    keyFile: string;
+    checkpointMinIntervalMs: number;
+    maxChangeBytes: number;
+  };
+  anchor: { batchSize: number; batchWaitMs: number };
+  policyFile?: string;
+  logLevel: LogLevel;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field schemas. Each takes a (trimmed, non-blank) string and produces a typed value or one issue
+// whose message reads "expected …, got …" so that "<VAR>: <message>" is a complete sentence.
+
+const MAX_ECHO = 60;
+
+/** Quote a non-secret raw value for an error message, shortened so one bad value stays one line. */
+function quote(raw: string): string {
+  const shown = raw.length > MAX_ECHO ? `${raw.slice(0, MAX_ECHO - 1)}…` : raw;
+  return `'${shown}'`;
+}
+
+function integer(min: number, max: number) {
+  return z.string().transform((raw, ctx) => {
+    const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an integer ${min}-${max}, got ${quote(raw)}`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function text() {
+  return z.string();
+}
+
+/** A secret with no length rule (CRM-issued credentials): only presence matters here. */
+function secret() {
+  return z.string();
+}
+
+/** A token we issue to people: minimum length, and never echoed back. */
+function token() {
+  return z.string().superRefine((value, ctx) => {
+    if (value.length < MIN_TOKEN_LENGTH) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected at least ${MIN_TOKEN_LENGTH} characters, got ${value.length} (value not shown)`,
+      });
+    }
+  });
+}
+
+function parseUrl(raw: string): URL | undefined {
+  try {
+    return new URL(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An http(s) base URL. A trailing slash is dropped: PUBLIC_URL is joined with the request path to
+ * rebuild the URI HubSpot signed (v3 signs the full URI), and `https://x/` + `/webhooks/…` would
+ * sign `//webhooks/…`.
+ */
+function httpUrl() {
+  return z.string().transform((raw, ctx) => {
+    const url = parseUrl(raw);
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an http:// or https:// URL, got ${quote(raw)}`,
+      });
+      return z.NEVER;
+    }
+    if (url.search !== '' || url.hash !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a base URL without query or fragment, got ${quote(raw)}`,
+      });
+      return z.NEVER;
+    }
+    return raw.replace(/\/+$/, '');
+  });
+}
+
+/** A Redis URL may carry a password (`redis://:pw@host`): only its scheme is ever echoed. */
+function redisUrl() {
+  return z.string().superRefine((value, ctx) => {
+    const url = parseUrl(value);
+    if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+      const got = url === undefined ? 'a value that is not a URL' : `scheme '${url.protocol}//'`;
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a redis:// or rediss:// URL, got ${got}`,
+      });
+    }
+  });
+}
+
+function oneOf<const T extends readonly string[]>(values: T) {
+  return z.string().transform((raw, ctx) => {
+    const lower = raw.toLowerCase();
+    const isListed = (v: string): v is T[number] => values.includes(v);
+    if (!isListed(lower)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected one of ${values.join('|')}, got ${quote(raw)}`,
+      });
+      return z.NEVER;
+    }
+    return lower;
+  });
+}
+
+/** Salesforce organisation ids: 15-character case-sensitive or 18-character case-safe form. */
+const SALESFORCE_ID = /^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$/;
+
+function orgIds() {
+  return z.string().transform((raw, ctx) => {
+    const ids = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    const bad = ids.filter((id) => !SALESFORCE_ID.test(id));
+    if (bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a comma-separated list of 15- or 18-character Salesforce org ids, got ${bad.map(quote).join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    return [...new Set(ids)];
+  });
+}
+
+/**
+ * C2SP tlog-checkpoint: the origin "MUST be non-empty" and "SHOULD be a schema-less URL containing
+ * neither Unicode spaces nor plus (U+002B)"; signed-note key names share the no-space/no-plus rule.
+ * We enforce the SHOULD too: a checkpoint other tools cannot parse is worth little.
+ */
+function origin() {
+  return z.string().superRefine((raw, ctx) => {
+    const problem = /[\s+]/u.test(raw)
+      ? 'must not contain spaces or "+"'
+      : raw.includes('://')
+        ? 'must be schema-less (no "scheme://")'
+        : undefined;
+    if (problem !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a checkpoint origin such as 'example.com/ledger' (${problem}), got ${quote(raw)}`,
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema.
+
+const EnvObject = z
+  .object({
+    CRM_LEDGER_PORT: integer(1, 65535).default(3000),
+    CRM_LEDGER_HOST: text().default('127.0.0.1'),
+    CRM_LEDGER_REDIS_URL: redisUrl().optional(),
+    CRM_LEDGER_DATA_DIR: text().default('./data'),
+    CRM_LEDGER_PUBLIC_URL: httpUrl().optional(),
+    CRM_LEDGER_ADMIN_TOKEN: token().optional(),
+    CRM_LEDGER_AUDITOR_TOKEN: token().optional(),
+    CRM_LEDGER_OPERATOR_TOKEN: token().optional(),
+    CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret().optional(),
+    CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: secret().optional(),
+    CRM_LEDGER_HUBSPOT_API_URL: httpUrl().default(DEFAULT_HUBSPOT_API_URL),
+    CRM_LEDGER_SALESFORCE_ORG_IDS: orgIds().default([]),
+    CRM_LEDGER_SALESFORCE_INSTANCE_URL: httpUrl().optional(),
+    CRM_LEDGER_SALESFORCE_ACCESS_TOKEN: secret().optional(),
+    CRM_LEDGER_POLICY_FILE: text().optional(),
+    CRM_LEDGER_LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
+    CRM_LEDGER_LEDGER_ORIGIN: origin().default('crm-ledger.local'),
+    CRM_LEDGER_LEDGER_KEY_FILE: text().optional(),
+    CRM_LEDGER_CHECKPOINT_MIN_INTERVAL_MS: integer(0, 86_400_000).default(0),
+    CRM_LEDGER_ANCHOR_BATCH_SIZE: integer(1, 1000).default(128),
+    CRM_LEDGER_ANCHOR_BATCH_WAIT_MS: integer(0, 60_000).default(20),
+    CRM_LEDGER_MAX_CHANGE_BYTES: integer(1024, 16 * 1024 * 1024).default(65_536),
+  })
+  // Cross-field rules. `when: () => true` runs them even when a field already failed, so one
+  // start reports everything. They test presence only (a present-but-invalid field is still
+  // present, and its own issue is already reported).
+  .superRefine(
+    (env, ctx) => {
+      const has = (name: keyof typeof env): boolean => env[name] !== undefined;
+      if (has('CRM_LEDGER_SALESFORCE_ACCESS_TOKEN') && !has('CRM_LEDGER_SALESFORCE_INSTANCE_URL')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['CRM_LEDGER_SALESFORCE_INSTANCE_URL'],
+          message:
+            'required when CRM_LEDGER_SALESFORCE_ACCESS_TOKEN is set (the token is only valid against its own instance)',
+        });
+      }
+      // An allow-list is how Outbound Messages from other orgs are refused; connecting a real org
+      // with an empty list would refuse every message, so say so at startup, not at 3 a.m.
+      const salesforceConnected =
+        has('CRM_LEDGER_SALESFORCE_ACCESS_TOKEN') || has('CRM_LEDGER_SALESFORCE_INSTANCE_URL');
+      const orgs = env.CRM_LEDGER_SALESFORCE_ORG_IDS;
+      if (salesforceConnected && Array.isArray(orgs) && orgs.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['CRM_LEDGER_SALESFORCE_ORG_IDS'],
+          message:
+            'required when Salesforce is connected (CRM_LEDGER_SALESFORCE_INSTANCE_URL or _ACCESS_TOKEN set): list the org ids whose messages are accepted',
+        });
+      }
+      // Webhooks from a connected HubSpot app can only be verified with its client secret.
+      if (has('CRM_LEDGER_HUBSPOT_ACCESS_TOKEN') && !has('CRM_LEDGER_HUBSPOT_CLIENT_SECRET')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['CRM_LEDGER_HUBSPOT_CLIENT_SECRET'],
+          message:
+            'required when CRM_LEDGER_HUBSPOT_ACCESS_TOKEN is set (webhook signatures are verified with it)',
+        });
+      }
+      // Role tokens must differ, or the weaker role silently holds the stronger one's rights.
+      const roles = [
+        'CRM_LEDGER_ADMIN_TOKEN',
+        'CRM_LEDGER_AUDITOR_TOKEN',
+        'CRM_LEDGER_OPERATOR_TOKEN',
+      ] as const;
+      roles.forEach((name, i) => {
+        const value = env[name];
+        const earlier = roles.slice(0, i).find((other) => env[other] === value);
+        if (typeof value === 'string' && earlier !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `must differ from ${earlier} (each role needs its own token)`,
+          });
+        }
+      });
+    },
+    { when: () => true },
+  );
+
+type Env = z.output<typeof EnvObject>;
+type EnvName = keyof Env;
+
+function toConfig(env: Env): Config {
+  const optional = <K extends string, V>(key: K, value: V | undefined) =>
+    (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+  const dataDir = env.CRM_LEDGER_DATA_DIR;
+  return {
+    http: {
+      port: env.CRM_LEDGER_PORT,
+      host: env.CRM_LEDGER_HOST,
+      ...optional('publicUrl', env.CRM_LEDGER_PUBLIC_URL),
+    },
+    redis: { ...optional('url', env.CRM_LEDGER_REDIS_URL) },
+    dataDir,
+    admin: {
+      ...optional('adminToken', env.CRM_LEDGER_ADMIN_TOKEN),
+      ...optional('auditorToken', env.CRM_LEDGER_AUDITOR_TOKEN),
+      ...optional('operatorToken', env.CRM_LEDGER_OPERATOR_TOKEN),
+    },
+    hubspot: {
+      ...optional('clientSecret', env.CRM_LEDGER_HUBSPOT_CLIENT_SECRET),
+      ...optional('accessToken', env.CRM_LEDGER_HUBSPOT_ACCESS_TOKEN),
+      apiUrl: env.CRM_LEDGER_HUBSPOT_API_URL,
+    },
+    salesforce: {
+      orgIds: env.CRM_LEDGER_SALESFORCE_ORG_IDS,
+      ...optional('instanceUrl', env.CRM_LEDGER_SALESFORCE_INSTANCE_URL),
+      ...optional('accessToken', env.CRM_LEDGER_SALESFORCE_ACCESS_TOKEN),
+    },
+    ledger: {
+      origin: env.CRM_LEDGER_LEDGER_ORIGIN,
+      keyFile: env.CRM_LEDGER_LEDGER_KEY_FILE ?? path.join(dataDir, 'ledger.key'),
+      checkpointMinIntervalMs: env.CRM_LEDGER_CHECKPOINT_MIN_INTERVAL_MS,
+      maxChangeBytes: env.CRM_LEDGER_MAX_CHANGE_BYTES,
+    },
+    anchor: {
+      batchSize: env.CRM_LEDGER_ANCHOR_BATCH_SIZE,
+      batchWaitMs: env.CRM_LEDGER_ANCHOR_BATCH_WAIT_MS,
+    },
+    ...optional('policyFile', env.CRM_LEDGER_POLICY_FILE),
+    logLevel: env.CRM_LEDGER_LOG_LEVEL,
+  };
+}
+
+/** Keep only our variables, trimmed; blank counts as unset. */
+function normaliseEnv(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null) return input;
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(input)) {
+    if (!name.startsWith(ENV_PREFIX) || typeof value !== 'string') continue;
+    const trimmed = value.trim();
+    if (trimmed !== '') out[name] = trimmed;
+  }
+  return out;
+}
+
+const ConfigSchema = z.preprocess(normaliseEnv, EnvObject).transform(toConfig);
+
+/**
+ * Parse the environment into a `Config`, or throw `ConfigError('CONFIG_INVALID')` whose message
+ * lists every issue, one per line, each starting with the variable's name.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const result = ConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = issue.path.length > 0 ? issue.path.map(String).join('.') : '(environment)';
+    return `  ${name}: ${issue.message}`;
+  });
+  const count = lines.length === 1 ? '1 issue' : `${lines.length} issues`;
+  throw new ConfigError('CONFIG_INVALID', `Invalid configuration (${count}):\n${lines.join('\n')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation rows for the README table. Typed as Record<EnvName, …> so a variable added to the
+// schema without a row (or a row without a variable) fails to compile.
+
+export interface ConfigVariable {
+  name: string;
+  /** Human-readable default; `null` when the variable is optional with no default. */
+  default: string | null;
+  description: string;
+}
+
+const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
+  CRM_LEDGER_PORT: { default: '3000', description: 'HTTP port (1-65535).' },
+  CRM_LEDGER_HOST: { default: '127.0.0.1', description: 'HTTP bind address.' },
+  CRM_LEDGER_REDIS_URL: {
+    default: 'unset: embedded redis-server (AOF) under the data directory',
+    description: 'redis:// or rediss:// URL of the shared Redis.',
+  },
+  CRM_LEDGER_DATA_DIR: {
+    default: './data',
+    description: 'Directory for the embedded Redis, the ledger key and the generated admin token.',
+  },
+  CRM_LEDGER_PUBLIC_URL: {
+    default: null,
+    description:
+      'Base http(s) URL the CRMs call; used to rebuild the signed URI behind proxies. Trailing slash dropped.',
+  },
+  CRM_LEDGER_ADMIN_TOKEN: {
+    default: null,
+    description: `Bearer token for /admin/* (at least ${MIN_TOKEN_LENGTH} characters); generated once if unset.`,
+  },
+  CRM_LEDGER_AUDITOR_TOKEN: {
+    default: null,
+    description: `Read-only auditor token (at least ${MIN_TOKEN_LENGTH} characters, distinct from the others).`,
+  },
+  CRM_LEDGER_OPERATOR_TOKEN: {
+    default: null,
+    description: `Operator token (at least ${MIN_TOKEN_LENGTH} characters, distinct from the others).`,
+  },
+  CRM_LEDGER_HUBSPOT_CLIENT_SECRET: {
+    default: null,
+    description: 'HubSpot app client secret, verifies webhook signatures.',
+  },
+  CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: {
+    default: null,
+    description: 'HubSpot access token for write-back and reconciliation; needs the client secret.',
+  },
+  CRM_LEDGER_HUBSPOT_API_URL: {
+    default: DEFAULT_HUBSPOT_API_URL,
+    description: 'HubSpot API base URL (override for the sandbox).',
+  },
+  CRM_LEDGER_SALESFORCE_ORG_IDS: {
+    default: 'empty',
+    description:
+      'Comma-separated 15- or 18-character org ids accepted by the Salesforce webhook; required once Salesforce is connected.',
+  },
+  CRM_LEDGER_SALESFORCE_INSTANCE_URL: {
+    default: null,
+    description: 'Salesforce instance URL, e.g. https://example.my.salesforce.com.',
+  },
+  CRM_LEDGER_SALESFORCE_ACCESS_TOKEN: {
+    default: null,
+    description: 'Salesforce access token; needs the instance URL.',
+  },
+  CRM_LEDGER_POLICY_FILE: { default: null, description: 'Path to the change policy file.' },
+  CRM_LEDGER_LOG_LEVEL: { default: 'info', description: `Log level: ${LOG_LEVELS.join('|')}.` },
+  CRM_LEDGER_LEDGER_ORIGIN: {
+    default: 'crm-ledger.local',
+    description: 'Checkpoint origin line (C2SP): schema-less, no spaces or "+".',
+  },
+  CRM_LEDGER_LEDGER_KEY_FILE: {
+    default: '<DATA_DIR>/ledger.key',
+    description: 'C2SP signer key file for checkpoints (Ed25519); never stored in Redis.',
+  },
+  CRM_LEDGER_CHECKPOINT_MIN_INTERVAL_MS: {
+    default: '0',
+    description: 'Minimum time between signed checkpoints of one tenant (0 = every append).',
+  },
+  CRM_LEDGER_ANCHOR_BATCH_SIZE: {
+    default: '128',
+    description: 'Most changes anchored in one append (1-1000).',
+  },
+  CRM_LEDGER_ANCHOR_BATCH_WAIT_MS: {
+    default: '20',
+    description: 'How long the anchor worker waits to fill a batch (0-60000).',
+  },
+  CRM_LEDGER_MAX_CHANGE_BYTES: {
+    default: '65536',
+    description: 'Largest accepted change event, in bytes (1 KiB-16 MiB).',
+  },
+};
+
+/** One row per variable, in schema order, for the README configuration table. */
+export function describeConfig(): ConfigVariable[] {
+  return Object.keys(EnvObject.shape).map((name) => ({ name, ...DOCS[name as EnvName] }));
+}

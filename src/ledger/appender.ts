@@ -1,0 +1,235 @@
+/**
+ * ChainAppender: appends batches to one tenant's chain with compare-and-set, and pipelines them.
+ *
+ * A batch is hashed locally on top of the head the appender predicts (the head its previous,
+ * still in-flight batch will produce), then sent to the appendBlocks Lua script, which writes it
+ * only if the stored head is the one it was built on. So while Redis runs batch k, Node hashes
+ * batch k+1: throughput is the slower of the two, not their sum. Whenever a batch is refused
+ * (another writer moved the head, or an idempotency key is already anchored) the prediction is
+ * dropped, the head is read again and the refused batch is rebuilt; batches built on top of it are
+ * refused in turn by the same check, so the chain can never fork and no change is anchored twice.
+ */
+import { LedgerError } from '../errors.js';
+import { buildBlock } from './block.js';
+import type { BuiltBlock, PreparedChange } from './block.js';
+import { appendLeaves, frontierRefs } from './merkle.js';
+import type { Frontier } from './merkle.js';
+import { LuaStatus } from './lua/codes.js';
+import { groupTreeWrites } from './store.js';
+import type { HeadState, RecordHead, RedisLedgerStore, TreeWrite } from './store.js';
+
+export interface AnchoredBlock {
+  /** index of the change in the request */
+  index: number;
+  seq: number;
+  hash: string;
+}
+
+export interface SkippedChange {
+  index: number;
+  /** seq of the block that already anchors this change */
+  seq: number;
+  code: 'ALREADY_ANCHORED' | 'DUPLICATE_IN_BATCH';
+}
+
+export interface AppendResult {
+  tenant: string;
+  anchored: AnchoredBlock[];
+  skipped: SkippedChange[];
+  /** chain size after this batch */
+  size: number;
+}
+
+interface BuiltBatch {
+  blocks: { blocks: BuiltBlock[]; tree: TreeWrite[] };
+  expected: HeadState;
+  batch: number;
+  epoch: number;
+}
+
+interface Predicted {
+  head: HeadState;
+  frontier: Frontier;
+  epoch: number;
+}
+
+export interface ChainAppenderOptions {
+  now?: () => Date;
+  /** attempts before APPEND_CONTENDED (each refused CAS costs one) */
+  maxAttempts?: number;
+}
+
+export class ChainAppender {
+  private predicted: Predicted | undefined;
+  private epoch = 0;
+  /** record heads written by batches still in flight, newest last */
+  private overlay = new Map<string, RecordHead & { batch: number }>();
+  private buildQueue: Promise<unknown> = Promise.resolve();
+  private nextBatchId = 0;
+  private readonly now: () => Date;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly store: RedisLedgerStore,
+    readonly tenant: string,
+    options: ChainAppenderOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.maxAttempts = options.maxAttempts ?? 100;
+  }
+
+  /** Anchors `changes` (already validated, all of this tenant) in order. */
+  async append(changes: readonly PreparedChange[]): Promise<AppendResult> {
+    for (const c of changes) {
+      if (c.event.tenant !== this.tenant) {
+        throw new LedgerError(
+          'TENANT_UNKNOWN',
+          `change for ${c.event.tenant} sent to ${this.tenant}`,
+        );
+      }
+    }
+    const skipped: SkippedChange[] = [];
+    const firstByIdem = new Map<string, number>();
+    let pending: { index: number; change: PreparedChange }[] = [];
+    changes.forEach((change, index) => {
+      const first = firstByIdem.get(change.idemField);
+      if (first === undefined) {
+        firstByIdem.set(change.idemField, index);
+        pending.push({ index, change });
+      } else {
+        skipped.push({ index, seq: -1, code: 'DUPLICATE_IN_BATCH' });
+      }
+    });
+
+    const anchored: AnchoredBlock[] = [];
+    let size = this.predicted?.head.size ?? 0;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > this.maxAttempts) {
+        throw new LedgerError(
+          'APPEND_CONTENDED',
+          `${this.tenant}: batch refused ${this.maxAttempts} times (head keeps moving)`,
+        );
+      }
+      const { blocks, expected, batch, epoch } = await this.build(pending.map((p) => p.change));
+      let reply;
+      try {
+        reply = await this.store.append(this.tenant, expected, blocks.blocks, blocks.tree);
+      } catch (err) {
+        // The script may or may not have run: forget the prediction; a retry is safe because the
+        // idempotency record is written by the same script as the block.
+        this.invalidate(epoch);
+        throw err;
+      } finally {
+        this.settle(batch);
+      }
+      if (reply.status === LuaStatus.Ok) {
+        pending.forEach((p, i) => {
+          const b = blocks.blocks[i] as BuiltBlock;
+          anchored.push({ index: p.index, seq: b.seq, hash: b.hashHex });
+        });
+        size = reply.size;
+        pending = [];
+      } else if (reply.status === LuaStatus.AlreadyAnchored) {
+        this.invalidate(epoch);
+        const hit = new Map(reply.hits.map((h) => [h.index, h.seq]));
+        pending = pending.filter((p, i) => {
+          const seq = hit.get(i);
+          if (seq !== undefined) skipped.push({ index: p.index, seq, code: 'ALREADY_ANCHORED' });
+          return seq === undefined;
+        });
+      } else {
+        this.invalidate(epoch);
+        if (attempt > 3) await sleep(Math.min(50, attempt) * Math.random());
+      }
+    }
+    for (const s of skipped) {
+      if (s.code === 'DUPLICATE_IN_BATCH') {
+        const first = firstByIdem.get((changes[s.index] as PreparedChange).idemField) as number;
+        s.seq =
+          anchored.find((a) => a.index === first)?.seq ??
+          skipped.find((x) => x.index === first)?.seq ??
+          -1;
+      }
+    }
+    anchored.sort((a, b) => a.seq - b.seq);
+    skipped.sort((a, b) => a.index - b.index);
+    return { tenant: this.tenant, anchored, skipped, size };
+  }
+
+  /** Builds the next batch on the predicted head. Builds run one at a time, in call order. */
+  private build(changes: PreparedChange[]): Promise<BuiltBatch> {
+    const run = this.buildQueue.then(() => this.buildNow(changes));
+    this.buildQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async buildNow(changes: PreparedChange[]): Promise<BuiltBatch> {
+    if (!this.predicted) {
+      const head = await this.store.readHead(this.tenant);
+      const frontier = await this.store.readNodes(this.tenant, frontierRefs(head.size));
+      this.predicted = { head, frontier, epoch: this.epoch };
+    }
+    // Snapshot the in-flight record heads now: a batch that settles during the read below drops
+    // its entries from the overlay, and its heads are then in Redis but not in what we read.
+    const known = new Map<string, RecordHead>();
+    const missing: string[] = [];
+    for (const key of new Set(changes.map((c) => c.recordKey))) {
+      const head = this.overlay.get(key);
+      if (head) known.set(key, head);
+      else missing.push(key);
+    }
+    const stored = await this.store.readRecordHeads(this.tenant, missing);
+    for (const [key, head] of stored) known.set(key, head);
+    const predicted = this.predicted;
+    if (!predicted) return this.buildNow(changes); // invalidated while reading: start again
+
+    const batch = this.nextBatchId++;
+    const anchoredAt = this.now().toISOString();
+    const built: BuiltBlock[] = [];
+    let prev = predicted.head.hash || '0'.repeat(64);
+    let seq = predicted.head.size;
+    for (const change of changes) {
+      const recordHead = known.get(change.recordKey);
+      const block = buildBlock(change, seq, prev, recordHead?.hash, anchoredAt);
+      built.push(block);
+      known.set(change.recordKey, { seq, hash: block.hashHex });
+      this.overlay.set(change.recordKey, { seq, hash: block.hashHex, batch });
+      prev = block.hashHex;
+      seq += 1;
+    }
+    const tree = appendLeaves(
+      predicted.head.size,
+      predicted.frontier,
+      built.map((b) => b.hash),
+    );
+    const expected = predicted.head;
+    this.predicted = {
+      head: { size: tree.size, hash: prev },
+      frontier: tree.frontier,
+      epoch: predicted.epoch,
+    };
+    return {
+      blocks: { blocks: built, tree: groupTreeWrites(tree.newNodes) },
+      expected,
+      batch,
+      epoch: predicted.epoch,
+    };
+  }
+
+  /** Drops the prediction (once per epoch: later refusals of the same epoch are its echoes). */
+  private invalidate(epoch: number): void {
+    if (epoch !== this.epoch) return;
+    this.epoch += 1;
+    this.predicted = undefined;
+    this.overlay.clear();
+  }
+
+  /** The batch's script has answered: its record heads are now in Redis (or were refused). */
+  private settle(batch: number): void {
+    for (const [key, head] of this.overlay) if (head.batch === batch) this.overlay.delete(key);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

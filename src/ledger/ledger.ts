@@ -1,0 +1,146 @@
+/**
+ * Ledger: the ledger's public face for the rest of crm-ledger — append changes, verify chains,
+ * read checkpoints. Built by main.ts from a store and the signing key.
+ */
+import { ChainAppender } from './appender.js';
+import type { AppendResult } from './appender.js';
+import { prepareChange, DEFAULT_MAX_CHANGE_BYTES } from './block.js';
+import type { AnchorRequest, PreparedChange } from './block.js';
+import { Checkpointer } from './checkpointer.js';
+import type { NoteSigner, Verifier } from './checkpoint.js';
+import { InputError } from '../errors.js';
+import type { CheckpointEntry, RedisLedgerStore } from './store.js';
+import { ChainVerifier } from './verifier.js';
+import type { ChainSource, VerifyOptions, VerifyResult } from './verifier.js';
+
+export interface LedgerOptions {
+  /** checkpoint origin prefix; a tenant's origin is `<origin>/<tenant>` */
+  origin: string;
+  signer: NoteSigner;
+  /** verifier keys accepted for this ledger's checkpoints (the signer's own, plus retired ones) */
+  verifiers: readonly Verifier[];
+  maxChangeBytes?: number;
+  maxBatch?: number;
+  checkpointMinIntervalMs?: number;
+  now?: () => Date;
+}
+
+export interface AnchorResult extends AppendResult {
+  checkpoint: CheckpointEntry;
+}
+
+export class Ledger {
+  private readonly appenders = new Map<string, ChainAppender>();
+  private readonly knownTenants = new Set<string>();
+  readonly checkpointer: Checkpointer;
+
+  constructor(
+    readonly store: RedisLedgerStore,
+    private readonly options: LedgerOptions,
+  ) {
+    this.checkpointer = new Checkpointer(store, {
+      signer: options.signer,
+      verifiers: options.verifiers,
+      originFor: (t) => this.originFor(t),
+      minIntervalMs: options.checkpointMinIntervalMs ?? 0,
+    });
+  }
+
+  originFor(tenant: string): string {
+    return `${this.options.origin}/${tenant}`;
+  }
+
+  get verifiers(): readonly Verifier[] {
+    return this.options.verifiers;
+  }
+
+  /** Validates every request (nothing is written if one is bad), then anchors them in order. */
+  prepare(tenant: string, requests: readonly AnchorRequest[]): PreparedChange[] {
+    const max = this.options.maxBatch ?? 1000;
+    if (requests.length > max) {
+      throw new InputError(
+        'BATCH_TOO_LARGE',
+        `a batch holds at most ${max} changes, got ${requests.length}`,
+      );
+    }
+    return requests.map((r, i) => {
+      let prepared: PreparedChange;
+      try {
+        prepared = prepareChange(r, this.options.maxChangeBytes ?? DEFAULT_MAX_CHANGE_BYTES);
+      } catch (err) {
+        if (err instanceof InputError) {
+          throw new InputError(
+            err.code,
+            `changes[${i}]: ${err.message}`,
+            `[${i}].${err.path ?? ''}`,
+          );
+        }
+        throw err;
+      }
+      if (prepared.event.tenant !== tenant) {
+        throw new InputError(
+          'TENANT_MISMATCH',
+          `changes[${i}]: tenant ${prepared.event.tenant} is not ${tenant}`,
+          `[${i}].tenant`,
+        );
+      }
+      return prepared;
+    });
+  }
+
+  /** Anchors the changes; resolves once a signed checkpoint covers them. */
+  async append(tenant: string, requests: readonly AnchorRequest[]): Promise<AnchorResult> {
+    const prepared = this.prepare(tenant, requests);
+    const result = await this.appender(tenant).append(prepared);
+    if (!this.knownTenants.has(tenant)) {
+      await this.store.registerTenant(tenant);
+      this.knownTenants.add(tenant);
+    }
+    const checkpoint = await this.checkpointer.cover(tenant, result.size);
+    return { ...result, checkpoint };
+  }
+
+  appender(tenant: string): ChainAppender {
+    let a = this.appenders.get(tenant);
+    if (!a) {
+      a = new ChainAppender(this.store, tenant, this.options.now ? { now: this.options.now } : {});
+      this.appenders.set(tenant, a);
+    }
+    return a;
+  }
+
+  verifier(tenant: string): ChainVerifier {
+    return createVerifier(this.store, tenant, {
+      verifiers: this.options.verifiers,
+      origin: this.originFor(tenant),
+    });
+  }
+
+  verify(tenant: string, options?: VerifyOptions): Promise<VerifyResult> {
+    return this.verifier(tenant).verify(options);
+  }
+}
+
+/** A ChainSource over the Redis store for one tenant. */
+export function storeSource(store: RedisLedgerStore, tenant: string): ChainSource {
+  return {
+    readHead: () => store.readHead(tenant),
+    readSegment: (n, start) => store.readSegment(tenant, n, start ?? 0),
+    readTreeRange: (level, start, end) => store.readTreeRange(tenant, level, start, end),
+    readNodes: (refs) => store.readNodes(tenant, refs),
+    readBlock: (seq) => store.readBlock(tenant, seq),
+    readRecordSeqs: async (recordKey) => [
+      ...(await store.readRecord(tenant, recordKey)).entries.keys(),
+    ],
+    latestCheckpoint: () => store.latestCheckpoint(tenant),
+    readCheckpoints: (min, max) => store.readCheckpoints(tenant, min, max),
+  };
+}
+
+export function createVerifier(
+  store: RedisLedgerStore,
+  tenant: string,
+  trust: { verifiers: readonly Verifier[]; origin: string },
+): ChainVerifier {
+  return new ChainVerifier(tenant, storeSource(store, tenant), trust);
+}

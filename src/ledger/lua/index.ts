@@ -1,0 +1,25 @@
+/**
+ * Loads the ledger's Lua scripts from their files and registers them on an ioredis client under
+ * versioned names (STYLE.md rule 9), so that a changed script never runs under an old name.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+export const SCRIPTS = {
+  appendBlocks: { file: 'appendBlocks.lua', version: 1 },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+export function scriptSource(name: ScriptName): string {
+  return readFileSync(new URL(SCRIPTS[name].file, import.meta.url), 'utf8');
+}
+
+/** Registers every script as `<name>V<version>` (ioredis defineCommand: EVALSHA with EVAL fallback). */
+export function defineLedgerCommands(redis: Redis): void {
+  for (const [name, spec] of Object.entries(SCRIPTS)) {
+    const command = `${name}V${spec.version}`;
+    if (typeof (redis as unknown as Record<string, unknown>)[command] === 'function') continue;
+    redis.defineCommand(command, { lua: scriptSource(name as ScriptName) });
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * RedisLedgerStore: the only ledger file that talks to Redis. It reads and writes the layout in
+ * keys.ts; every multi-key write goes through the appendBlocks Lua script.
+ */
+import type { Redis } from 'ioredis';
+import { LedgerError } from '../errors.js';
+import { HASH_SIZE } from './hash.js';
+import { LedgerKeys, SEGMENT_SIZE, TENANTS_KEY, TREE_CHUNK_NODES, segmentOf } from './keys.js';
+import { decodeAppendReply } from './lua/codes.js';
+import type { AppendReply } from './lua/codes.js';
+import { defineLedgerCommands } from './lua/index.js';
+import type { NodeRef } from './merkle.js';
+import type { BuiltBlock } from './block.js';
+
+export interface HeadState {
+  size: number;
+  /** hex hash of the last block; "" for an empty chain */
+  hash: string;
+}
+
+export interface RecordHead {
+  seq: number;
+  hash: string;
+}
+
+export interface TreeWrite {
+  level: number;
+  index: number;
+  /** concatenated 32-byte node hashes starting at `index` */
+  bytes: Buffer;
+}
+
+export interface CheckpointEntry {
+  size: number;
+  note: string;
+}
+
+type AppendCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
+
+export class RedisLedgerStore {
+  private readonly keysByTenant = new Map<string, LedgerKeys>();
+
+  constructor(readonly redis: Redis) {
+    defineLedgerCommands(redis);
+  }
+
+  keys(tenant: string): LedgerKeys {
+    let k = this.keysByTenant.get(tenant);
+    if (!k) {
+      k = new LedgerKeys(tenant);
+      this.keysByTenant.set(tenant, k);
+    }
+    return k;
+  }
+
+  async readHead(tenant: string): Promise<HeadState> {
+    const [size, hash] = await this.redis.hmget(this.keys(tenant).head, 'size', 'hash');
+    return { size: size ? Number(size) : 0, hash: hash ?? '' };
+  }
+
+  /** Record heads ("h" field of each record hash), in one round trip. */
+  async readRecordHeads(tenant: string, recordKeys: string[]): Promise<Map<string, RecordHead>> {
+    const out = new Map<string, RecordHead>();
+    if (recordKeys.length === 0) return out;
+    const k = this.keys(tenant);
+    const pipe = this.redis.pipeline();
+    for (const r of recordKeys) pipe.hget(k.record(r), 'h');
+    const replies = (await pipe.exec()) ?? [];
+    recordKeys.forEach((r, i) => {
+      const [err, value] = replies[i] ?? [];
+      if (err) throw err;
+      if (typeof value === 'string') out.set(r, parseRecordHead(value));
+    });
+    return out;
+  }
+
+  /** Stored tree nodes, in one round trip. Missing nodes come back empty. */
+  async readNodes(tenant: string, refs: readonly NodeRef[]): Promise<Uint8Array[]> {
+    if (refs.length === 0) return [];
+    const k = this.keys(tenant);
+    const pipe = this.redis.pipeline();
+    for (const { level, index } of refs) {
+      const offset = (index % TREE_CHUNK_NODES) * HASH_SIZE;
+      pipe.getrangeBuffer(
+        k.treeChunk(level, Math.floor(index / TREE_CHUNK_NODES)),
+        offset,
+        offset + HASH_SIZE - 1,
+      );
+    }
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return new Uint8Array(value as Buffer);
+    });
+  }
+
+  /** Nodes [start, end) of one tree level, concatenated (reads across chunk strings). */
+  async readTreeRange(tenant: string, level: number, start: number, end: number): Promise<Buffer> {
+    if (end <= start) return Buffer.alloc(0);
+    const k = this.keys(tenant);
+    const pipe = this.redis.pipeline();
+    for (let i = start; i < end;) {
+      const chunk = Math.floor(i / TREE_CHUNK_NODES);
+      const stop = Math.min(end, (chunk + 1) * TREE_CHUNK_NODES);
+      const from = (i % TREE_CHUNK_NODES) * HASH_SIZE;
+      pipe.getrangeBuffer(k.treeChunk(level, chunk), from, from + (stop - i) * HASH_SIZE - 1);
+      i = stop;
+    }
+    const replies = (await pipe.exec()) ?? [];
+    return Buffer.concat(
+      replies.map(([err, value]) => {
+        if (err) throw err;
+        return value as Buffer;
+      }),
+    );
+  }
+
+  /** Blocks of segment `n` from `start` (offset inside the segment), as stored bytes. */
+  async readSegment(tenant: string, n: number, start = 0, end = -1): Promise<Buffer[]> {
+    return this.redis.lrangeBuffer(this.keys(tenant).segment(n), start, end);
+  }
+
+  async readBlock(tenant: string, seq: number): Promise<Buffer | undefined> {
+    const value = await this.redis.lindexBuffer(
+      this.keys(tenant).segment(segmentOf(seq)),
+      seq % SEGMENT_SIZE,
+    );
+    return value ?? undefined;
+  }
+
+  async readBlocks(tenant: string, seqs: readonly number[]): Promise<(Buffer | undefined)[]> {
+    if (seqs.length === 0) return [];
+    const k = this.keys(tenant);
+    const pipe = this.redis.pipeline();
+    for (const seq of seqs) pipe.lindexBuffer(k.segment(segmentOf(seq)), seq % SEGMENT_SIZE);
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return (value as Buffer | null) ?? undefined;
+    });
+  }
+
+  /** The record's block seqs (ascending) and its vault entries, from its record hash. */
+  async readRecord(
+    tenant: string,
+    recordKey: string,
+  ): Promise<{ head?: RecordHead; entries: Map<number, string> }> {
+    const all = await this.redis.hgetall(this.keys(tenant).record(recordKey));
+    const entries = new Map<number, string>();
+    let head: RecordHead | undefined;
+    for (const [field, value] of Object.entries(all)) {
+      if (field === 'h') head = parseRecordHead(value);
+      else if (/^\d+$/.test(field)) entries.set(Number(field), value);
+    }
+    const sorted = new Map([...entries].sort((a, b) => a[0] - b[0]));
+    return head ? { head, entries: sorted } : { entries: sorted };
+  }
+
+  /**
+   * Runs appendBlocks: writes `blocks` (seqs expected.size …) and `tree` atomically if the head is
+   * still `expected` and none of the blocks' idempotency fields is known.
+   */
+  async append(
+    tenant: string,
+    expected: HeadState,
+    blocks: readonly BuiltBlock[],
+    tree: readonly TreeWrite[],
+  ): Promise<AppendReply> {
+    const last = blocks[blocks.length - 1];
+    if (!last) throw new LedgerError('LUA_UNEXPECTED', 'append called with no blocks');
+    const k = this.keys(tenant);
+    const firstSeg = segmentOf(expected.size);
+    const lastSeg = segmentOf(expected.size + blocks.length - 1);
+    const keys: string[] = [k.head, k.idem];
+    for (let s = firstSeg; s <= lastSeg; s++) keys.push(k.segment(s));
+    for (const b of blocks) keys.push(k.record(b.recordKey));
+    for (const w of tree) keys.push(k.treeChunk(w.level, Math.floor(w.index / TREE_CHUNK_NODES)));
+    const args: (string | number | Buffer)[] = [
+      expected.size,
+      expected.hash,
+      last.hashHex,
+      blocks.length,
+      lastSeg - firstSeg + 1,
+      tree.length,
+      SEGMENT_SIZE,
+    ];
+    for (const b of blocks) args.push(b.bytes, b.idemField, `${b.seq}:${b.hashHex}`, b.vault);
+    for (const w of tree) args.push((w.index % TREE_CHUNK_NODES) * HASH_SIZE, w.bytes);
+    const command = (this.redis as unknown as { appendBlocksV1: AppendCommand }).appendBlocksV1;
+    const reply = await command.call(this.redis, keys.length, ...keys, ...args);
+    return decodeAppendReply(reply);
+  }
+
+  async registerTenant(tenant: string): Promise<void> {
+    await this.redis.sadd(TENANTS_KEY, tenant);
+  }
+
+  async listTenants(): Promise<string[]> {
+    return (await this.redis.smembers(TENANTS_KEY)).sort();
+  }
+
+  async addCheckpoint(tenant: string, size: number, note: string): Promise<void> {
+    await this.redis.zadd(this.keys(tenant).checkpoints, size, note);
+  }
+
+  async latestCheckpoint(tenant: string): Promise<CheckpointEntry | undefined> {
+    const [note, score] = await this.redis.zrange(
+      this.keys(tenant).checkpoints,
+      -1,
+      -1,
+      'WITHSCORES',
+    );
+    return note !== undefined && score !== undefined ? { size: Number(score), note } : undefined;
+  }
+
+  /** Checkpoints with size in [min, max], ascending. */
+  async readCheckpoints(
+    tenant: string,
+    min = 0,
+    max = Number.MAX_SAFE_INTEGER,
+  ): Promise<CheckpointEntry[]> {
+    const flat = await this.redis.zrangebyscore(
+      this.keys(tenant).checkpoints,
+      min,
+      max,
+      'WITHSCORES',
+    );
+    const out: CheckpointEntry[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      out.push({ note: flat[i] as string, size: Number(flat[i + 1]) });
+    }
+    return out;
+  }
+}
+
+export function parseRecordHead(value: string): RecordHead {
+  const at = value.indexOf(':');
+  return { seq: Number(value.slice(0, at)), hash: value.slice(at + 1) };
+}
+
+/**
+ * Groups new tree nodes into contiguous runs per level and chunk: one SETRANGE each.
+ * `nodes` must be sorted by level, then index.
+ */
+export function groupTreeWrites(
+  nodes: readonly { level: number; index: number; hash: Uint8Array }[],
+): TreeWrite[] {
+  const out: TreeWrite[] = [];
+  let run: { level: number; index: number; parts: Uint8Array[] } | undefined;
+  const flush = () => {
+    if (run) out.push({ level: run.level, index: run.index, bytes: Buffer.concat(run.parts) });
+  };
+  for (const n of nodes) {
+    const sameRun =
+      run &&
+      run.level === n.level &&
+      run.index + run.parts.length === n.index &&
+      Math.floor(n.index / TREE_CHUNK_NODES) === Math.floor(run.index / TREE_CHUNK_NODES);
+    if (sameRun && run) {
+      run.parts.push(n.hash);
+    } else {
+      flush();
+      run = { level: n.level, index: n.index, parts: [n.hash] };
+    }
+  }
+  flush();
+  return out;
+}

@@ -1,0 +1,691 @@
+/**
+ * ChainVerifier: recomputes a tenant chain from what is stored and says whether it is intact, or
+ * the first seq that is not, with a reason code. Pure: it reads through a ChainSource (the Redis
+ * store, or an in-memory copy) and checks signed checkpoints with keys the caller trusts — the
+ * verifier never takes a key from Redis.
+ *
+ * What is checked (full verification):
+ * - every stored block: its RFC 6962 leaf hash equals the stored tree leaf; it parses; its `seq`,
+ *   `tenant`, `v` are right; its `prev` is the previous block's hash; its `recordPrev` is the hash of
+ *   the same record's previous block (the customer's own chain);
+ * - every stored tree node above the leaves equals the hash of its two stored children, so the
+ *   tree proofs are served from is exactly the tree of these blocks;
+ * - the head (size, hash) matches the last block, and no block lies beyond it;
+ * - the latest signed checkpoint verifies with a trusted key and its root equals the root of the
+ *   stored tree at its size; when it does not, checkpoint history is searched for the last good
+ *   one, which bounds a consistent rewrite that an attacker without the key cannot re-sign;
+ * - an optional trusted state kept outside Redis (size, root) is a prefix of the chain (no rollback).
+ *
+ * Exactness: a single changed byte anywhere in blocks or tree is reported at the seq it affects —
+ * a block at its own seq, a tree node at the first leaf it covers — because each stored node is
+ * judged against its stored children, and a parent whose child is already wrong is not blamed.
+ */
+import { leafHash, nodeHash, toHex, HASH_SIZE, ZERO_HASH_HEX, bytesEqual } from './hash.js';
+import { SEGMENT_SIZE, segmentOf } from './keys.js';
+import {
+  assembleProof,
+  consistencyProofRefs,
+  inclusionProofRefs,
+  rangeRefs,
+  rootFromFrontier,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle.js';
+import type { NodeRef } from './merkle.js';
+import { openCheckpoint } from './checkpoint.js';
+import type { Verifier } from './checkpoint.js';
+import type { CheckpointEntry, HeadState } from './store.js';
+
+export type VerifyCode =
+  | 'BLOCK_MISSING'
+  | 'BLOCK_UNEXPECTED'
+  | 'BLOCK_MALFORMED'
+  | 'BLOCK_HASH_MISMATCH'
+  | 'SEQ_MISMATCH'
+  | 'TENANT_MISMATCH'
+  | 'PREV_MISMATCH'
+  | 'RECORD_LINK_BROKEN'
+  | 'TREE_NODE_MISMATCH'
+  | 'HEAD_MISMATCH'
+  | 'CHECKPOINT_MISSING'
+  | 'CHECKPOINT_INVALID'
+  | 'CHECKPOINT_ROOT_MISMATCH'
+  | 'CHECKPOINT_AHEAD'
+  | 'TRUSTED_STATE_MISMATCH';
+
+export interface VerifyOk {
+  ok: true;
+  tenant: string;
+  size: number;
+  root: string;
+  /** latest signed checkpoint (C2SP signed note) and the size it covers */
+  checkpoint?: string;
+  checkpointSize: number;
+  /** first seq re-verified block by block (0 for a full verification) */
+  from: number;
+}
+
+export interface VerifyFail {
+  ok: false;
+  tenant: string;
+  size: number;
+  firstBadSeq: number;
+  code: VerifyCode;
+  reason: string;
+}
+
+export type VerifyResult = VerifyOk | VerifyFail;
+
+/** Read access to one tenant's stored chain. */
+export interface ChainSource {
+  readHead(): Promise<HeadState>;
+  /** blocks of segment n from offset `start` to the end of the segment */
+  readSegment(n: number, start?: number): Promise<Buffer[]>;
+  /** stored nodes [start, end) of a tree level, concatenated; shorter when missing */
+  readTreeRange(level: number, start: number, end: number): Promise<Buffer>;
+  readNodes(refs: readonly NodeRef[]): Promise<Uint8Array[]>;
+  readBlock(seq: number): Promise<Buffer | undefined>;
+  /** seqs of a record's blocks as indexed (untrusted: every use is checked) */
+  readRecordSeqs(recordKey: string): Promise<number[]>;
+  latestCheckpoint(): Promise<CheckpointEntry | undefined>;
+  readCheckpoints(min: number, max: number): Promise<CheckpointEntry[]>;
+}
+
+/** Keys the caller trusts for this tenant's checkpoints (never read from Redis) and its origin. */
+export interface CheckpointTrust {
+  verifiers: readonly Verifier[];
+  origin: string;
+}
+
+export interface TrustedState {
+  size: number;
+  /** hex root at `size` */
+  root: string;
+}
+
+export interface VerifyOptions {
+  /** verify block by block only from this trusted state on (incremental verification) */
+  from?: TrustedState;
+  /** a state the chain must extend (rollback detection), kept outside Redis */
+  trusted?: TrustedState;
+  onProgress?: (done: number, total: number) => void;
+  /** segments read ahead while one is hashed */
+  prefetch?: number;
+}
+
+/** Level of a full segment's root: SEGMENT_SIZE = 2^SEGMENT_LEVEL. */
+const SEGMENT_LEVEL = Math.log2(SEGMENT_SIZE);
+
+class Failure {
+  constructor(
+    readonly seq: number,
+    readonly code: VerifyCode,
+    readonly reason: string,
+  ) {}
+}
+
+function earliest(a: Failure | undefined, b: Failure | undefined): Failure | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return b.seq < a.seq ? b : a;
+}
+
+interface SegmentResult {
+  failure?: Failure;
+  lastHash: string;
+  /** records in this segment: first seq and recordPrev there, hash of the last block there */
+  records: Map<string, { firstSeq: number; firstRecordPrev: string; lastHash: string }>;
+  firstPrev: string;
+  /** stored root node of a full segment and whether it is itself inconsistent */
+  top?: { hash: Uint8Array; flagged: boolean };
+}
+
+interface ParsedBlock {
+  v?: unknown;
+  seq?: unknown;
+  tenant?: unknown;
+  prev?: unknown;
+  recordPrev?: unknown;
+  record?: { object?: unknown; id?: unknown };
+}
+
+/**
+ * Checks one segment on its own: blocks against stored leaves and each other, stored nodes of
+ * levels 1..SEGMENT_LEVEL against their stored children. `levels[L]` holds the stored nodes of
+ * level L from index start/2^L on.
+ */
+export function verifySegment(
+  tenant: string,
+  start: number,
+  count: number,
+  blocks: readonly Buffer[],
+  levels: readonly Buffer[],
+): SegmentResult {
+  let failure: Failure | undefined;
+  const records = new Map<
+    string,
+    { firstSeq: number; firstRecordPrev: string; lastHash: string }
+  >();
+  let prevHex = '';
+  let firstPrev = '';
+  const leafFlags = new Uint8Array(count);
+  const leaves = levels[0] ?? Buffer.alloc(0);
+  const n = Math.min(count, blocks.length);
+  for (let i = 0; i < n; i++) {
+    const seq = start + i;
+    const bytes = blocks[i] as Buffer;
+    const hash = leafHash(bytes);
+    const stored = leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+    if (stored.length !== HASH_SIZE || !bytesEqual(hash, stored)) {
+      leafFlags[i] = 1;
+      failure = new Failure(
+        seq,
+        'BLOCK_HASH_MISMATCH',
+        `block ${seq} does not hash to the stored tree leaf`,
+      );
+      break;
+    }
+    const hashHex = toHex(hash);
+    let block: ParsedBlock;
+    try {
+      block = JSON.parse(bytes.toString('utf8')) as ParsedBlock;
+    } catch {
+      failure = new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} is not JSON`);
+      break;
+    }
+    if (
+      block === null ||
+      typeof block !== 'object' ||
+      block.v !== 1 ||
+      typeof block.record !== 'object' ||
+      block.record === null
+    ) {
+      failure = new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} is not a v1 block`);
+      break;
+    }
+    if (block.seq !== seq) {
+      failure = new Failure(seq, 'SEQ_MISMATCH', `block at ${seq} says seq ${String(block.seq)}`);
+      break;
+    }
+    if (block.tenant !== tenant) {
+      failure = new Failure(seq, 'TENANT_MISMATCH', `block ${seq} belongs to another tenant`);
+      break;
+    }
+    if (typeof block.prev !== 'string' || typeof block.recordPrev !== 'string') {
+      failure = new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} lacks prev/recordPrev`);
+      break;
+    }
+    if (i === 0) firstPrev = block.prev;
+    else if (block.prev !== prevHex) {
+      failure = new Failure(seq, 'PREV_MISMATCH', `block ${seq} does not link to block ${seq - 1}`);
+      break;
+    }
+    const recordKey = `${String(block.record.object)}/${String(block.record.id)}`;
+    const seen = records.get(recordKey);
+    if (seen) {
+      if (block.recordPrev !== seen.lastHash) {
+        failure = new Failure(
+          seq,
+          'RECORD_LINK_BROKEN',
+          `block ${seq} does not link to the previous block of ${recordKey}`,
+        );
+        break;
+      }
+      seen.lastHash = hashHex;
+    } else {
+      records.set(recordKey, {
+        firstSeq: seq,
+        firstRecordPrev: block.recordPrev,
+        lastHash: hashHex,
+      });
+    }
+    prevHex = hashHex;
+  }
+  if (!failure && blocks.length < count) {
+    failure = new Failure(
+      start + blocks.length,
+      'BLOCK_MISSING',
+      `block ${start + blocks.length} is missing`,
+    );
+  }
+
+  // Tree levels 1..SEGMENT_LEVEL inside the segment: stored node vs hash of stored children.
+  let childFlags = leafFlags;
+  let childNodes = leaves;
+  let top: SegmentResult['top'];
+  for (let level = 1; level <= SEGMENT_LEVEL; level++) {
+    const width = Math.floor(count / 2 ** level);
+    const stored = levels[level] ?? Buffer.alloc(0);
+    const flags = new Uint8Array(width);
+    for (let j = 0; j < width; j++) {
+      const left = childNodes.subarray(2 * j * HASH_SIZE, (2 * j + 1) * HASH_SIZE);
+      const right = childNodes.subarray((2 * j + 1) * HASH_SIZE, (2 * j + 2) * HASH_SIZE);
+      const node = stored.subarray(j * HASH_SIZE, (j + 1) * HASH_SIZE);
+      const explained = childFlags[2 * j] === 1 || childFlags[2 * j + 1] === 1;
+      if (
+        node.length !== HASH_SIZE ||
+        left.length !== HASH_SIZE ||
+        right.length !== HASH_SIZE ||
+        !bytesEqual(node, nodeHash(left, right))
+      ) {
+        flags[j] = 1;
+        if (!explained) {
+          const seq = start + j * 2 ** level;
+          failure = earliest(
+            failure,
+            new Failure(
+              seq,
+              'TREE_NODE_MISMATCH',
+              `stored tree node (level ${level}) over block ${seq} is wrong`,
+            ),
+          );
+        }
+      } else if (explained) {
+        flags[j] = 1;
+      }
+    }
+    if (level === SEGMENT_LEVEL && width === 1) {
+      top = { hash: stored.subarray(0, HASH_SIZE), flagged: flags[0] === 1 };
+    }
+    childFlags = flags;
+    childNodes = stored;
+  }
+  const result: SegmentResult = { lastHash: prevHex, records, firstPrev };
+  if (failure) result.failure = failure;
+  if (top) result.top = top;
+  return result;
+}
+
+export class ChainVerifier {
+  constructor(
+    private readonly tenant: string,
+    private readonly source: ChainSource,
+    private readonly trust: CheckpointTrust,
+  ) {}
+
+  async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    const head = await this.source.readHead();
+    const size = head.size;
+    const fail = (f: Failure): VerifyFail => ({
+      ok: false,
+      tenant: this.tenant,
+      size,
+      firstBadSeq: f.seq,
+      code: f.code,
+      reason: f.reason,
+    });
+
+    const from = options.from && options.from.size <= size ? options.from : undefined;
+    if (options.from && !from) {
+      return fail(
+        new Failure(
+          size,
+          'TRUSTED_STATE_MISMATCH',
+          `chain has ${size} blocks, fewer than the ${options.from.size} already verified`,
+        ),
+      );
+    }
+    const firstSeg = from ? segmentOf(from.size === size ? Math.max(0, size - 1) : from.size) : 0;
+    const segStart = firstSeg * SEGMENT_SIZE;
+    const segCount = Math.ceil(size / SEGMENT_SIZE);
+
+    let failure: Failure | undefined;
+    let prevHash = ZERO_HASH_HEX;
+    const recordHeads = new Map<string, string>();
+    const earlierRecords: { key: string; firstSeq: number; firstRecordPrev: string }[] = [];
+    if (segStart > 0) {
+      const f = await this.startFrom(segStart, from as TrustedState);
+      if (typeof f !== 'string') return fail(f);
+      prevHash = f;
+    }
+
+    const tops: { hash: Uint8Array; flagged: boolean }[] = [];
+    const prefetch = Math.max(1, options.prefetch ?? 4);
+    const inflight: Promise<[Buffer[], Buffer[]]>[] = [];
+    const load = (s: number) => this.loadSegment(s, size);
+    for (let s = firstSeg; s < Math.min(segCount, firstSeg + prefetch); s++) inflight.push(load(s));
+    for (let s = firstSeg; s < segCount; s++) {
+      const [blocks, levels] = await (inflight.shift() as Promise<[Buffer[], Buffer[]]>);
+      if (s + prefetch < segCount) inflight.push(load(s + prefetch));
+      const start = s * SEGMENT_SIZE;
+      const count = Math.min(SEGMENT_SIZE, size - start);
+      const r = verifySegment(this.tenant, start, count, blocks, levels);
+      if (blocks.length > count) {
+        failure = earliest(
+          failure,
+          new Failure(size, 'BLOCK_UNEXPECTED', `a block lies beyond the head (size ${size})`),
+        );
+      }
+      if (
+        count > 0 &&
+        blocks.length > 0 &&
+        r.firstPrev !== prevHash &&
+        !(r.failure && r.failure.seq === start)
+      ) {
+        failure = earliest(
+          failure,
+          new Failure(start, 'PREV_MISMATCH', `block ${start} does not link to block ${start - 1}`),
+        );
+      }
+      for (const [key, rec] of r.records) {
+        const known = recordHeads.get(key);
+        if (known !== undefined) {
+          if (rec.firstRecordPrev !== known) {
+            failure = earliest(
+              failure,
+              new Failure(
+                rec.firstSeq,
+                'RECORD_LINK_BROKEN',
+                `block ${rec.firstSeq} does not link to the previous block of ${key}`,
+              ),
+            );
+          }
+        } else if (segStart > 0 && rec.firstRecordPrev !== ZERO_HASH_HEX) {
+          earlierRecords.push({
+            key,
+            firstSeq: rec.firstSeq,
+            firstRecordPrev: rec.firstRecordPrev,
+          });
+        } else if (rec.firstRecordPrev !== ZERO_HASH_HEX) {
+          failure = earliest(
+            failure,
+            new Failure(
+              rec.firstSeq,
+              'RECORD_LINK_BROKEN',
+              `block ${rec.firstSeq} links to a missing earlier block of ${key}`,
+            ),
+          );
+        }
+        recordHeads.set(key, rec.lastHash);
+      }
+      failure = earliest(failure, r.failure);
+      if (r.top) tops.push(r.top);
+      prevHash = r.lastHash;
+      options.onProgress?.(start + count, size);
+      if (failure) break;
+    }
+    // Drain reads still in flight so that no promise is left unobserved.
+    await Promise.allSettled(inflight);
+
+    if (!failure) failure = await this.checkEarlierRecords(earlierRecords, from);
+    failure = earliest(failure, await this.checkUpperTree(firstSeg, size, tops));
+    if (!failure && size > 0 && prevHash !== head.hash) {
+      failure = new Failure(
+        size - 1,
+        'HEAD_MISMATCH',
+        'the stored head does not name the last block',
+      );
+    }
+    if (!failure && size === 0 && head.hash !== '') {
+      failure = new Failure(0, 'HEAD_MISMATCH', 'empty chain with a head hash');
+    }
+    if (!failure) {
+      const extra = await this.source.readSegment(segCount, 0);
+      if (extra.length > 0 && segCount * SEGMENT_SIZE >= size) {
+        failure = new Failure(
+          size,
+          'BLOCK_UNEXPECTED',
+          `a block lies beyond the head (size ${size})`,
+        );
+      }
+    }
+    if (failure) return fail(failure);
+
+    const root = await this.rootAt(size);
+    if (from && from.size > 0) {
+      const f = await this.checkConsistency(from, size, root, 'TRUSTED_STATE_MISMATCH');
+      if (f) return fail(f);
+    }
+    if (options.trusted && options.trusted.size > 0) {
+      if (options.trusted.size > size) {
+        return fail(
+          new Failure(
+            size,
+            'TRUSTED_STATE_MISMATCH',
+            `chain has ${size} blocks, fewer than the ${options.trusted.size} seen before (rollback)`,
+          ),
+        );
+      }
+      const f = await this.checkConsistency(options.trusted, size, root, 'TRUSTED_STATE_MISMATCH');
+      if (f) return fail(f);
+    }
+    const cp = await this.checkCheckpoints(size);
+    if (cp instanceof Failure) return fail(cp);
+    const ok: VerifyOk = {
+      ok: true,
+      tenant: this.tenant,
+      size,
+      root: toHex(root),
+      checkpointSize: cp?.size ?? 0,
+      from: segStart,
+    };
+    if (cp) ok.checkpoint = cp.note;
+    return ok;
+  }
+
+  private async loadSegment(s: number, size: number): Promise<[Buffer[], Buffer[]]> {
+    const start = s * SEGMENT_SIZE;
+    const end = Math.min(size, start + SEGMENT_SIZE);
+    const blocksP = this.source.readSegment(s, 0);
+    const levelsP: Promise<Buffer>[] = [];
+    for (let level = 0; level <= SEGMENT_LEVEL; level++) {
+      const a = start / 2 ** level;
+      const b = Math.floor(end / 2 ** level);
+      levelsP.push(this.source.readTreeRange(level, a, b));
+    }
+    return [await blocksP, await Promise.all(levelsP)];
+  }
+
+  /** Nodes above segment level: each stored node vs the hash of its stored children. */
+  private async checkUpperTree(
+    firstSeg: number,
+    size: number,
+    tops: { hash: Uint8Array; flagged: boolean }[],
+  ): Promise<Failure | undefined> {
+    const fullSegs = Math.floor(size / SEGMENT_SIZE);
+    if (fullSegs < 2) return undefined;
+    // Level-10 nodes of segments not scanned (incremental mode, or after a failure) come from storage.
+    const stored10 = await this.source.readTreeRange(SEGMENT_LEVEL, 0, fullSegs);
+    let children: Uint8Array[] = [];
+    let flags: boolean[] = [];
+    for (let i = 0; i < fullSegs; i++) {
+      const scanned = i >= firstSeg ? tops[i - firstSeg] : undefined;
+      children.push(scanned?.hash ?? stored10.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+      flags.push(scanned?.flagged ?? false);
+    }
+    let failure: Failure | undefined;
+    for (let level = SEGMENT_LEVEL + 1; children.length >= 2; level++) {
+      const width = Math.floor(children.length / 2);
+      const stored = await this.source.readTreeRange(level, 0, width);
+      const next: Uint8Array[] = [];
+      const nextFlags: boolean[] = [];
+      for (let j = 0; j < width; j++) {
+        const node = stored.subarray(j * HASH_SIZE, (j + 1) * HASH_SIZE);
+        const explained = (flags[2 * j] ?? false) || (flags[2 * j + 1] ?? false);
+        const good =
+          node.length === HASH_SIZE &&
+          bytesEqual(
+            node,
+            nodeHash(children[2 * j] as Uint8Array, children[2 * j + 1] as Uint8Array),
+          );
+        if (!good && !explained) {
+          const seq = j * 2 ** level;
+          failure = earliest(
+            failure,
+            new Failure(
+              seq,
+              'TREE_NODE_MISMATCH',
+              `stored tree node (level ${level}) over block ${seq} is wrong`,
+            ),
+          );
+        }
+        next.push(node);
+        nextFlags.push(!good || explained);
+      }
+      children = next;
+      flags = nextFlags;
+    }
+    return failure;
+  }
+
+  /** Root of the stored tree at `size`, from the stored nodes that decompose [0, size). */
+  async rootAt(size: number): Promise<Uint8Array> {
+    return rootFromFrontier(await this.source.readNodes(rangeRefs(0, size)));
+  }
+
+  /** Incremental start: the hash of block segStart-1, proven included under the trusted root. */
+  private async startFrom(segStart: number, from: TrustedState): Promise<string | Failure> {
+    const seq = segStart - 1;
+    const proven = await this.provenBlockHash(seq, from);
+    return (
+      proven ??
+      new Failure(seq, 'TRUSTED_STATE_MISMATCH', `block ${seq} is not in the tree already verified`)
+    );
+  }
+
+  /** Hash of block `seq` if its stored bytes are included at `seq` under the trusted root. */
+  private async provenBlockHash(seq: number, trusted: TrustedState): Promise<string | undefined> {
+    const bytes = await this.source.readBlock(seq);
+    if (!bytes) return undefined;
+    const hash = leafHash(bytes);
+    const plan = inclusionProofRefs(seq, trusted.size);
+    const nodes = await this.source.readNodes(plan.flat());
+    const table = new Map(
+      plan.flat().map((ref, i) => [`${ref.level}/${ref.index}`, nodes[i] as Uint8Array]),
+    );
+    try {
+      const proof = assembleProof(
+        plan,
+        (ref) => table.get(`${ref.level}/${ref.index}`) as Uint8Array,
+      );
+      verifyInclusion(hash, seq, trusted.size, proof, Buffer.from(trusted.root, 'hex'));
+      return toHex(hash);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Records whose previous block predates the re-verified range (incremental mode). */
+  private async checkEarlierRecords(
+    records: { key: string; firstSeq: number; firstRecordPrev: string }[],
+    from: TrustedState | undefined,
+  ): Promise<Failure | undefined> {
+    let failure: Failure | undefined;
+    for (const rec of records) {
+      const seqs = await this.source.readRecordSeqs(rec.key);
+      const prior = seqs.filter((s) => s < rec.firstSeq).at(-1);
+      const proven =
+        prior !== undefined && from ? await this.provenBlockHash(prior, from) : undefined;
+      if (proven !== rec.firstRecordPrev) {
+        failure = earliest(
+          failure,
+          new Failure(
+            rec.firstSeq,
+            'RECORD_LINK_BROKEN',
+            `block ${rec.firstSeq} does not link to the previous block of ${rec.key}`,
+          ),
+        );
+      }
+    }
+    return failure;
+  }
+
+  private async checkConsistency(
+    old: TrustedState,
+    size: number,
+    root: Uint8Array,
+    code: VerifyCode,
+  ): Promise<Failure | undefined> {
+    const plan = consistencyProofRefs(old.size, size);
+    const flat = plan.flat();
+    const nodes = await this.source.readNodes(flat);
+    const table = new Map(
+      flat.map((ref, i) => [`${ref.level}/${ref.index}`, nodes[i] as Uint8Array]),
+    );
+    try {
+      const proof = assembleProof(
+        plan,
+        (ref) => table.get(`${ref.level}/${ref.index}`) as Uint8Array,
+      );
+      verifyConsistency(old.size, size, proof, Buffer.from(old.root, 'hex'), root);
+      return undefined;
+    } catch {
+      return new Failure(
+        old.size,
+        code,
+        `the chain is not an extension of the tree of size ${old.size} verified before`,
+      );
+    }
+  }
+
+  /**
+   * The latest checkpoint must be signed by a trusted key and match the stored tree. If it does
+   * not, the history is searched (rewrites break every checkpoint after the first changed block)
+   * for the last good checkpoint: everything after it is suspect.
+   */
+  private async checkCheckpoints(size: number): Promise<Failure | CheckpointEntry | undefined> {
+    const latest = await this.source.latestCheckpoint();
+    if (!latest) {
+      return size === 0
+        ? undefined
+        : new Failure(0, 'CHECKPOINT_MISSING', 'no signed checkpoint covers the chain');
+    }
+    const first = await this.judge(latest, size);
+    if (!first) return latest;
+    const history = await this.source.readCheckpoints(0, Number.MAX_SAFE_INTEGER);
+    let lo = 0;
+    let hi = history.length - 1; // history[hi] is bad
+    let lastGood: CheckpointEntry | undefined;
+    let firstBad = first;
+    while (lo <= hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const entry = history[mid] as CheckpointEntry;
+      const bad = await this.judge(entry, size);
+      if (bad) {
+        firstBad = bad;
+        hi = mid - 1;
+      } else {
+        lastGood = entry;
+        lo = mid + 1;
+      }
+    }
+    return new Failure(lastGood?.size ?? 0, firstBad.code, firstBad.reason);
+  }
+
+  private async judge(entry: CheckpointEntry, size: number): Promise<Failure | undefined> {
+    let opened;
+    try {
+      opened = openCheckpoint(entry.note, this.trust.verifiers, this.trust.origin);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      return new Failure(
+        entry.size,
+        'CHECKPOINT_INVALID',
+        `checkpoint at size ${entry.size}: ${reason}`,
+      );
+    }
+    if (opened.size !== entry.size) {
+      return new Failure(
+        entry.size,
+        'CHECKPOINT_INVALID',
+        `checkpoint filed at size ${entry.size} says ${opened.size}`,
+      );
+    }
+    if (opened.size > size) {
+      return new Failure(
+        size,
+        'CHECKPOINT_AHEAD',
+        `a checkpoint covers ${opened.size} blocks, the chain has ${size}`,
+      );
+    }
+    const root = await this.rootAt(opened.size);
+    if (!bytesEqual(root, opened.rootHash)) {
+      return new Failure(
+        entry.size,
+        'CHECKPOINT_ROOT_MISMATCH',
+        `the stored tree at size ${opened.size} is not the signed one`,
+      );
+    }
+    return undefined;
+  }
+}

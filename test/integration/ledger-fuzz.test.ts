@@ -1,0 +1,159 @@
+/**
+ * Fuzz: 10,000 random single-byte mutations of stored data (block bytes and tree nodes), each
+ * detected with the exact first bad seq: a block at its own seq, a tree node at the first block it
+ * covers. The chain is real (appended to Redis), then copied into memory so each mutation costs a
+ * verification, not a Redis round trip; a sample of mutations also goes through Redis itself.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { connect, randomTenant } from '../helpers/redis.js';
+import { contactChange, createTestLedger } from '../helpers/ledger.js';
+import { snapshotSource, takeSnapshot } from '../helpers/chain-snapshot.js';
+import type { ChainSnapshot } from '../helpers/chain-snapshot.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+import { ChainVerifier } from '../../src/ledger/verifier.js';
+import { HASH_SIZE } from '../../src/ledger/hash.js';
+import { LedgerKeys, TREE_CHUNK_NODES, segmentOf, SEGMENT_SIZE } from '../../src/ledger/keys.js';
+
+const MUTATIONS = 10_000;
+const REDIS_MUTATIONS = 200;
+
+/** Deterministic PRNG (mulberry32) so a failure is reproducible from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Mutation {
+  target: 'block' | 'tree';
+  /** seq of the block, or level/index of the node */
+  seq: number;
+  level: number;
+  index: number;
+  offset: number;
+  value: number;
+}
+
+function pickMutation(snap: ChainSnapshot, rand: () => number): Mutation {
+  const int = (n: number) => Math.floor(rand() * n);
+  if (rand() < 0.7) {
+    const seq = int(snap.blocks.length);
+    const block = snap.blocks[seq] as Buffer;
+    const offset = int(block.length);
+    const value = (block[offset] as number) ^ (1 + int(255));
+    return { target: 'block', seq, level: 0, index: seq, offset, value };
+  }
+  const level = int(snap.levels.length);
+  const nodes = (snap.levels[level] as Buffer).length / HASH_SIZE;
+  const index = int(nodes);
+  const offset = int(HASH_SIZE);
+  const value =
+    ((snap.levels[level] as Buffer)[index * HASH_SIZE + offset] as number) ^ (1 + int(255));
+  return { target: 'tree', seq: index * 2 ** level, level, index, offset, value };
+}
+
+function applyMutation(snap: ChainSnapshot, m: Mutation): ChainSnapshot {
+  if (m.target === 'block') {
+    const blocks = snap.blocks.slice();
+    const copy = Buffer.from(blocks[m.seq] as Buffer);
+    copy[m.offset] = m.value;
+    blocks[m.seq] = copy;
+    return { ...snap, blocks };
+  }
+  const levels = snap.levels.slice();
+  const copy = Buffer.from(levels[m.level] as Buffer);
+  copy[m.index * HASH_SIZE + m.offset] = m.value;
+  levels[m.level] = copy;
+  return { ...snap, levels };
+}
+
+let redis: Redis;
+let ledger: Ledger;
+let tenant: string;
+let snap: ChainSnapshot;
+
+beforeAll(async () => {
+  redis = connect();
+  ledger = createTestLedger(redis);
+  tenant = randomTenant();
+  // 1,100 blocks: one full segment (tree levels up to 10) and a partial one.
+  for (let b = 0; b < 11; b++) {
+    await ledger.append(
+      tenant,
+      Array.from({ length: 100 }, (_, i) => contactChange(tenant, `p${(b * 100 + i) % 97}`)),
+    );
+  }
+  snap = await takeSnapshot(ledger.store, tenant);
+}, 120_000);
+afterAll(async () => {
+  await redis.quit();
+});
+
+function verifier(s: ChainSnapshot): ChainVerifier {
+  return new ChainVerifier(tenant, snapshotSource(s), {
+    verifiers: ledger.verifiers,
+    origin: ledger.originFor(tenant),
+  });
+}
+
+describe('ChainVerifier fuzz', () => {
+  it('verifies the untouched chain', async () => {
+    expect(snap.blocks.length).toBe(1100);
+    expect(await verifier(snap).verify()).toMatchObject({ ok: true, size: 1100 });
+  });
+
+  it(`detects ${MUTATIONS} random single-byte mutations at the exact first bad seq`, async () => {
+    const seed = 20261126;
+    const rand = prng(seed);
+    const missed: string[] = [];
+    const counts = { block: 0, tree: 0 };
+    for (let i = 0; i < MUTATIONS; i++) {
+      const m = pickMutation(snap, rand);
+      counts[m.target] += 1;
+      const result = await verifier(applyMutation(snap, m)).verify();
+      if (result.ok || result.firstBadSeq !== m.seq) {
+        missed.push(`#${i} ${JSON.stringify(m)} → ${JSON.stringify(result)}`);
+        if (missed.length > 5) break;
+      }
+    }
+    expect(missed, `seed ${seed}`).toEqual([]);
+    expect(counts.block).toBeGreaterThan(MUTATIONS / 2);
+    expect(counts.tree).toBeGreaterThan(MUTATIONS / 5);
+  }, 600_000);
+
+  it(`detects ${REDIS_MUTATIONS} mutations written to Redis itself`, async () => {
+    const rand = prng(7);
+    const k = new LedgerKeys(tenant);
+    for (let i = 0; i < REDIS_MUTATIONS; i++) {
+      const m = pickMutation(snap, rand);
+      let restore: () => Promise<unknown>;
+      if (m.target === 'block') {
+        const key = k.segment(segmentOf(m.seq));
+        const original = snap.blocks[m.seq] as Buffer;
+        const copy = Buffer.from(original);
+        copy[m.offset] = m.value;
+        await redis.lset(key, m.seq % SEGMENT_SIZE, copy);
+        restore = () => redis.lset(key, m.seq % SEGMENT_SIZE, original);
+      } else {
+        const key = k.treeChunk(m.level, Math.floor(m.index / TREE_CHUNK_NODES));
+        const at = (m.index % TREE_CHUNK_NODES) * HASH_SIZE + m.offset;
+        const original = (snap.levels[m.level] as Buffer).subarray(
+          m.index * HASH_SIZE + m.offset,
+          m.index * HASH_SIZE + m.offset + 1,
+        );
+        await redis.setrange(key, at, Buffer.from([m.value]));
+        restore = () => redis.setrange(key, at, Buffer.from(original));
+      }
+      const result = await ledger.verify(tenant);
+      await restore();
+      expect(result, JSON.stringify(m)).toMatchObject({ ok: false, firstBadSeq: m.seq });
+    }
+    expect(await ledger.verify(tenant)).toMatchObject({ ok: true });
+  }, 600_000);
+});
