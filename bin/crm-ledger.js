@@ -6,10 +6,12 @@ import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const compiled = join(root, 'dist/src/cli.js');
+let cli;
 if (existsSync(compiled)) {
-  await import(pathToFileURL(compiled).href);
+  cli = await import(pathToFileURL(compiled).href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(join(root, 'src/cli.ts')).href);
+  cli = await import(pathToFileURL(join(root, 'src/cli.ts')).href);
 }
+await cli.runCli(process.argv);

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { canonicalize } from './canonical.js';
-import { commitment, leafHash, sha256, toHex, ZERO_HASH_HEX } from './hash.js';
+import { commitment, fromHex, leafHash, sha256, toHex, ZERO_HASH_HEX } from './hash.js';
 import { changeEventSchema } from '../model/change-event.js';
 import type {
   Actor,
@@ -101,10 +101,25 @@ export function prepareChange(
   request: AnchorRequest,
   maxChangeBytes = DEFAULT_MAX_CHANGE_BYTES,
 ): PreparedChange {
+  // zod's record parser skips an own "__proto__" key instead of validating it: refuse it here,
+  // before a field could silently vanish from the anchored change.
+  const rawFields: unknown = (request.event as { fields?: unknown } | undefined)?.fields;
+  if (
+    typeof rawFields === 'object' &&
+    rawFields !== null &&
+    Object.hasOwn(rawFields, '__proto__')
+  ) {
+    throw new InputError(
+      'CHANGE_INVALID',
+      'change.fields.__proto__: reserved field name',
+      'fields.__proto__',
+    );
+  }
   const parsed = changeEventSchema.safeParse(request.event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const path = issue ? issue.path.join('.') : '';
+    const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
+    const path = issue ? [...issue.path, ...keys.slice(0, 1)].join('.') : '';
     throw new InputError('CHANGE_INVALID', `change.${path}: ${issue?.message ?? 'invalid'}`, path);
   }
   const verdicts: Verdict[] = [];
@@ -186,6 +201,10 @@ export function buildBlock(
 
 /** Checks a field value against its commitment (used by history views and the vault). */
 export function commitmentMatches(commitmentHex: string, saltHex: string, value: unknown): boolean {
-  const c = commitment(Buffer.from(saltHex, 'hex'), Buffer.from(canonicalize(value), 'utf8'));
+  // The salt has a fixed length: with a variable one, bytes could move between salt and value
+  // (salt||"1", 200001 commits like salt, 1200001) and a forged opening would verify.
+  const salt = fromHex(saltHex);
+  if (!salt || salt.length !== SALT_BYTES) return false;
+  const c = commitment(salt, Buffer.from(canonicalize(value), 'utf8'));
   return toHex(c) === commitmentHex;
 }

@@ -47,7 +47,7 @@ export class Ledger {
   }
 
   originFor(tenant: string): string {
-    return `${this.options.origin}/${tenant}`;
+    return checkpointOrigin(this.options.origin, tenant);
   }
 
   get verifiers(): readonly Verifier[] {
@@ -119,6 +119,11 @@ export class Ledger {
   verify(tenant: string, options?: VerifyOptions): Promise<VerifyResult> {
     return this.verifier(tenant).verify(options);
   }
+}
+
+/** A tenant's checkpoint origin line: `<origin>/<tenant>`. */
+export function checkpointOrigin(origin: string, tenant: string): string {
+  return `${origin}/${tenant}`;
 }
 
 /** A ChainSource over the Redis store for one tenant. */

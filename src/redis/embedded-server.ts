@@ -302,11 +302,11 @@ export async function startRedisServer(options: StartRedisServerOptions): Promis
       if (stopped) throw new Error('embedded redis was stopped; start a new one instead');
       await signalAndWait('SIGTERM');
       await startOn(port);
-      log?.info({ port, pid: current?.child.pid }, 'embedded redis restarted');
+      log?.info({ port, redisPid: current?.child.pid }, 'embedded redis restarted');
     },
   };
   log?.info(
-    { port, pid: server.pid, persistence: options.persistence, dir },
+    { port, redisPid: server.pid, persistence: options.persistence, dir },
     'embedded redis started',
   );
   return server;

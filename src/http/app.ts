@@ -1,0 +1,54 @@
+/**
+ * createApp(deps): the Express app without listen(), so tests drive it with supertest.
+ */
+import express from 'express';
+import type { Logger } from '../observability/logger.js';
+import type { Verifier } from '../ledger/checkpoint.js';
+import { formatVerifierKey } from '../ledger/checkpoint.js';
+import { requireBearerToken } from './admin-auth.js';
+import { adminRoutes } from './admin.routes.js';
+import type { AdminDeps } from './admin.routes.js';
+import { errorHandler, sendError } from './errors.js';
+
+export interface AppDeps extends AdminDeps {
+  logger: Logger;
+  adminToken: string;
+  verifierKeys: readonly Verifier[];
+  /** resolves when Redis answers */
+  ping: () => Promise<unknown>;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.ping();
+      res.json({ ok: true, redis: 'up' });
+    } catch {
+      res.setHeader('Retry-After', '5');
+      sendError(res, 'REDIS_UNAVAILABLE', 'Redis is unavailable');
+    }
+  });
+
+  // Public: anyone may fetch the keys that verify our checkpoints (C2SP vkey form).
+  app.get('/admin/keys', (_req, res) => {
+    const [current, ...retired] = deps.verifierKeys;
+    res.json({
+      current: current ? formatVerifierKey(current) : null,
+      retired: retired.map((k) => formatVerifierKey(k)),
+    });
+  });
+  app.use('/admin', requireBearerToken(deps.adminToken), adminRoutes(deps));
+
+  app.use((_req, res) => {
+    sendError(res, 'NOT_FOUND', 'no such route');
+  });
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,169 @@
+/**
+ * Composition root: builds every object from Config and wires them. The only file that does.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { Ledger } from './ledger/ledger.js';
+import { loadSigningKey } from './ledger/signing-key.js';
+import { RedisLedgerStore } from './ledger/store.js';
+import { FileTrustStore } from './ledger/trust-store.js';
+import { VerificationService } from './ledger/verification.js';
+import { createApp } from './http/app.js';
+import type { Logger } from './observability/logger.js';
+import { createRedis } from './redis/connection.js';
+import { startRedisServer } from './redis/embedded-server.js';
+import type { EmbeddedRedis } from './redis/embedded-server.js';
+
+export type Role = 'all' | 'api' | 'worker' | 'scheduler';
+
+export interface RunningService {
+  url: string;
+  redisUrl: string;
+  adminToken: string;
+  ledger: Ledger;
+  stop(): Promise<void>;
+}
+
+export function trustDir(dataDir: string): string {
+  return join(dataDir, 'verified');
+}
+
+/** Where the embedded Redis of a running service can be found by the CLI. */
+export function redisUrlFile(dataDir: string): string {
+  return join(dataDir, 'redis.url');
+}
+
+/** Redis for this process: the configured one, or the embedded `redis-server` under the data dir. */
+export async function openRedis(
+  config: Config,
+  logger: Logger,
+): Promise<{ url: string; embedded?: EmbeddedRedis }> {
+  if (config.redis.url) return { url: config.redis.url };
+  const embedded = await startRedisServer({
+    dataDir: join(resolve(config.dataDir), 'redis'),
+    persistence: 'aof',
+    logger,
+  });
+  logger.info(
+    { url: embedded.url, dataDir: embedded.dataDir },
+    'started embedded redis-server (AOF on)',
+  );
+  return { url: embedded.url, embedded };
+}
+
+/** The admin token: configured, or generated once into the data dir (0600) and shown at creation. */
+async function adminToken(
+  config: Config,
+  logger: Logger,
+): Promise<{ token: string; created: boolean }> {
+  if (config.admin.adminToken) return { token: config.admin.adminToken, created: false };
+  const file = join(config.dataDir, 'admin-token');
+  try {
+    return { token: (await readFile(file, 'utf8')).trim(), created: false };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(file, token + '\n', { mode: 0o600, flag: 'wx' });
+  logger.info({ file }, 'generated an admin token (stored 0600 in the data dir)');
+  return { token, created: true };
+}
+
+export async function startService(
+  config: Config,
+  logger: Logger,
+  role: Role = 'all',
+): Promise<RunningService> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const { url: redisUrl, embedded } = await openRedis(config, logger);
+  const redis: Redis = createRedis(redisUrl, 'worker');
+  const requestRedis: Redis = createRedis(redisUrl, 'request');
+  if (embedded) await writeFile(redisUrlFile(config.dataDir), redisUrl + '\n', { mode: 0o600 });
+
+  const keys = await loadSigningKey(config.ledger.keyFile, {
+    name: config.ledger.origin,
+    createIfMissing: !config.redis.url,
+  });
+  if (keys.created)
+    logger.info({ file: config.ledger.keyFile }, 'generated the ledger signing key');
+  if (keys.looseMode)
+    logger.warn(
+      { file: config.ledger.keyFile },
+      'ledger key file is readable by others: chmod 600',
+    );
+
+  const store = new RedisLedgerStore(redis);
+  const ledger = new Ledger(store, {
+    origin: config.ledger.origin,
+    signer: keys.signer,
+    verifiers: keys.verifiers,
+    maxChangeBytes: config.ledger.maxChangeBytes,
+    checkpointMinIntervalMs: config.ledger.checkpointMinIntervalMs,
+  });
+  const verification = new VerificationService(
+    store,
+    { verifiers: keys.verifiers, originFor: (t) => ledger.originFor(t) },
+    new FileTrustStore(trustDir(config.dataDir)),
+  );
+
+  // A crash between an append and its checkpoint leaves blocks no checkpoint covers: sign them now.
+  if (role === 'all' || role === 'worker') {
+    for (const tenant of await store.listTenants()) {
+      const head = await store.readHead(tenant);
+      const cp = await ledger.checkpointer.cover(tenant, head.size);
+      logger.debug({ tenant, size: cp.size }, 'checkpoint up to date');
+    }
+  }
+
+  const { token, created } = await adminToken(config, logger);
+  let server: Server | undefined;
+  let url = '';
+  if (role === 'all' || role === 'api') {
+    const app = createApp({
+      logger: logger.child({ module: 'http' }),
+      adminToken: token,
+      verifierKeys: keys.verifiers,
+      verification,
+      ping: () => requestRedis.ping(),
+    });
+    server = await new Promise<Server>((res, rej) => {
+      const s = app.listen(config.http.port, config.http.host, () => res(s));
+      s.once('error', rej);
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.http.port;
+    url = `http://${config.http.host}:${port}`;
+    logger.info({ url, role }, 'crm-ledger listening');
+  }
+  if (created) {
+    // Shown once, at creation: the operator needs it to call /admin/*. Never logged afterwards.
+    process.stdout.write(
+      `\n  Admin token (saved to ${join(config.dataDir, 'admin-token')}, mode 0600):\n    ${token}\n\n`,
+    );
+  }
+
+  let stopped = false;
+  return {
+    url,
+    redisUrl,
+    adminToken: token,
+    ledger,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (server) {
+        const s = server;
+        await new Promise<void>((r) => s.close(() => r()));
+      }
+      await Promise.allSettled([redis.quit(), requestRedis.quit()]);
+      if (embedded) {
+        await embedded.stop();
+        await rm(redisUrlFile(config.dataDir), { force: true });
+      }
+    },
+  };
+}
