@@ -201,7 +201,7 @@ function origin() {
 
 const EnvObject = z
   .object({
-    CRM_LEDGER_PORT: integer(1, 65535).default(3000),
+    CRM_LEDGER_PORT: integer(0, 65535).default(3000),
     CRM_LEDGER_HOST: text().default('127.0.0.1'),
     CRM_LEDGER_REDIS_URL: redisUrl().optional(),
     CRM_LEDGER_DATA_DIR: text().default('./data'),
@@ -367,7 +367,7 @@ export interface ConfigVariable {
 }
 
 const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
-  CRM_LEDGER_PORT: { default: '3000', description: 'HTTP port (1-65535).' },
+  CRM_LEDGER_PORT: { default: '3000', description: 'HTTP port (0-65535; 0 picks a free port).' },
   CRM_LEDGER_HOST: { default: '127.0.0.1', description: 'HTTP bind address.' },
   CRM_LEDGER_REDIS_URL: {
     default: 'unset: embedded redis-server (AOF) under the data directory',

@@ -132,10 +132,10 @@ describe('loadConfig', () => {
     // Salesforce settings need an org allow-list, or that cross-field rule fires as well.
     const orgs = { CRM_LEDGER_SALESFORCE_ORG_IDS: '00D5e000000AbCd' };
     it.each([
-      ['CRM_LEDGER_PORT', 'abc', "CRM_LEDGER_PORT: expected an integer 1-65535, got 'abc'"],
-      ['CRM_LEDGER_PORT', '0', "CRM_LEDGER_PORT: expected an integer 1-65535, got '0'"],
-      ['CRM_LEDGER_PORT', '65536', "CRM_LEDGER_PORT: expected an integer 1-65535, got '65536'"],
-      ['CRM_LEDGER_PORT', '80.5', "CRM_LEDGER_PORT: expected an integer 1-65535, got '80.5'"],
+      ['CRM_LEDGER_PORT', 'abc', "CRM_LEDGER_PORT: expected an integer 0-65535, got 'abc'"],
+      ['CRM_LEDGER_PORT', '-1', "CRM_LEDGER_PORT: expected an integer 0-65535, got '-1'"],
+      ['CRM_LEDGER_PORT', '65536', "CRM_LEDGER_PORT: expected an integer 0-65535, got '65536'"],
+      ['CRM_LEDGER_PORT', '80.5', "CRM_LEDGER_PORT: expected an integer 0-65535, got '80.5'"],
       ['CRM_LEDGER_REDIS_URL', 'localhost:6379', 'CRM_LEDGER_REDIS_URL: expected a redis://'],
       [
         'CRM_LEDGER_REDIS_URL',

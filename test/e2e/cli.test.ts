@@ -1,0 +1,123 @@
+/**
+ * The `crm-ledger` command as an operator runs it: a real process, a real redis-server, a key on
+ * disk. Exit codes are part of the interface: 0 intact, 1 tampered, 2 usage or connection error.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '../../src/redis/embedded-server.js';
+import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
+import { loadSigningKey } from '../../src/ledger/signing-key.js';
+import { Ledger } from '../../src/ledger/ledger.js';
+import { RedisLedgerStore } from '../../src/ledger/store.js';
+import { LedgerKeys } from '../../src/ledger/keys.js';
+import { contactChange } from '../helpers/ledger.js';
+
+const run = promisify(execFile);
+const CLI = ['node_modules/.bin/tsx', 'src/cli.ts'];
+const ORIGIN = 'cli.crm-ledger.test';
+
+let dir: string;
+let server: EmbeddedRedis;
+let redis: Redis;
+let ledger: Ledger;
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(CLI[0] as string, [CLI[1] as string, ...args], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        CRM_LEDGER_REDIS_URL: server.url,
+        CRM_LEDGER_DATA_DIR: dir,
+        CRM_LEDGER_LEDGER_ORIGIN: ORIGIN,
+        CRM_LEDGER_LOG_LEVEL: 'silent',
+        ...env,
+      },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crm-ledger-cli-'));
+  server = await startRedisServer({ persistence: 'none' });
+  redis = new Redis(server.url);
+  const keys = await loadSigningKey(join(dir, 'ledger.key'), { name: ORIGIN, createIfMissing: true });
+  ledger = new Ledger(new RedisLedgerStore(redis), {
+    origin: ORIGIN,
+    signer: keys.signer,
+    verifiers: keys.verifiers,
+  });
+  for (const tenant of ['hubspot:111', 'salesforce:00D000000000001']) {
+    await ledger.append(tenant, [contactChange(tenant, 'a'), contactChange(tenant, 'b')]);
+  }
+}, 60_000);
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('crm-ledger keygen', () => {
+  it('writes a 0600 signer key and its .pub, and refuses to overwrite it', async () => {
+    const out = join(dir, 'new.key');
+    const first = await cli(['keygen', '--out', out, '--name', 'example.com/log']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('example.com/log+');
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expect(await readFile(out, 'utf8')).toMatch(/^PRIVATE\+KEY\+example\.com\/log\+[0-9a-f]{8}\+/);
+    expect(await readFile(`${out}.pub`, 'utf8')).toMatch(/^example\.com\/log\+[0-9a-f]{8}\+/);
+    const again = await cli(['keygen', '--out', out]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already exists');
+  }, 30_000);
+});
+
+describe('crm-ledger verify', () => {
+  it('exits 0 and reports every tenant intact', async () => {
+    const { code, stdout } = await cli(['verify']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('hubspot:111: intact — 2 blocks');
+    expect(stdout).toContain('salesforce:00D000000000001: intact — 2 blocks');
+  }, 30_000);
+
+  it('prints the DESIGN.md JSON shape with --json', async () => {
+    const { code, stdout } = await cli(['verify', '--tenant', 'hubspot:111', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ ok: true, tenant: 'hubspot:111', size: 2 });
+  }, 30_000);
+
+  it('exits 2 on usage and configuration errors', async () => {
+    expect((await cli(['verify', '--tenant', 'hubspot:999'])).code).toBe(2);
+    const badEnv = await cli(['verify'], { CRM_LEDGER_PORT: 'abc' });
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toContain('CRM_LEDGER_PORT');
+    expect((await cli(['verify', '--bogus'])).code).toBe(2);
+    const down = await cli(['verify'], { CRM_LEDGER_REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(down.code).toBe(2);
+  }, 60_000);
+
+  it('exits 1 and names the first bad seq once a block is changed', async () => {
+    const key = new LedgerKeys('salesforce:00D000000000001').segment(0);
+    const block = (await redis.lindexBuffer(key, 1)) as Buffer;
+    await redis.lset(key, 1, Buffer.from(block.toString('utf8').replace('"update"', '"delete"')));
+    const { code, stdout } = await cli(['verify']);
+    expect(code).toBe(1);
+    expect(stdout).toContain('hubspot:111: intact');
+    expect(stdout).toContain('salesforce:00D000000000001: TAMPERED — first bad seq 1 (BLOCK_HASH_MISMATCH)');
+    await redis.lset(key, 1, block);
+  }, 30_000);
+
+  it('--help lists the commands', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    for (const command of ['serve', 'verify', 'keygen']) expect(stdout).toContain(command);
+  }, 30_000);
+});

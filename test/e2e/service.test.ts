@@ -1,0 +1,63 @@
+/**
+ * The embedded default as `npm start` runs it: its own redis-server with AOF under the data dir,
+ * a signing key and an admin token generated once, and everything still there after a restart.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startService } from '../../src/main.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { contactChange } from '../helpers/ledger.js';
+
+let dir: string;
+const logger = createLogger({ level: 'silent' });
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crm-ledger-service-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function config() {
+  return loadConfig({ CRM_LEDGER_DATA_DIR: dir, CRM_LEDGER_PORT: '0', CRM_LEDGER_LOG_LEVEL: 'silent' });
+}
+
+async function getJson(url: string, token?: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
+  return { status: res.status, body: await res.json() };
+}
+
+describe('startService on the embedded default', () => {
+  it('runs, anchors, verifies, and keeps its chain, key and token across a restart', async () => {
+    const first = await startService(config(), logger);
+    try {
+      expect((await stat(join(dir, 'ledger.key'))).mode & 0o777).toBe(0o600);
+      expect((await stat(join(dir, 'admin-token'))).mode & 0o777).toBe(0o600);
+      expect((await readFile(join(dir, 'admin-token'), 'utf8')).trim()).toBe(first.adminToken);
+      expect(await getJson(`${first.url}/admin/verify`)).toMatchObject({ status: 401 });
+      const tenant = 'hubspot:424242';
+      await first.ledger.append(tenant, [contactChange(tenant, '1'), contactChange(tenant, '2')]);
+      expect(await getJson(`${first.url}/admin/verify?tenant=${tenant}`, first.adminToken)).toMatchObject({
+        status: 200,
+        body: { ok: true, size: 2 },
+      });
+      expect(await getJson(`${first.url}/readyz`)).toMatchObject({ status: 200 });
+    } finally {
+      await first.stop();
+    }
+
+    const second = await startService(config(), logger);
+    try {
+      expect(second.adminToken).toBe(first.adminToken);
+      const res = await getJson(`${second.url}/admin/verify?tenant=hubspot:424242&mode=full`, second.adminToken);
+      expect(res).toMatchObject({ status: 200, body: { ok: true, size: 2, checkpointSize: 2 } });
+      const keys = await getJson(`${second.url}/admin/keys`);
+      expect((keys.body as { current: string }).current).toBe((await readFile(join(dir, 'ledger.key.pub'), 'utf8')).trim());
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
+});
