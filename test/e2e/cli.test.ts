@@ -49,7 +49,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-cli-'));
   server = await startRedisServer({ persistence: 'none' });
   redis = new Redis(server.url);
-  const keys = await loadSigningKey(join(dir, 'ledger.key'), { name: ORIGIN, createIfMissing: true });
+  const keys = await loadSigningKey(join(dir, 'ledger.key'), {
+    name: ORIGIN,
+    createIfMissing: true,
+  });
   ledger = new Ledger(new RedisLedgerStore(redis), {
     origin: ORIGIN,
     signer: keys.signer,
@@ -111,7 +114,9 @@ describe('crm-ledger verify', () => {
     const { code, stdout } = await cli(['verify']);
     expect(code).toBe(1);
     expect(stdout).toContain('hubspot:111: intact');
-    expect(stdout).toContain('salesforce:00D000000000001: TAMPERED — first bad seq 1 (BLOCK_HASH_MISMATCH)');
+    expect(stdout).toContain(
+      'salesforce:00D000000000001: TAMPERED — first bad seq 1 (BLOCK_HASH_MISMATCH)',
+    );
     await redis.lset(key, 1, block);
   }, 30_000);
 

@@ -22,7 +22,11 @@ afterAll(async () => {
 });
 
 function config() {
-  return loadConfig({ CRM_LEDGER_DATA_DIR: dir, CRM_LEDGER_PORT: '0', CRM_LEDGER_LOG_LEVEL: 'silent' });
+  return loadConfig({
+    CRM_LEDGER_DATA_DIR: dir,
+    CRM_LEDGER_PORT: '0',
+    CRM_LEDGER_LOG_LEVEL: 'silent',
+  });
 }
 
 async function getJson(url: string, token?: string): Promise<{ status: number; body: unknown }> {
@@ -40,7 +44,9 @@ describe('startService on the embedded default', () => {
       expect(await getJson(`${first.url}/admin/verify`)).toMatchObject({ status: 401 });
       const tenant = 'hubspot:424242';
       await first.ledger.append(tenant, [contactChange(tenant, '1'), contactChange(tenant, '2')]);
-      expect(await getJson(`${first.url}/admin/verify?tenant=${tenant}`, first.adminToken)).toMatchObject({
+      expect(
+        await getJson(`${first.url}/admin/verify?tenant=${tenant}`, first.adminToken),
+      ).toMatchObject({
         status: 200,
         body: { ok: true, size: 2 },
       });
@@ -52,10 +58,15 @@ describe('startService on the embedded default', () => {
     const second = await startService(config(), logger);
     try {
       expect(second.adminToken).toBe(first.adminToken);
-      const res = await getJson(`${second.url}/admin/verify?tenant=hubspot:424242&mode=full`, second.adminToken);
+      const res = await getJson(
+        `${second.url}/admin/verify?tenant=hubspot:424242&mode=full`,
+        second.adminToken,
+      );
       expect(res).toMatchObject({ status: 200, body: { ok: true, size: 2, checkpointSize: 2 } });
       const keys = await getJson(`${second.url}/admin/keys`);
-      expect((keys.body as { current: string }).current).toBe((await readFile(join(dir, 'ledger.key.pub'), 'utf8')).trim());
+      expect((keys.body as { current: string }).current).toBe(
+        (await readFile(join(dir, 'ledger.key.pub'), 'utf8')).trim(),
+      );
     } finally {
       await second.stop();
     }
