@@ -1,0 +1,258 @@
+/**
+ * Full verification of the long chain with Ledger.verify(tenant), and incremental verification of
+ * its last 1 % from the state a full verification returned (verify({ from })).
+ *
+ * Raw baseline, same run, interleaved with the verifications: read the same stored block bytes
+ * segment by segment — the same LRANGE of `cl:{t}:blk:<n>` lists, with the verifier's prefetch
+ * depth — and SHA-256 each block (RFC 6962 leaf hash, node:crypto). A second baseline adds the
+ * verifier's tree-level reads (GETRANGE of levels 0..10 per segment), and CPU-only figures on
+ * segments already in memory split the rest: hashing, JSON.parse, and verifySegment as a whole.
+ */
+import { leafHash } from '../src/ledger/hash.js';
+import { SEGMENT_SIZE } from '../src/ledger/keys.js';
+import type { RedisLedgerStore } from '../src/ledger/store.js';
+import { verifySegment } from '../src/ledger/verifier.js';
+import type { VerifyResult } from '../src/ledger/verifier.js';
+import { cpuRates, median, measureUsage, sink } from './lib.js';
+import type { Bench, Usage } from './lib.js';
+
+/** ChainVerifier's default read-ahead (VerifyOptions.prefetch). */
+const VERIFIER_PREFETCH = 4;
+const SEGMENT_LEVEL = Math.log2(SEGMENT_SIZE);
+const TARGET_BLOCKS_PER_S = 200_000;
+const TARGET_RATIO_RAW = 0.7;
+
+/** Reads segments [firstSeg, ceil(size/SEGMENT_SIZE)) as the verifier does and leaf-hashes each block. */
+async function readAndHash(
+  store: RedisLedgerStore,
+  tenant: string,
+  size: number,
+  firstSeg: number,
+  withTree: boolean,
+): Promise<number> {
+  const segCount = Math.ceil(size / SEGMENT_SIZE);
+  const load = async (s: number): Promise<Buffer[]> => {
+    const blocks = store.readSegment(tenant, s, 0);
+    if (withTree) {
+      const start = s * SEGMENT_SIZE;
+      const end = Math.min(size, start + SEGMENT_SIZE);
+      const levels: Promise<Buffer>[] = [];
+      for (let level = 0; level <= SEGMENT_LEVEL; level++) {
+        levels.push(
+          store.readTreeRange(tenant, level, start / 2 ** level, Math.floor(end / 2 ** level)),
+        );
+      }
+      await Promise.all(levels);
+    }
+    return blocks;
+  };
+  const inflight: Promise<Buffer[]>[] = [];
+  for (let s = firstSeg; s < Math.min(segCount, firstSeg + VERIFIER_PREFETCH); s++) {
+    inflight.push(load(s));
+  }
+  let hashed = 0;
+  for (let s = firstSeg; s < segCount; s++) {
+    const blocks = await (inflight.shift() as Promise<Buffer[]>);
+    if (s + VERIFIER_PREFETCH < segCount) inflight.push(load(s + VERIFIER_PREFETCH));
+    for (const b of blocks) sink(leafHash(b));
+    hashed += blocks.length;
+  }
+  return hashed;
+}
+
+export const verifyBench: Bench = {
+  name: 'verify',
+  description: 'Ledger.verify blocks/s on the 1M chain (full, incremental 1%) vs read+SHA-256',
+  async run(ctx) {
+    const fx = await ctx.chain();
+    const reps = 3;
+    const verifier = fx.ledger.verifier(fx.tenant);
+    const full: { verify: number[]; raw: number[]; rawTree: number[] } = {
+      verify: [],
+      raw: [],
+      rawTree: [],
+    };
+    const usages: Usage[] = [];
+    let result: VerifyResult | undefined;
+    for (let r = 0; r < reps; r++) {
+      const raw = await measureUsage(ctx.admin, () =>
+        readAndHash(fx.store, fx.tenant, fx.size, 0, false),
+      );
+      if (raw.result !== fx.size) throw new Error(`raw pass read ${raw.result} blocks`);
+      full.raw.push(fx.size / raw.usage.wallS);
+      const v = await measureUsage(ctx.admin, () => verifier.verify());
+      result = v.result;
+      if (!result.ok) throw new Error(`chain does not verify: ${result.code} ${result.reason}`);
+      full.verify.push(fx.size / v.usage.wallS);
+      usages.push(v.usage);
+      const rawTree = await measureUsage(ctx.admin, () =>
+        readAndHash(fx.store, fx.tenant, fx.size, 0, true),
+      );
+      full.rawTree.push(fx.size / rawTree.usage.wallS);
+    }
+
+    // Incremental: from the state of the full verification at 99 %.
+    const firstSeg = Math.floor(fx.state99.size / SEGMENT_SIZE);
+    const incr: { verify: number[]; raw: number[]; seconds: number[] } = {
+      verify: [],
+      raw: [],
+      seconds: [],
+    };
+    let reverified = 0;
+    for (let r = 0; r < reps; r++) {
+      const raw = await measureUsage(ctx.admin, () =>
+        readAndHash(fx.store, fx.tenant, fx.size, firstSeg, false),
+      );
+      const v = await measureUsage(ctx.admin, () => verifier.verify({ from: fx.state99 }));
+      if (!v.result.ok) throw new Error(`incremental verify failed: ${v.result.code}`);
+      reverified = fx.size - v.result.from;
+      incr.raw.push(raw.result / raw.usage.wallS);
+      incr.verify.push(reverified / v.usage.wallS);
+      incr.seconds.push(v.usage.wallS);
+    }
+
+    // CPU only, on segments already in memory.
+    const segs: { start: number; blocks: Buffer[]; levels: Buffer[] }[] = [];
+    const sampleSegs = Math.min(8, Math.floor(fx.size / SEGMENT_SIZE));
+    for (let i = 0; i < sampleSegs; i++) {
+      const s = Math.floor((i * (fx.size / SEGMENT_SIZE - 1)) / Math.max(1, sampleSegs - 1));
+      const start = s * SEGMENT_SIZE;
+      const levels: Buffer[] = [];
+      for (let level = 0; level <= SEGMENT_LEVEL; level++) {
+        levels.push(
+          await fx.store.readTreeRange(
+            fx.tenant,
+            level,
+            start / 2 ** level,
+            (start + SEGMENT_SIZE) / 2 ** level,
+          ),
+        );
+      }
+      segs.push({ start, blocks: await fx.store.readSegment(fx.tenant, s, 0), levels });
+    }
+    const perRound = sampleSegs * SEGMENT_SIZE;
+    const cpu = cpuRates(
+      {
+        hash: () => {
+          for (const s of segs) for (const b of s.blocks) sink(leafHash(b));
+        },
+        parse: () => {
+          for (const s of segs) {
+            for (const b of s.blocks) sink(JSON.parse(b.toString('utf8')) as object);
+          }
+        },
+        segment: () => {
+          for (const s of segs) {
+            const r = verifySegment(fx.tenant, s.start, SEGMENT_SIZE, s.blocks, s.levels);
+            if (r.failure) throw new Error(`sample segment fails: ${r.failure.code}`);
+          }
+        },
+      },
+      ctx.quick ? { minMs: 200, reps: 3 } : { minMs: 500, reps: 5 },
+    );
+
+    const value = median(full.verify);
+    const raw = median(full.raw);
+    const t = ctx.report(
+      `verification of a ${fx.size.toLocaleString('en-US')}-block chain (${fx.records.toLocaleString('en-US')} records; blocks/s; median of ${reps}, interleaved with the baselines)`,
+    );
+    t.add({
+      key: 'full_verify_blocks_per_s',
+      figure: 'Ledger.verify(tenant), full',
+      value,
+      unit: 'blocks/s',
+      baseline: 'LRANGE + SHA-256 (prefetch 4)',
+      baselineValue: raw,
+      target: `>= ${TARGET_BLOCKS_PER_S.toLocaleString('en-US')}/s, >= ${TARGET_RATIO_RAW}x`,
+      met: value >= TARGET_BLOCKS_PER_S && value / raw >= TARGET_RATIO_RAW,
+    });
+    t.add({
+      key: 'full_verify_seconds',
+      figure: 'Ledger.verify(tenant), full: time',
+      value: fx.size / value,
+      unit: 's',
+      baseline: 'LRANGE + SHA-256',
+      baselineValue: fx.size / raw,
+    });
+    t.add({
+      key: 'raw_with_tree_reads_blocks_per_s',
+      figure: 'baseline + tree-level reads (verifier I/O)',
+      value: median(full.rawTree),
+      unit: 'blocks/s',
+      baseline: 'LRANGE + SHA-256',
+      baselineValue: raw,
+    });
+    t.add({
+      key: 'incremental_verify_blocks_per_s',
+      figure: `verify({from}) last 1% (${reverified.toLocaleString('en-US')} blocks re-verified)`,
+      value: median(incr.verify),
+      unit: 'blocks/s',
+      baseline: 'LRANGE + SHA-256 of them',
+      baselineValue: median(incr.raw),
+    });
+    t.add({
+      key: 'incremental_verify_ms',
+      figure: 'verify({from}) last 1%: time',
+      value: median(incr.seconds) * 1000,
+      unit: 'ms',
+      baseline: 'full verify',
+      baselineValue: (fx.size / value) * 1000,
+    });
+    const mu = usages[Math.floor(usages.length / 2)] as Usage;
+    t.add({
+      key: 'full_verify_util',
+      figure: 'full verify: Node / Redis utilisation',
+      value: (mu.nodeCpuS / mu.wallS) * 100,
+      unit: '% node',
+      baseline: '% redis',
+      baselineValue: (mu.redisCpuS / mu.wallS) * 100,
+    });
+    const b = fx.build;
+    t.add({
+      key: 'chain_build_blocks_per_s',
+      figure: `chain build: Ledger.append batch ${b.batch}, window ${b.window}`,
+      value: b.blocks / b.usage.wallS,
+      unit: 'blocks/s',
+    });
+    t.note(
+      `chain build: ${b.usage.wallS.toFixed(1)} s wall, Node ${((b.usage.nodeCpuS / b.usage.wallS) * 100).toFixed(0)} % / Redis ${((b.usage.redisCpuS / b.usage.wallS) * 100).toFixed(0)} % of a core, Lua ${(b.usage.scriptUsec / b.blocks).toFixed(1)} µs/block.`,
+    );
+    t.note(
+      `the incremental run starts at segment ${firstSeg} (block ${firstSeg * SEGMENT_SIZE}); it also proves the link of each record whose previous block predates it.`,
+    );
+
+    const c = ctx.report(
+      `verification CPU only, ${sampleSegs} segments already in memory (blocks/s, one core; ratio to leaf hashing alone)`,
+    );
+    c.add({
+      key: 'cpu_leaf_hash_blocks_per_s',
+      figure: 'RFC 6962 leaf hash (node:crypto)',
+      value: cpu.hash * perRound,
+      unit: 'blocks/s',
+    });
+    c.add({
+      key: 'cpu_json_parse_blocks_per_s',
+      figure: 'JSON.parse of the block bytes',
+      value: cpu.parse * perRound,
+      unit: 'blocks/s',
+      baseline: 'leaf hash',
+      baselineValue: cpu.hash * perRound,
+    });
+    c.add({
+      key: 'cpu_verify_segment_blocks_per_s',
+      figure: 'verifySegment (hash, parse, links, tree)',
+      value: cpu.segment * perRound,
+      unit: 'blocks/s',
+      baseline: 'leaf hash',
+      baselineValue: cpu.hash * perRound,
+    });
+    c.add({
+      key: 'full_verify_vs_cpu_only',
+      figure: 'Ledger.verify, full (from above)',
+      value,
+      unit: 'blocks/s',
+      baseline: 'verifySegment CPU only',
+      baselineValue: cpu.segment * perRound,
+    });
+  },
+};
