@@ -114,12 +114,24 @@ export const appendBench: Bench = {
           }
           return args;
         });
-      const ledgerBatches = (n: number): AnchorRequest[][] =>
-        Array.from({ length: n }, () =>
-          Array.from({ length: c.batch }, () =>
-            contactChange(tenant, `c${Math.floor(rng() * RECORDS)}`),
-          ),
-        );
+      // Changes are made as each batch is sent, the way webhook events arrive, from a small pool
+      // of templates (a fresh eventId and record each): holding every change of the run in memory
+      // first would measure the garbage collector scanning them, not the ledger.
+      const templates = Array.from({ length: 256 }, () => contactChange(tenant, 'c0'));
+      let made = 0;
+      const makeChange = (): AnchorRequest => {
+        const t = templates[made % templates.length] as AnchorRequest;
+        made += 1;
+        return {
+          event: {
+            ...t.event,
+            eventId: `bench-${made}`,
+            recordId: `c${Math.floor(rng() * RECORDS)}`,
+          },
+        };
+      };
+      const ledgerBatches = (n: number): (() => AnchorRequest[])[] =>
+        Array.from({ length: n }, () => () => Array.from({ length: c.batch }, makeChange));
       const runToy = async (batches: string[][]): Promise<RunResult> => {
         const { usage } = await measureUsage(ctx.admin, () =>
           runWindow(batches.length, c.window, (i) =>
@@ -129,10 +141,10 @@ export const appendBench: Bench = {
         const blocks = batches.length * c.batch;
         return { blocksPerS: blocks / usage.wallS, usage, blocks };
       };
-      const runLedger = async (batches: AnchorRequest[][]): Promise<RunResult> => {
+      const runLedger = async (batches: (() => AnchorRequest[])[]): Promise<RunResult> => {
         const { usage } = await measureUsage(ctx.admin, () =>
           runWindow(batches.length, c.window, (i) =>
-            ledger.append(tenant, batches[i] as AnchorRequest[]),
+            ledger.append(tenant, (batches[i] as () => AnchorRequest[])()),
           ),
         );
         const blocks = batches.length * c.batch;

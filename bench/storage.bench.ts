@@ -9,13 +9,15 @@ import { SEGMENT_SIZE } from '../src/ledger/keys.js';
 import { createRng } from './lib.js';
 import type { Bench } from './lib.js';
 
-type KeyType = 'blk segments' | 'tree chunks' | 'idem' | 'rec hashes' | 'head + checkpoints';
+type KeyType =
+  'blk segments' | 'vault segments' | 'tree chunks' | 'idem' | 'rec lists' | 'head + checkpoints';
 
 function typeOf(suffix: string): KeyType {
   if (suffix.startsWith('blk:')) return 'blk segments';
+  if (suffix.startsWith('vault:')) return 'vault segments';
   if (suffix.startsWith('tree:')) return 'tree chunks';
   if (suffix === 'idem') return 'idem';
-  if (suffix.startsWith('rec:')) return 'rec hashes';
+  if (suffix.startsWith('rec:')) return 'rec lists';
   return 'head + checkpoints';
 }
 
@@ -78,8 +80,12 @@ export const storageBench: Bench = {
         fx.tenant,
         `contact/c${Math.floor(rng() * fx.records)}`,
       );
-      for (const v of rec.entries.values()) vaultBytes += Buffer.byteLength(v);
-      vaultCount += rec.entries.size;
+      const entries = await fx.store.readVaultEntries(
+        fx.tenant,
+        rec.map((e) => e.seq),
+      );
+      for (const v of entries) vaultBytes += Buffer.byteLength(v ?? '');
+      vaultCount += entries.length;
     }
     const checkpoints = await ctx.admin.zcard(fx.store.keys(fx.tenant).checkpoints);
 
@@ -97,7 +103,8 @@ export const storageBench: Bench = {
     });
     const order: KeyType[] = [
       'blk segments',
-      'rec hashes',
+      'vault segments',
+      'rec lists',
       'idem',
       'tree chunks',
       'head + checkpoints',
@@ -138,7 +145,7 @@ export const storageBench: Bench = {
     });
     t.add({
       key: 'vault_entry_bytes',
-      figure: `vault entry in rec hash (mean of ${vaultCount.toLocaleString('en-US')})`,
+      figure: `vault entry (mean of ${vaultCount.toLocaleString('en-US')})`,
       value: vaultBytes / vaultCount,
       unit: 'bytes',
       baseline: 'canonical block',

@@ -8,7 +8,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { canonicalize } from './canonical.js';
-import { commitment, fromHex, leafHash, sha256, toHex, ZERO_HASH_HEX } from './hash.js';
+import {
+  COMMITMENT_TAG,
+  commitment,
+  fromHex,
+  leafHashHex,
+  sha256,
+  sha256Hex,
+  toHex,
+  ZERO_HASH_HEX,
+} from './hash.js';
 import { changeEventSchema } from '../model/change-event.js';
 import type {
   Actor,
@@ -59,12 +68,20 @@ export interface AnchorRequest {
   verdicts?: Verdict[];
 }
 
-/** A request checked and reduced to what a block needs. */
+/**
+ * A request checked and reduced to what a block needs. Everything that does not depend on the
+ * block's place in the chain — the field commitments, the vault entry and the canonical text of
+ * the fixed members — is computed here, before (and outside) the sequential part of an append.
+ */
 export interface PreparedChange {
   event: ChangeEvent;
   idemField: string;
   recordKey: string;
   verdicts: Verdict[];
+  /** canonical JSON of the vault entry (the openings of the commitments) */
+  vault: string;
+  /** canonical block text around the chain-dependent members (see buildBlock) */
+  canon: { head: string; mid: string; tail1: string; tail2: string };
 }
 
 export interface BuiltBlock {
@@ -131,7 +148,29 @@ export function prepareChange(
     verdicts.push(res.data);
   }
   const event = parsed.data;
-  const size = Buffer.byteLength(canonicalize({ f: event.fields, v: verdicts }), 'utf8');
+  const key = request.idempotencyKey ?? defaultIdempotencyKey(event);
+
+  // Field commitments and the vault entry, in canonical (JCS) member order.
+  const names = Object.keys(event.fields).sort();
+  let fieldsJson = '{';
+  let vaultFields = '{';
+  // Exactly the byte length of canonical {"f":fields,"v":verdicts}, counted as it is built.
+  let size = 2 + Math.max(0, names.length - 1);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    const nameJson = canonicalize(name);
+    const valueJson = canonicalize(event.fields[name] ?? null);
+    const salt = takeSalt();
+    const saltHex = salt.toString('hex');
+    const sep = i > 0 ? ',' : '';
+    fieldsJson += `${sep}${nameJson}:"${commitmentHexOf(salt, valueJson)}"`;
+    vaultFields += `${sep}${nameJson}:{"salt":"${saltHex}","value":${valueJson}}`;
+    size += Buffer.byteLength(nameJson) + Buffer.byteLength(valueJson) + 1;
+  }
+  fieldsJson += '}';
+  vaultFields += '}';
+  const verdictsJson = canonicalize(verdicts);
+  size += '{"f":,"v":}'.length + Buffer.byteLength(verdictsJson);
   if (size > maxChangeBytes) {
     throw new InputError(
       'CHANGE_TOO_LARGE',
@@ -139,18 +178,29 @@ export function prepareChange(
       'fields',
     );
   }
-  const key = request.idempotencyKey ?? defaultIdempotencyKey(event);
+  const record = canonicalize({ id: event.recordId, object: event.object });
   return {
     event,
     idemField: idempotencyField(key),
     recordKey: recordKeyOf({ object: event.object, id: event.recordId }),
     verdicts,
+    vault: `{"fields":${vaultFields},"v":1}`,
+    // JCS sorts members: actor, anchoredAt, eventId, fields, kind, occurredAt, prev, record,
+    // recordPrev, seq, tenant, v, verdicts. A unit test holds this to canonicalize(block).
+    canon: {
+      head: `{"actor":${canonicalize(event.actor)},"anchoredAt":`,
+      mid:
+        `,"eventId":${canonicalize(event.eventId)},"fields":${fieldsJson}` +
+        `,"kind":${canonicalize(event.kind)},"occurredAt":${canonicalize(event.occurredAt)},"prev":"`,
+      tail1: `","record":${record},"recordPrev":"`,
+      tail2: `,"tenant":${canonicalize(event.tenant)},"v":${BLOCK_VERSION},"verdicts":${verdictsJson}}`,
+    },
   };
 }
 
 /**
- * Builds the block for `change` at `seq` on top of `prev`, committing to every field value with a
- * fresh salt. Pure apart from the salts.
+ * Builds the block for `change` at `seq` on top of `prev`: the only chain-dependent step of an
+ * append, so it is kept to string assembly and one hash.
  */
 export function buildBlock(
   change: PreparedChange,
@@ -159,44 +209,53 @@ export function buildBlock(
   recordPrev: string | undefined,
   anchoredAt: string,
 ): BuiltBlock {
-  const { event } = change;
-  const names = Object.keys(event.fields);
-  const salts = randomBytes(SALT_BYTES * names.length);
-  const fields: Record<string, string> = {};
-  const vault: VaultEntry = { v: 1, fields: {} };
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i] as string;
-    const value = event.fields[name] ?? null;
-    const salt = salts.subarray(i * SALT_BYTES, (i + 1) * SALT_BYTES);
-    fields[name] = toHex(commitment(salt, Buffer.from(canonicalize(value), 'utf8')));
-    vault.fields[name] = { salt: toHex(salt), value };
-  }
-  const block: Block = {
-    v: BLOCK_VERSION,
-    seq,
-    tenant: event.tenant,
-    prev,
-    recordPrev: recordPrev ?? ZERO_HASH_HEX,
-    record: { object: event.object, id: event.recordId },
-    eventId: event.eventId,
-    kind: event.kind,
-    actor: event.actor,
-    occurredAt: event.occurredAt,
-    anchoredAt,
-    fields,
-    verdicts: change.verdicts,
-  };
-  const bytes = canonicalize(block);
-  const hash = leafHash(Buffer.from(bytes, 'utf8'));
+  const { canon } = change;
+  const bytes =
+    canon.head +
+    JSON.stringify(anchoredAt) +
+    canon.mid +
+    prev +
+    canon.tail1 +
+    (recordPrev ?? ZERO_HASH_HEX) +
+    '","seq":' +
+    String(seq) +
+    canon.tail2;
+  const hashHex = leafHashHex(bytes);
   return {
     seq,
     bytes,
-    hash,
-    hashHex: toHex(hash),
+    hash: Buffer.from(hashHex, 'hex'),
+    hashHex,
     recordKey: change.recordKey,
     idemField: change.idemField,
-    vault: canonicalize(vault),
+    vault: change.vault,
   };
+}
+
+/** Salts come from a pool refilled 64 KiB at a time: one randomBytes call per 4096 salts. */
+const SALT_POOL_SIZE = SALT_BYTES * 4096;
+let saltPool = randomBytes(SALT_POOL_SIZE);
+let saltOffset = 0;
+function takeSalt(): Buffer {
+  if (saltOffset + SALT_BYTES > SALT_POOL_SIZE) {
+    // A fresh buffer, so salts already handed out (views into the old pool) never change.
+    saltPool = randomBytes(SALT_POOL_SIZE);
+    saltOffset = 0;
+  }
+  const salt = saltPool.subarray(saltOffset, saltOffset + SALT_BYTES);
+  saltOffset += SALT_BYTES;
+  return salt;
+}
+
+/** Hex commitment to a value's canonical text, hashed from one reused scratch buffer. */
+let scratch = Buffer.alloc(4096);
+function commitmentHexOf(salt: Uint8Array, valueJson: string): string {
+  const need = COMMITMENT_TAG.length + SALT_BYTES + Buffer.byteLength(valueJson);
+  if (need > scratch.length) scratch = Buffer.alloc(Math.max(need, scratch.length * 2));
+  scratch.set(COMMITMENT_TAG, 0);
+  scratch.set(salt, COMMITMENT_TAG.length);
+  const n = scratch.write(valueJson, COMMITMENT_TAG.length + SALT_BYTES, 'utf8');
+  return sha256Hex(scratch.subarray(0, COMMITMENT_TAG.length + SALT_BYTES + n));
 }
 
 /** Checks a field value against its commitment (used by history views and the vault). */

@@ -86,6 +86,9 @@ export class Checkpointer {
     return (this.options.now ?? Date.now)();
   }
 
+  /** The last checkpoint per tenant this process signed or verified: not re-verified each time. */
+  private readonly known = new Map<string, { note: string; size: number; root: Uint8Array }>();
+
   /** Signs the current head if no checkpoint covers it yet. */
   async signLatest(tenant: string): Promise<CheckpointEntry> {
     const origin = this.options.originFor(tenant);
@@ -93,16 +96,22 @@ export class Checkpointer {
       this.store.readHead(tenant),
       this.store.latestCheckpoint(tenant),
     ]);
+    let prev: { size: number; root: Uint8Array } | undefined;
     if (previous) {
-      let prev;
-      try {
-        prev = openCheckpoint(previous.note, this.options.verifiers, origin);
-      } catch (err) {
-        throw new LedgerError(
-          'CHECKPOINT_INCONSISTENT',
-          `${tenant}: the latest stored checkpoint does not verify with our keys`,
-          { cause: err },
-        );
+      const cached = this.known.get(tenant);
+      if (cached && cached.note === previous.note) {
+        prev = cached;
+      } else {
+        try {
+          const opened = openCheckpoint(previous.note, this.options.verifiers, origin);
+          prev = { size: opened.size, root: opened.rootHash };
+        } catch (err) {
+          throw new LedgerError(
+            'CHECKPOINT_INCONSISTENT',
+            `${tenant}: the latest stored checkpoint does not verify with our keys`,
+            { cause: err },
+          );
+        }
       }
       if (prev.size > head.size) {
         throw new LedgerError(
@@ -110,20 +119,29 @@ export class Checkpointer {
           `${tenant}: chain is shorter than its checkpoint`,
         );
       }
-      const prevRoot = rootFromFrontier(
-        await this.store.readNodes(tenant, rangeRefs(0, prev.size)),
-      );
-      if (!bytesEqual(prevRoot, prev.rootHash)) {
+    }
+    // One round trip for both roots: the previous checkpoint's size and the head's.
+    const prevRefs = prev ? rangeRefs(0, prev.size) : [];
+    const headRefs = rangeRefs(0, head.size);
+    const nodes = await this.store.readNodes(tenant, [...prevRefs, ...headRefs]);
+    if (prev) {
+      const prevRoot = rootFromFrontier(nodes.slice(0, prevRefs.length));
+      if (!bytesEqual(prevRoot, prev.root)) {
+        this.known.delete(tenant);
         throw new LedgerError(
           'CHECKPOINT_INCONSISTENT',
           `${tenant}: stored tree at size ${prev.size} no longer has the signed root`,
         );
       }
-      if (prev.size === head.size) return previous;
+      if (previous && prev.size === head.size) {
+        this.known.set(tenant, { note: previous.note, ...prev });
+        return previous;
+      }
     }
-    const root = rootFromFrontier(await this.store.readNodes(tenant, rangeRefs(0, head.size)));
+    const root = rootFromFrontier(nodes.slice(prevRefs.length));
     const note = signCheckpoint({ origin, size: head.size, rootHash: root }, this.options.signer);
     await this.store.addCheckpoint(tenant, head.size, note);
+    this.known.set(tenant, { note, size: head.size, root });
     return { size: head.size, note };
   }
 }

@@ -33,12 +33,17 @@ export class LedgerKeys {
     return `${this.prefix}blk:${n}`;
   }
 
+  /** list: vault entries of blocks [n*SEGMENT_SIZE, …), parallel to segment(n) */
+  vaultSegment(n: number): string {
+    return `${this.prefix}vault:${n}`;
+  }
+
   /** string: node hashes of tree `level`, nodes [chunk*TREE_CHUNK_NODES, …), 32 bytes each */
   treeChunk(level: number, chunk: number): string {
     return `${this.prefix}tree:${level}:${chunk}`;
   }
 
-  /** hash: `h` → "<seq>:<hash hex>" (the record's head), `<seq>` → vault entry of that block */
+  /** list: "<seq>:<hash hex>" of each of the record's blocks, oldest first (last = the head) */
   record(recordKey: string): string {
     return `${this.prefix}rec:${recordKey}`;
   }

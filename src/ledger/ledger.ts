@@ -11,6 +11,7 @@ import type { NoteSigner, Verifier } from './checkpoint.js';
 import { InputError } from '../errors.js';
 import type { CheckpointEntry, RedisLedgerStore } from './store.js';
 import { ChainVerifier } from './verifier.js';
+import type { VerifyPool } from './verify-pool.js';
 import type { ChainSource, VerifyOptions, VerifyResult } from './verifier.js';
 
 export interface LedgerOptions {
@@ -23,6 +24,8 @@ export interface LedgerOptions {
   maxBatch?: number;
   checkpointMinIntervalMs?: number;
   now?: () => Date;
+  /** worker threads for verification (segments checked in parallel) */
+  verifyPool?: VerifyPool;
 }
 
 export interface AnchorResult extends AppendResult {
@@ -110,10 +113,12 @@ export class Ledger {
   }
 
   verifier(tenant: string): ChainVerifier {
-    return createVerifier(this.store, tenant, {
-      verifiers: this.options.verifiers,
-      origin: this.originFor(tenant),
-    });
+    return createVerifier(
+      this.store,
+      tenant,
+      { verifiers: this.options.verifiers, origin: this.originFor(tenant) },
+      this.options.verifyPool,
+    );
   }
 
   verify(tenant: string, options?: VerifyOptions): Promise<VerifyResult> {
@@ -134,9 +139,8 @@ export function storeSource(store: RedisLedgerStore, tenant: string): ChainSourc
     readTreeRange: (level, start, end) => store.readTreeRange(tenant, level, start, end),
     readNodes: (refs) => store.readNodes(tenant, refs),
     readBlock: (seq) => store.readBlock(tenant, seq),
-    readRecordSeqs: async (recordKey) => [
-      ...(await store.readRecord(tenant, recordKey)).entries.keys(),
-    ],
+    readRecordSeqs: async (recordKey) =>
+      (await store.readRecord(tenant, recordKey)).map((e) => e.seq),
     latestCheckpoint: () => store.latestCheckpoint(tenant),
     readCheckpoints: (min, max) => store.readCheckpoints(tenant, min, max),
   };
@@ -146,6 +150,7 @@ export function createVerifier(
   store: RedisLedgerStore,
   tenant: string,
   trust: { verifiers: readonly Verifier[]; origin: string },
+  pool?: VerifyPool,
 ): ChainVerifier {
-  return new ChainVerifier(tenant, storeSource(store, tenant), trust);
+  return new ChainVerifier(tenant, storeSource(store, tenant), trust, pool?.forTenant(tenant));
 }

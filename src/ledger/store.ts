@@ -58,13 +58,13 @@ export class RedisLedgerStore {
     return { size: size ? Number(size) : 0, hash: hash ?? '' };
   }
 
-  /** Record heads ("h" field of each record hash), in one round trip. */
+  /** Record heads (last entry of each record list), in one round trip. */
   async readRecordHeads(tenant: string, recordKeys: string[]): Promise<Map<string, RecordHead>> {
     const out = new Map<string, RecordHead>();
     if (recordKeys.length === 0) return out;
     const k = this.keys(tenant);
     const pipe = this.redis.pipeline();
-    for (const r of recordKeys) pipe.hget(k.record(r), 'h');
+    for (const r of recordKeys) pipe.lindex(k.record(r), -1);
     const replies = (await pipe.exec()) ?? [];
     recordKeys.forEach((r, i) => {
       const [err, value] = replies[i] ?? [];
@@ -140,20 +140,23 @@ export class RedisLedgerStore {
     });
   }
 
-  /** The record's block seqs (ascending) and its vault entries, from its record hash. */
-  async readRecord(
-    tenant: string,
-    recordKey: string,
-  ): Promise<{ head?: RecordHead; entries: Map<number, string> }> {
-    const all = await this.redis.hgetall(this.keys(tenant).record(recordKey));
-    const entries = new Map<number, string>();
-    let head: RecordHead | undefined;
-    for (const [field, value] of Object.entries(all)) {
-      if (field === 'h') head = parseRecordHead(value);
-      else if (/^\d+$/.test(field)) entries.set(Number(field), value);
-    }
-    const sorted = new Map([...entries].sort((a, b) => a[0] - b[0]));
-    return head ? { head, entries: sorted } : { entries: sorted };
+  /** The record's blocks, oldest first, as indexed (seq and hash of each). */
+  async readRecord(tenant: string, recordKey: string): Promise<RecordHead[]> {
+    const entries = await this.redis.lrange(this.keys(tenant).record(recordKey), 0, -1);
+    return entries.map(parseRecordHead);
+  }
+
+  /** Vault entries of the given seqs, in one round trip. */
+  async readVaultEntries(tenant: string, seqs: readonly number[]): Promise<(string | undefined)[]> {
+    if (seqs.length === 0) return [];
+    const k = this.keys(tenant);
+    const pipe = this.redis.pipeline();
+    for (const seq of seqs) pipe.lindex(k.vaultSegment(segmentOf(seq)), seq % SEGMENT_SIZE);
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return typeof value === 'string' ? value : undefined;
+    });
   }
 
   /**
@@ -173,6 +176,7 @@ export class RedisLedgerStore {
     const lastSeg = segmentOf(expected.size + blocks.length - 1);
     const keys: string[] = [k.head, k.idem];
     for (let s = firstSeg; s <= lastSeg; s++) keys.push(k.segment(s));
+    for (let s = firstSeg; s <= lastSeg; s++) keys.push(k.vaultSegment(s));
     for (const b of blocks) keys.push(k.record(b.recordKey));
     for (const w of tree) keys.push(k.treeChunk(w.level, Math.floor(w.index / TREE_CHUNK_NODES)));
     const args: (string | number | Buffer)[] = [
@@ -186,7 +190,7 @@ export class RedisLedgerStore {
     ];
     for (const b of blocks) args.push(b.bytes, b.idemField, `${b.seq}:${b.hashHex}`, b.vault);
     for (const w of tree) args.push((w.index % TREE_CHUNK_NODES) * HASH_SIZE, w.bytes);
-    const command = (this.redis as unknown as { appendBlocksV1: AppendCommand }).appendBlocksV1;
+    const command = (this.redis as unknown as { appendBlocksV2: AppendCommand }).appendBlocksV2;
     const reply = await command.call(this.redis, keys.length, ...keys, ...args);
     return decodeAppendReply(reply);
   }

@@ -20,7 +20,15 @@
  * a block at its own seq, a tree node at the first leaf it covers — because each stored node is
  * judged against its stored children, and a parent whose child is already wrong is not blamed.
  */
-import { leafHash, nodeHash, toHex, HASH_SIZE, ZERO_HASH_HEX, bytesEqual } from './hash.js';
+import {
+  leafHash,
+  leafHashHex,
+  nodeHash,
+  toHex,
+  HASH_SIZE,
+  ZERO_HASH_HEX,
+  bytesEqual,
+} from './hash.js';
 import { SEGMENT_SIZE, segmentOf } from './keys.js';
 import {
   assembleProof,
@@ -116,7 +124,7 @@ export interface VerifyOptions {
 /** Level of a full segment's root: SEGMENT_SIZE = 2^SEGMENT_LEVEL. */
 const SEGMENT_LEVEL = Math.log2(SEGMENT_SIZE);
 
-class Failure {
+export class Failure {
   constructor(
     readonly seq: number,
     readonly code: VerifyCode,
@@ -130,7 +138,7 @@ function earliest(a: Failure | undefined, b: Failure | undefined): Failure | und
   return b.seq < a.seq ? b : a;
 }
 
-interface SegmentResult {
+export interface SegmentResult {
   failure?: Failure;
   lastHash: string;
   /** records in this segment: first seq and recordPrev there, hash of the last block there */
@@ -147,6 +155,21 @@ interface ParsedBlock {
   prev?: unknown;
   recordPrev?: unknown;
   record?: { object?: unknown; id?: unknown };
+}
+
+/**
+ * The members verification needs (`v`, `seq`, `tenant`, `prev`, `recordPrev`, `record`) all come
+ * after `fields` in a block's canonical (JCS, sorted) text, and `fields` — field names and 64-hex
+ * commitments, most of the block — is closed by the first `},"kind":"` in the bytes: inside a JSON
+ * string a quote is always escaped, so that byte sequence can only be structure. Parsing from there
+ * skips most of the block; the hash, checked first, covers all of it. Anything else (no marker)
+ * is parsed whole.
+ */
+const FIELDS_END = Buffer.from('},"kind":"');
+function parseLinks(bytes: Buffer): ParsedBlock {
+  const at = bytes.indexOf(FIELDS_END);
+  if (at < 0) return JSON.parse(bytes.toString('utf8')) as ParsedBlock;
+  return JSON.parse('{' + bytes.toString('utf8', at + 2)) as ParsedBlock;
 }
 
 /**
@@ -170,13 +193,13 @@ export function verifySegment(
   let firstPrev = '';
   const leafFlags = new Uint8Array(count);
   const leaves = levels[0] ?? Buffer.alloc(0);
+  const leavesHex = leaves.toString('hex');
   const n = Math.min(count, blocks.length);
   for (let i = 0; i < n; i++) {
     const seq = start + i;
     const bytes = blocks[i] as Buffer;
-    const hash = leafHash(bytes);
-    const stored = leaves.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
-    if (stored.length !== HASH_SIZE || !bytesEqual(hash, stored)) {
+    const hashHex = leafHashHex(bytes);
+    if (leavesHex.length < (i + 1) * 64 || leavesHex.slice(i * 64, (i + 1) * 64) !== hashHex) {
       leafFlags[i] = 1;
       failure = new Failure(
         seq,
@@ -185,10 +208,9 @@ export function verifySegment(
       );
       break;
     }
-    const hashHex = toHex(hash);
     let block: ParsedBlock;
     try {
-      block = JSON.parse(bytes.toString('utf8')) as ParsedBlock;
+      block = parseLinks(bytes);
     } catch {
       failure = new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} is not JSON`);
       break;
@@ -296,11 +318,45 @@ export function verifySegment(
   return result;
 }
 
+/** Reads one segment's blocks and the stored tree nodes over it (levels 0..SEGMENT_LEVEL). */
+export async function loadSegment(
+  source: Pick<ChainSource, 'readSegment' | 'readTreeRange'>,
+  s: number,
+  size: number,
+): Promise<{ blocks: Buffer[]; levels: Buffer[]; start: number; count: number }> {
+  const start = s * SEGMENT_SIZE;
+  const end = Math.min(size, start + SEGMENT_SIZE);
+  const blocksP = source.readSegment(s, 0);
+  const levelsP: Promise<Buffer>[] = [];
+  for (let level = 0; level <= SEGMENT_LEVEL; level++) {
+    levelsP.push(source.readTreeRange(level, start / 2 ** level, Math.floor(end / 2 ** level)));
+  }
+  const [blocks, levels] = await Promise.all([blocksP, Promise.all(levelsP)]);
+  return { blocks, levels, start, count: Math.max(0, end - start) };
+}
+
+/** The result of checking one segment, wherever it was checked. */
+export interface SegmentCheck {
+  blocksLength: number;
+  result: SegmentResult;
+}
+
+/**
+ * Checks segments: in this thread by default, or in a pool of worker threads (verify-pool.ts) so
+ * that hashing and parsing use every core. Results are merged in seq order either way.
+ */
+export interface SegmentChecker {
+  /** segments requested ahead of the one being merged */
+  prefetch: number;
+  check(s: number, size: number): Promise<SegmentCheck>;
+}
+
 export class ChainVerifier {
   constructor(
     private readonly tenant: string,
     private readonly source: ChainSource,
     private readonly trust: CheckpointTrust,
+    private readonly checker?: SegmentChecker,
   ) {}
 
   async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -340,17 +396,18 @@ export class ChainVerifier {
     }
 
     const tops: { hash: Uint8Array; flagged: boolean }[] = [];
-    const prefetch = Math.max(1, options.prefetch ?? 4);
-    const inflight: Promise<[Buffer[], Buffer[]]>[] = [];
-    const load = (s: number) => this.loadSegment(s, size);
-    for (let s = firstSeg; s < Math.min(segCount, firstSeg + prefetch); s++) inflight.push(load(s));
+    const checker = this.checker ?? this.inThreadChecker();
+    const prefetch = Math.max(1, options.prefetch ?? checker.prefetch);
+    const inflight: Promise<SegmentCheck>[] = [];
+    const check = (s: number) => checker.check(s, size);
+    for (let s = firstSeg; s < Math.min(segCount, firstSeg + prefetch); s++)
+      inflight.push(check(s));
     for (let s = firstSeg; s < segCount; s++) {
-      const [blocks, levels] = await (inflight.shift() as Promise<[Buffer[], Buffer[]]>);
-      if (s + prefetch < segCount) inflight.push(load(s + prefetch));
+      const { blocksLength, result: r } = await (inflight.shift() as Promise<SegmentCheck>);
+      if (s + prefetch < segCount) inflight.push(check(s + prefetch));
       const start = s * SEGMENT_SIZE;
       const count = Math.min(SEGMENT_SIZE, size - start);
-      const r = verifySegment(this.tenant, start, count, blocks, levels);
-      if (blocks.length > count) {
+      if (blocksLength > count) {
         failure = earliest(
           failure,
           new Failure(size, 'BLOCK_UNEXPECTED', `a block lies beyond the head (size ${size})`),
@@ -358,7 +415,7 @@ export class ChainVerifier {
       }
       if (
         count > 0 &&
-        blocks.length > 0 &&
+        blocksLength > 0 &&
         r.firstPrev !== prevHash &&
         !(r.failure && r.failure.seq === start)
       ) {
@@ -463,17 +520,17 @@ export class ChainVerifier {
     return ok;
   }
 
-  private async loadSegment(s: number, size: number): Promise<[Buffer[], Buffer[]]> {
-    const start = s * SEGMENT_SIZE;
-    const end = Math.min(size, start + SEGMENT_SIZE);
-    const blocksP = this.source.readSegment(s, 0);
-    const levelsP: Promise<Buffer>[] = [];
-    for (let level = 0; level <= SEGMENT_LEVEL; level++) {
-      const a = start / 2 ** level;
-      const b = Math.floor(end / 2 ** level);
-      levelsP.push(this.source.readTreeRange(level, a, b));
-    }
-    return [await blocksP, await Promise.all(levelsP)];
+  private inThreadChecker(): SegmentChecker {
+    return {
+      prefetch: 4,
+      check: async (s, size) => {
+        const { blocks, levels, start, count } = await loadSegment(this.source, s, size);
+        return {
+          blocksLength: blocks.length,
+          result: verifySegment(this.tenant, start, count, blocks, levels),
+        };
+      },
+    };
   }
 
   /** Nodes above segment level: each stored node vs the hash of its stored children. */

@@ -69,8 +69,12 @@ describe('Ledger.append', () => {
       const parsed = blocks.map(
         (b) => JSON.parse(String(b)) as { recordPrev: string; prev: string },
       );
-      const hashes = (await ledger.store.readRecord(tenant, 'contact/a')).head;
-      expect(hashes?.seq).toBe(2);
+      const history = await ledger.store.readRecord(tenant, 'contact/a');
+      expect(history.map((e) => e.seq)).toEqual([0, 2]);
+      expect(history[1]?.hash).toBe(
+        parsed[2] &&
+          (await ledger.store.readRecordHeads(tenant, ['contact/a'])).get('contact/a')?.hash,
+      );
       expect(parsed[2]?.recordPrev).toBe(parsed[1]?.prev);
       expect(parsed[1]?.recordPrev).toBe('0'.repeat(64));
     });

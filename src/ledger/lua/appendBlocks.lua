@@ -1,5 +1,5 @@
 --[[
-  appendBlocks (version 1): append a batch of blocks to one tenant's chain, atomically, only if the
+  appendBlocks (version 2): append a batch of blocks to one tenant's chain, atomically, only if the
   chain head is still the one the batch was built on (compare-and-set) and no block of the batch
   was anchored before (idempotency). All keys belong to one tenant and share its hash tag.
 
@@ -7,14 +7,15 @@
     KEYS[1]                 cl:{t}:head         hash: size, hash
     KEYS[2]                 cl:{t}:idem         hash: idempotency field -> seq
     KEYS[3 .. 2+S]          cl:{t}:blk:<n>      the S block segments the batch touches, in order
-    KEYS[3+S .. 2+S+B]      cl:{t}:rec:<r>      the record hash of each block, in block order
-    KEYS[3+S+B .. ]         cl:{t}:tree:<l>:<c> one tree chunk string per tree write
+    KEYS[3+S .. 2+2S]       cl:{t}:vault:<n>    the matching S vault segments
+    KEYS[3+2S .. 2+2S+B]    cl:{t}:rec:<r>      the record list of each block, in block order
+    KEYS[3+2S+B .. ]        cl:{t}:tree:<l>:<c> one tree chunk string per tree write
 
     ARGV[1] expected size          ARGV[2] expected head hash (hex, "" when empty)
     ARGV[3] new head hash (hex)    ARGV[4] B, number of blocks
     ARGV[5] S, number of segments  ARGV[6] T, number of tree writes
     ARGV[7] segment size (blocks per segment list)
-    ARGV[8 ..]  per block, 4 values: canonical bytes, idempotency field, record head value
+    ARGV[8 ..]  per block, 4 values: canonical bytes, idempotency field, record list entry
                 ("<seq>:<hash>"), vault entry
     then        per tree write, 2 values: byte offset, node bytes
 
@@ -56,6 +57,7 @@ end
 
 local firstSeg = math.floor(expectedSize / segSize)
 local segValues = {}
+local vaultValues = {}
 local idemArgs = {}
 for i = 1, nBlocks do
   local at = BASE + (i - 1) * 4
@@ -65,20 +67,23 @@ for i = 1, nBlocks do
   if not list then
     list = {}
     segValues[s] = list
+    vaultValues[s] = {}
   end
   list[#list + 1] = ARGV[at]
+  vaultValues[s][#list] = ARGV[at + 3]
   idemArgs[#idemArgs + 1] = ARGV[at + 1]
   idemArgs[#idemArgs + 1] = seq
-  redis.call('HSET', KEYS[2 + nSeg + i], 'h', ARGV[at + 2], seq, ARGV[at + 3])
+  redis.call('RPUSH', KEYS[2 + 2 * nSeg + i], ARGV[at + 2])
 end
 for s = 1, nSeg do
   redis.call('RPUSH', KEYS[2 + s], unpack(segValues[s]))
+  redis.call('RPUSH', KEYS[2 + nSeg + s], unpack(vaultValues[s]))
 end
 redis.call('HSET', KEYS[2], unpack(idemArgs))
 
 local treeBase = BASE + nBlocks * 4
 for j = 1, nTree do
-  redis.call('SETRANGE', KEYS[2 + nSeg + nBlocks + j], ARGV[treeBase + (j - 1) * 2], ARGV[treeBase + (j - 1) * 2 + 1])
+  redis.call('SETRANGE', KEYS[2 + 2 * nSeg + nBlocks + j], ARGV[treeBase + (j - 1) * 2], ARGV[treeBase + (j - 1) * 2 + 1])
 end
 
 local newSize = expectedSize + nBlocks

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 export const SCRIPTS = {
-  appendBlocks: { file: 'appendBlocks.lua', version: 1 },
+  appendBlocks: { file: 'appendBlocks.lua', version: 2 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -498,3 +498,95 @@ describe('block', () => {
     });
   });
 });
+
+describe('buildBlock canonical assembly', () => {
+  describe('when changes have arbitrary field names, values, actors and verdicts', () => {
+    it('produces exactly canonicalize(block) and canonicalize(vault entry)', () => {
+      let seed = 99;
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+      const names = [
+        'email',
+        'Éclair',
+        'z',
+        'a',
+        '\u20ac',
+        '\ud83d\ude00',
+        'é',
+        'A',
+        '_x',
+        'n\u0000ul',
+        'q"uote',
+        'tab\t',
+      ];
+      const values = [
+        '',
+        'x',
+        'ünïcödé',
+        '\u2028',
+        'line\nbreak',
+        0,
+        -0,
+        1e21,
+        1.5e-7,
+        123456789,
+        true,
+        false,
+        null,
+      ];
+      for (let i = 0; i < 300; i++) {
+        const fields: Record<string, string | number | boolean | null> = {};
+        for (let j = Math.floor(rand() * 6); j > 0; j--) fields[pick(names)] = pick(values);
+        const actor =
+          rand() < 0.5
+            ? { type: 'user', id: `u${i}` }
+            : { type: 'integration', id: 'x:y', name: pick(['Ünï', 'Bob']) };
+        const verdicts =
+          rand() < 0.3
+            ? [
+                {
+                  type: 'duplicate' as const,
+                  reason: 'same email',
+                  candidates: ['1', '2'],
+                  score: 0.93,
+                },
+              ]
+            : [];
+        const change = prepareChange({
+          event: {
+            tenant: 'hubspot:42',
+            source: 'hubspot',
+            object: 'contact',
+            recordId: String(i),
+            eventId: `e${i}`,
+            kind: pick(['create', 'update', 'delete'] as const),
+            actor,
+            occurredAt: '2026-11-26T10:00:00.000Z',
+            fields,
+          },
+          verdicts,
+        });
+        const prev = 'ab'.repeat(32);
+        const recordPrev = rand() < 0.5 ? undefined : 'cd'.repeat(32);
+        const built = buildBlock(change, i, prev, recordPrev, '2026-11-26T10:00:01.000Z');
+        const block = JSON.parse(built.bytes) as Record<string, unknown>;
+        expect(canonicalize(block)).toBe(built.bytes);
+        expect(block).toMatchObject({
+          v: 1,
+          seq: i,
+          prev,
+          recordPrev: recordPrev ?? '0'.repeat(64),
+          tenant: 'hubspot:42',
+          record: { object: 'contact', id: String(i) },
+          actor,
+          verdicts,
+        });
+        expect(Object.keys(block['fields'] as object).sort()).toEqual(Object.keys(fields).sort());
+        expect(canonicalize(JSON.parse(built.vault))).toBe(built.vault);
+      }
+    });
+  });
+});

@@ -522,3 +522,21 @@ describe('checkpoint', () => {
     });
   });
 });
+
+describe('nativeEd25519Signer', () => {
+  describe('when node:crypto has Ed25519', () => {
+    it('signs exactly as @noble/curves does (RFC 8032 is deterministic)', async () => {
+      const { ed25519 } = await import('@noble/curves/ed25519.js');
+      const { nativeEd25519Signer } = await import('../../../src/ledger/checkpoint.js');
+      for (let i = 0; i < 50; i++) {
+        const seed = ed25519.utils.randomSecretKey();
+        const message = new TextEncoder().encode(`checkpoint ${i}\n${'x'.repeat(i * 7)}`);
+        const native = nativeEd25519Signer(seed);
+        expect(native).toBeDefined();
+        expect(Buffer.from(native?.(message) ?? [])).toEqual(
+          Buffer.from(ed25519.sign(message, seed)),
+        );
+      }
+    });
+  });
+});

@@ -1,0 +1,38 @@
+/** Worker thread of VerifyPool: checks the segments it is sent, reading Redis itself. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+import { RedisLedgerStore } from './store.js';
+import { loadSegment, verifySegment } from './verifier.js';
+import type { WorkerReply, WorkerRequest } from './verify-pool.js';
+
+const { redisUrl } = workerData as { redisUrl: string };
+const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+redis.on('error', () => {}); // failures reach the main thread through the rejected reads
+const store = new RedisLedgerStore(redis);
+
+parentPort?.on('message', (req: WorkerRequest) => {
+  const source = {
+    readSegment: (n: number, start?: number) => store.readSegment(req.tenant, n, start ?? 0),
+    readTreeRange: (level: number, start: number, end: number) =>
+      store.readTreeRange(req.tenant, level, start, end),
+  };
+  loadSegment(source, req.segment, req.size).then(
+    ({ blocks, levels, start, count }) => {
+      const result = verifySegment(req.tenant, start, count, blocks, levels);
+      const { failure, ...rest } = result;
+      const reply: WorkerReply = {
+        id: req.id,
+        check: {
+          blocksLength: blocks.length,
+          result: failure
+            ? { ...rest, failure: { seq: failure.seq, code: failure.code, reason: failure.reason } }
+            : rest,
+        },
+      };
+      parentPort?.postMessage(reply);
+    },
+    (err: unknown) => {
+      parentPort?.postMessage({ id: req.id, error: String(err) } satisfies WorkerReply);
+    },
+  );
+});
