@@ -35,7 +35,7 @@ export interface CheckpointEntry {
   note: string;
 }
 
-type AppendCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
+type ScriptCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
 
 export class RedisLedgerStore {
   private readonly keysByTenant = new Map<string, LedgerKeys>();
@@ -58,17 +58,20 @@ export class RedisLedgerStore {
     return { size: size ? Number(size) : 0, hash: hash ?? '' };
   }
 
-  /** Record heads (last entry of each record list), in one round trip. */
+  /** Record heads (last entry of each record list), in one round trip (one script call). */
   async readRecordHeads(tenant: string, recordKeys: string[]): Promise<Map<string, RecordHead>> {
     const out = new Map<string, RecordHead>();
     if (recordKeys.length === 0) return out;
     const k = this.keys(tenant);
-    const pipe = this.redis.pipeline();
-    for (const r of recordKeys) pipe.lindex(k.record(r), -1);
-    const replies = (await pipe.exec()) ?? [];
+    const command = (this.redis as unknown as { readRecordHeadsV1: ScriptCommand })
+      .readRecordHeadsV1;
+    const heads = (await command.call(
+      this.redis,
+      recordKeys.length,
+      ...recordKeys.map((r) => k.record(r)),
+    )) as (string | null)[];
     recordKeys.forEach((r, i) => {
-      const [err, value] = replies[i] ?? [];
-      if (err) throw err;
+      const value = heads[i];
       if (typeof value === 'string') out.set(r, parseRecordHead(value));
     });
     return out;
@@ -190,7 +193,7 @@ export class RedisLedgerStore {
     ];
     for (const b of blocks) args.push(b.bytes, b.idemField, `${b.seq}:${b.hashHex}`, b.vault);
     for (const w of tree) args.push((w.index % TREE_CHUNK_NODES) * HASH_SIZE, w.bytes);
-    const command = (this.redis as unknown as { appendBlocksV2: AppendCommand }).appendBlocksV2;
+    const command = (this.redis as unknown as { appendBlocksV2: ScriptCommand }).appendBlocksV2;
     const reply = await command.call(this.redis, keys.length, ...keys, ...args);
     return decodeAppendReply(reply);
   }

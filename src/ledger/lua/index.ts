@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 
 export const SCRIPTS = {
   appendBlocks: { file: 'appendBlocks.lua', version: 2 },
+  readRecordHeads: { file: 'readRecordHeads.lua', version: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
