@@ -602,24 +602,42 @@ export class ChainVerifier {
 
   /** Hash of block `seq` if its stored bytes are included at `seq` under the trusted root. */
   private async provenBlockHash(seq: number, trusted: TrustedState): Promise<string | undefined> {
-    const bytes = await this.source.readBlock(seq);
-    if (!bytes) return undefined;
-    const hash = leafHash(bytes);
-    const plan = inclusionProofRefs(seq, trusted.size);
-    const nodes = await this.source.readNodes(plan.flat());
+    return (await this.provenBlockHashes([seq], trusted))[0];
+  }
+
+  /**
+   * Hashes of blocks `seqs` whose stored bytes are included at their seq under the trusted root
+   * (undefined for any that are not), reading all blocks and all proof nodes in two round trips.
+   */
+  private async provenBlockHashes(
+    seqs: readonly number[],
+    trusted: TrustedState,
+  ): Promise<(string | undefined)[]> {
+    const blocks = await Promise.all(seqs.map((seq) => this.source.readBlock(seq)));
+    const plans = seqs.map((seq) => inclusionProofRefs(seq, trusted.size));
+    const unique = new Map<string, NodeRef>();
+    for (const ref of plans.flat(2)) unique.set(`${ref.level}/${ref.index}`, ref);
+    const refs = [...unique.values()];
+    const nodes = await this.source.readNodes(refs);
     const table = new Map(
-      plan.flat().map((ref, i) => [`${ref.level}/${ref.index}`, nodes[i] as Uint8Array]),
+      refs.map((ref, i) => [`${ref.level}/${ref.index}`, nodes[i] as Uint8Array]),
     );
-    try {
-      const proof = assembleProof(
-        plan,
-        (ref) => table.get(`${ref.level}/${ref.index}`) as Uint8Array,
-      );
-      verifyInclusion(hash, seq, trusted.size, proof, Buffer.from(trusted.root, 'hex'));
-      return toHex(hash);
-    } catch {
-      return undefined;
-    }
+    const root = Buffer.from(trusted.root, 'hex');
+    return seqs.map((seq, i) => {
+      const bytes = blocks[i];
+      if (!bytes) return undefined;
+      const hash = leafHash(bytes);
+      try {
+        const proof = assembleProof(
+          plans[i] as NodeRef[][],
+          (ref) => table.get(`${ref.level}/${ref.index}`) as Uint8Array,
+        );
+        verifyInclusion(hash, seq, trusted.size, proof, root);
+        return toHex(hash);
+      } catch {
+        return undefined;
+      }
+    });
   }
 
   /** Records whose previous block predates the re-verified range (incremental mode). */
@@ -627,13 +645,17 @@ export class ChainVerifier {
     records: { key: string; firstSeq: number; firstRecordPrev: string }[],
     from: TrustedState | undefined,
   ): Promise<Failure | undefined> {
+    if (records.length === 0) return undefined;
+    const seqLists = await Promise.all(records.map((r) => this.source.readRecordSeqs(r.key)));
+    const priors = records.map((r, i) => (seqLists[i] ?? []).filter((s) => s < r.firstSeq).at(-1));
+    const known = priors.filter((p): p is number => p !== undefined);
+    const proven = from ? await this.provenBlockHashes(known, from) : [];
+    const bySeq = new Map(known.map((seq, i) => [seq, proven[i]]));
     let failure: Failure | undefined;
-    for (const rec of records) {
-      const seqs = await this.source.readRecordSeqs(rec.key);
-      const prior = seqs.filter((s) => s < rec.firstSeq).at(-1);
-      const proven =
-        prior !== undefined && from ? await this.provenBlockHash(prior, from) : undefined;
-      if (proven !== rec.firstRecordPrev) {
+    records.forEach((rec, i) => {
+      const prior = priors[i];
+      const hash = prior === undefined ? undefined : bySeq.get(prior);
+      if (hash !== rec.firstRecordPrev) {
         failure = earliest(
           failure,
           new Failure(
@@ -643,7 +665,7 @@ export class ChainVerifier {
           ),
         );
       }
-    }
+    });
     return failure;
   }
 
