@@ -9,6 +9,8 @@ import { requireBearerToken } from './admin-auth.js';
 import { adminRoutes } from './admin.routes.js';
 import type { AdminDeps } from './admin.routes.js';
 import { errorHandler, sendError } from './errors.js';
+import { webhookRoutes } from './webhooks.routes.js';
+import type { WebhookDeps } from './webhooks.routes.js';
 
 export interface AppDeps extends AdminDeps {
   logger: Logger;
@@ -16,6 +18,8 @@ export interface AppDeps extends AdminDeps {
   verifierKeys: readonly Verifier[];
   /** resolves when Redis answers */
   ping: () => Promise<unknown>;
+  /** the CRM webhooks; absent: no /webhooks routes */
+  webhooks?: WebhookDeps;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -35,6 +39,8 @@ export function createApp(deps: AppDeps): express.Express {
       sendError(res, 'REDIS_UNAVAILABLE', 'Redis is unavailable');
     }
   });
+
+  if (deps.webhooks) app.use('/webhooks', webhookRoutes(deps.webhooks));
 
   // Public: anyone may fetch the keys that verify our checkpoints (C2SP vkey form).
   app.get('/admin/keys', (_req, res) => {

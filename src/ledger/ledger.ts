@@ -93,7 +93,11 @@ export class Ledger {
 
   /** Anchors the changes; resolves once a signed checkpoint covers them. */
   async append(tenant: string, requests: readonly AnchorRequest[]): Promise<AnchorResult> {
-    const prepared = this.prepare(tenant, requests);
+    return this.appendPrepared(tenant, this.prepare(tenant, requests));
+  }
+
+  /** Anchors changes already checked by `prepare` (all of `tenant`), in order. */
+  async appendPrepared(tenant: string, prepared: readonly PreparedChange[]): Promise<AnchorResult> {
     const result = await this.appender(tenant).append(prepared);
     if (!this.knownTenants.has(tenant)) {
       await this.store.registerTenant(tenant);

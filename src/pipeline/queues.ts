@@ -1,0 +1,79 @@
+/**
+ * Queue names, the `{cl}` prefix (one Redis Cluster slot for BullMQ's keys) and job ids. The only
+ * place besides the workers that imports bullmq.
+ *
+ * One job carries one webhook request (up to 100 events), not one event: BullMQ adds ~20-28k jobs/s
+ * here while a request holds up to 100 changes, so the queue never caps the pipeline. Idempotency is
+ * per event, in the ledger's append script; the job id only saves work on redelivered requests.
+ */
+import { createHash } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { ConnectionOptions, JobsOptions } from 'bullmq';
+import type { ParsedEvent } from '../../connectors/types.js';
+import type { Source } from '../model/change-event.js';
+
+export const QUEUE_PREFIX = '{cl}';
+export const CHANGES_QUEUE = 'changes';
+
+export interface ChangesJob {
+  source: Source;
+  receivedAt: string;
+  events: ParsedEvent[];
+}
+
+/**
+ * BullMQ job ids must not contain ':' (BullMQ uses it in its own keys) nor be all digits: the hex
+ * SHA-256 of the request's event keys has neither, and a redelivered request maps to the same id.
+ */
+export function jobIdFor(events: readonly ParsedEvent[]): string {
+  const h = createHash('sha256');
+  for (const e of events) h.update(e.idempotencyKey).update('\n');
+  return h.digest('hex');
+}
+
+export const CHANGES_JOB_OPTIONS: JobsOptions = {
+  attempts: 25,
+  backoff: { type: 'exponential', delay: 500 },
+  // Completed jobs are deleted at once (the ledger is the record), failed ones kept for a week.
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export function createChangesQueue(connection: ConnectionOptions): Queue<ChangesJob> {
+  return new Queue<ChangesJob>(CHANGES_QUEUE, {
+    connection,
+    prefix: QUEUE_PREFIX,
+    defaultJobOptions: CHANGES_JOB_OPTIONS,
+  });
+}
+
+/** What the HTTP layer needs to queue a request: add it, or say the queue is full/unavailable. */
+export interface ChangeSink {
+  /** Resolves once the job is stored in Redis; rejects when it cannot be. */
+  enqueue(job: ChangesJob): Promise<{ jobId: string }>;
+  /** true while the queue is above its high-water mark */
+  overloaded(): Promise<boolean>;
+}
+
+export function createChangeSink(
+  queue: Queue<ChangesJob>,
+  options: { highWater?: number; now?: () => number } = {},
+): ChangeSink {
+  const highWater = options.highWater ?? 50_000;
+  const now = options.now ?? Date.now;
+  let cached = { at: -Infinity, depth: 0 };
+  return {
+    async enqueue(job) {
+      const jobId = jobIdFor(job.events);
+      // A redelivered request maps to the same id: BullMQ keeps the job it already has.
+      await queue.add('request', job, { jobId });
+      return { jobId };
+    },
+    async overloaded() {
+      if (now() - cached.at > 500) {
+        cached = { at: now(), depth: await queue.getWaitingCount() };
+      }
+      return cached.depth > highWater;
+    },
+  };
+}
