@@ -39,7 +39,7 @@ export interface Config {
     checkpointMinIntervalMs: number;
     maxChangeBytes: number;
   };
-  anchor: { batchSize: number; batchWaitMs: number };
+  anchor: { batchSize: number; batchWaitMs: number; lockMs: number };
   policyFile?: string;
   logLevel: LogLevel;
 }
@@ -222,6 +222,7 @@ const EnvObject = z
     CRM_LEDGER_CHECKPOINT_MIN_INTERVAL_MS: integer(0, 86_400_000).default(0),
     CRM_LEDGER_ANCHOR_BATCH_SIZE: integer(1, 1000).default(128),
     CRM_LEDGER_ANCHOR_BATCH_WAIT_MS: integer(0, 60_000).default(20),
+    CRM_LEDGER_ANCHOR_LOCK_MS: integer(1_000, 600_000).default(30_000),
     CRM_LEDGER_MAX_CHANGE_BYTES: integer(1024, 16 * 1024 * 1024).default(65_536),
   })
   // Cross-field rules. `when: () => true` runs them even when a field already failed, so one
@@ -320,6 +321,7 @@ function toConfig(env: Env): Config {
     anchor: {
       batchSize: env.CRM_LEDGER_ANCHOR_BATCH_SIZE,
       batchWaitMs: env.CRM_LEDGER_ANCHOR_BATCH_WAIT_MS,
+      lockMs: env.CRM_LEDGER_ANCHOR_LOCK_MS,
     },
     ...optional('policyFile', env.CRM_LEDGER_POLICY_FILE),
     logLevel: env.CRM_LEDGER_LOG_LEVEL,
@@ -440,6 +442,11 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_ANCHOR_BATCH_WAIT_MS: {
     default: '20',
     description: 'How long the anchor worker waits to fill a batch (0-60000).',
+  },
+  CRM_LEDGER_ANCHOR_LOCK_MS: {
+    default: '30000',
+    description:
+      'How long an anchor job stays locked to a worker that stops answering (a crashed worker’s jobs are retried after it).',
   },
   CRM_LEDGER_MAX_CHANGE_BYTES: {
     default: '65536',

@@ -47,7 +47,7 @@ export const actorSchema = z.strictObject({
 export type Actor = z.infer<typeof actorSchema>;
 
 export const fieldValueSchema = z.union([
-  z.string().max(32_768),
+  z.string().max(65_536),
   z.number().refine(Number.isFinite, 'number must be finite'),
   z.boolean(),
   z.null(),

@@ -30,6 +30,8 @@ export interface AnchorWorkerOptions {
   batchSize?: number;
   batchWaitMs?: number;
   concurrency?: number;
+  /** job lock; a crashed worker's jobs are taken back after this (and the stalled check) */
+  lockMs?: number;
   checks?: ChecksHook;
 }
 
@@ -158,6 +160,8 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     connection: options.connection,
     prefix: QUEUE_PREFIX,
     concurrency: options.concurrency ?? 32,
+    lockDuration: options.lockMs ?? 30_000,
+    stalledInterval: options.lockMs ?? 30_000,
   });
   worker.on('failed', (job, err) => {
     logger.warn(

@@ -13,6 +13,23 @@ import type { ParsedEvent } from '../../connectors/types.js';
 import type { Source } from '../model/change-event.js';
 
 export const QUEUE_PREFIX = '{cl}';
+
+/** BullMQ connection options from a redis:// or rediss:// URL (BullMQ makes its own clients). */
+export function connectionFromUrl(url: string, role: 'producer' | 'worker'): ConnectionOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 6379,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    // Producers fail fast so a webhook can answer 503 and the CRM retries; workers wait for Redis.
+    ...(role === 'producer'
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 }
+      : { maxRetriesPerRequest: null }),
+  };
+}
 export const CHANGES_QUEUE = 'changes';
 
 export interface ChangesJob {

@@ -38,7 +38,7 @@ describe('loadConfig', () => {
           checkpointMinIntervalMs: 0,
           maxChangeBytes: 65_536,
         },
-        anchor: { batchSize: 128, batchWaitMs: 20 },
+        anchor: { batchSize: 128, batchWaitMs: 20, lockMs: 30_000 },
         logLevel: 'info',
       });
     });
@@ -99,7 +99,7 @@ describe('loadConfig', () => {
           checkpointMinIntervalMs: 5000,
           maxChangeBytes: 131_072,
         },
-        anchor: { batchSize: 1000, batchWaitMs: 0 },
+        anchor: { batchSize: 1000, batchWaitMs: 0, lockMs: 30_000 },
         policyFile: './policy.yaml',
         logLevel: 'debug',
       });
