@@ -40,10 +40,12 @@ export interface AppendResult {
   size: number;
 }
 
+/** Record heads cached per tenant before the cache is emptied (re-read from Redis as needed). */
+const RECORD_HEAD_CACHE_LIMIT = 500_000;
+
 interface BuiltBatch {
   blocks: { blocks: BuiltBlock[]; tree: TreeWrite[] };
   expected: HeadState;
-  batch: number;
   epoch: number;
 }
 
@@ -62,10 +64,13 @@ export interface ChainAppenderOptions {
 export class ChainAppender {
   private predicted: Predicted | undefined;
   private epoch = 0;
-  /** record heads written by batches still in flight, newest last */
-  private overlay = new Map<string, RecordHead & { batch: number }>();
+  /**
+   * Record heads as of the predicted head: those this appender wrote, and those it read. They stay
+   * valid as long as only this appender extends the chain, which the compare-and-set guarantees:
+   * when any batch is refused, the prediction and this cache are dropped together.
+   */
+  private recordHeads = new Map<string, RecordHead>();
   private buildQueue: Promise<unknown> = Promise.resolve();
-  private nextBatchId = 0;
   private readonly now: () => Date;
   private readonly maxAttempts: number;
 
@@ -110,7 +115,7 @@ export class ChainAppender {
           `${this.tenant}: batch refused ${this.maxAttempts} times (head keeps moving)`,
         );
       }
-      const { blocks, expected, batch, epoch } = await this.build(pending.map((p) => p.change));
+      const { blocks, expected, epoch } = await this.build(pending.map((p) => p.change));
       let reply;
       try {
         reply = await this.store.append(this.tenant, expected, blocks.blocks, blocks.tree);
@@ -119,8 +124,6 @@ export class ChainAppender {
         // idempotency record is written by the same script as the block.
         this.invalidate(epoch);
         throw err;
-      } finally {
-        this.settle(batch);
       }
       if (reply.status === LuaStatus.Ok) {
         pending.forEach((p, i) => {
@@ -169,31 +172,27 @@ export class ChainAppender {
       const frontier = await this.store.readNodes(this.tenant, frontierRefs(head.size));
       this.predicted = { head, frontier, epoch: this.epoch };
     }
-    // Snapshot the in-flight record heads now: a batch that settles during the read below drops
-    // its entries from the overlay, and its heads are then in Redis but not in what we read.
-    const known = new Map<string, RecordHead>();
+    const cache = this.recordHeads;
     const missing: string[] = [];
     for (const key of new Set(changes.map((c) => c.recordKey))) {
-      const head = this.overlay.get(key);
-      if (head) known.set(key, head);
-      else missing.push(key);
+      if (!cache.has(key)) missing.push(key);
     }
     const stored = await this.store.readRecordHeads(this.tenant, missing);
-    for (const [key, head] of stored) known.set(key, head);
     const predicted = this.predicted;
-    if (!predicted) return this.buildNow(changes); // invalidated while reading: start again
+    // Invalidated while reading: start again on a fresh head.
+    if (!predicted || cache !== this.recordHeads) return this.buildNow(changes);
+    if (cache.size > RECORD_HEAD_CACHE_LIMIT) cache.clear();
+    for (const [key, head] of stored) cache.set(key, head);
 
-    const batch = this.nextBatchId++;
     const anchoredAt = this.now().toISOString();
     const built: BuiltBlock[] = [];
     let prev = predicted.head.hash || '0'.repeat(64);
     let seq = predicted.head.size;
     for (const change of changes) {
-      const recordHead = known.get(change.recordKey);
+      const recordHead = cache.get(change.recordKey);
       const block = buildBlock(change, seq, prev, recordHead?.hash, anchoredAt);
       built.push(block);
-      known.set(change.recordKey, { seq, hash: block.hashHex });
-      this.overlay.set(change.recordKey, { seq, hash: block.hashHex, batch });
+      cache.set(change.recordKey, { seq, hash: block.hashHex });
       prev = block.hashHex;
       seq += 1;
     }
@@ -211,7 +210,6 @@ export class ChainAppender {
     return {
       blocks: { blocks: built, tree: groupTreeWrites(tree.newNodes) },
       expected,
-      batch,
       epoch: predicted.epoch,
     };
   }
@@ -221,12 +219,7 @@ export class ChainAppender {
     if (epoch !== this.epoch) return;
     this.epoch += 1;
     this.predicted = undefined;
-    this.overlay.clear();
-  }
-
-  /** The batch's script has answered: its record heads are now in Redis (or were refused). */
-  private settle(batch: number): void {
-    for (const [key, head] of this.overlay) if (head.batch === batch) this.overlay.delete(key);
+    this.recordHeads = new Map();
   }
 }
 
