@@ -16,6 +16,9 @@ import { createApp } from './http/app.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
+import { createConnectors } from '../connectors/registry.js';
+import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
+import { startAnchorWorker } from './pipeline/anchor.worker.js';
 import type { EmbeddedRedis } from './redis/embedded-server.js';
 
 export type Role = 'all' | 'api' | 'worker' | 'scheduler';
@@ -119,11 +122,35 @@ export async function startService(
     }
   }
 
+  const worker =
+    role === 'all' || role === 'worker'
+      ? startAnchorWorker({
+          connection: connectionFromUrl(redisUrl, 'worker'),
+          ledger,
+          logger: logger.child({ module: 'anchor-worker' }),
+          batchSize: config.anchor.batchSize,
+          batchWaitMs: config.anchor.batchWaitMs,
+          lockMs: config.anchor.lockMs,
+        })
+      : undefined;
+
   const { token, created } = await adminToken(config, logger);
   let server: Server | undefined;
   let url = '';
-  if (role === 'all' || role === 'api') {
+  const queue =
+    role === 'all' || role === 'api'
+      ? createChangesQueue(connectionFromUrl(redisUrl, 'producer'))
+      : undefined;
+  if (queue) {
+    const hubspot: { clientSecret?: string; publicUrl?: string } = {};
+    if (config.hubspot.clientSecret) hubspot.clientSecret = config.hubspot.clientSecret;
+    if (config.http.publicUrl) hubspot.publicUrl = config.http.publicUrl;
     const app = createApp({
+      webhooks: {
+        connectors: createConnectors({ hubspot, salesforce: { orgIds: config.salesforce.orgIds } }),
+        sink: createChangeSink(queue),
+        logger: logger.child({ module: 'webhooks' }),
+      },
       logger: logger.child({ module: 'http' }),
       adminToken: token,
       verifierKeys: keys.verifiers,
@@ -155,10 +182,13 @@ export async function startService(
     async stop() {
       if (stopped) return;
       stopped = true;
+      // Stop taking requests, let the worker finish the jobs in hand, then close connections.
       if (server) {
         const s = server;
         await new Promise<void>((r) => s.close(() => r()));
       }
+      await worker?.close();
+      await queue?.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit()]);
       if (embedded) {
         await embedded.stop();

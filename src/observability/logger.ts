@@ -31,6 +31,8 @@ const SECRET_KEYS = [
   'refreshToken',
   'clientSecret',
   'password',
+  // Salesforce Outbound Messages carry a session id that acts as a credential.
+  'sessionId',
   // C2SP signed-note private key ("PRIVATE+KEY+…") and our ledger signer key.
   'skey',
 ];

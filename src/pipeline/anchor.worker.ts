@@ -30,6 +30,8 @@ export interface AnchorWorkerOptions {
   batchSize?: number;
   batchWaitMs?: number;
   concurrency?: number;
+  /** queue prefix (a `{…}` hash tag); QUEUE_PREFIX by default */
+  prefix?: string;
   /** job lock; a crashed worker's jobs are taken back after this (and the stalled check) */
   lockMs?: number;
   checks?: ChecksHook;
@@ -158,7 +160,7 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
   };
   const worker = new Worker<ChangesJob, JobResult>(CHANGES_QUEUE, process, {
     connection: options.connection,
-    prefix: QUEUE_PREFIX,
+    prefix: options.prefix ?? QUEUE_PREFIX,
     concurrency: options.concurrency ?? 32,
     lockDuration: options.lockMs ?? 30_000,
     stalledInterval: options.lockMs ?? 30_000,

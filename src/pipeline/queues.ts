@@ -56,10 +56,14 @@ export const CHANGES_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
-export function createChangesQueue(connection: ConnectionOptions): Queue<ChangesJob> {
+/** `prefix` must be a Redis Cluster hash tag (`{…}`); tests use their own to stay apart. */
+export function createChangesQueue(
+  connection: ConnectionOptions,
+  prefix: string = QUEUE_PREFIX,
+): Queue<ChangesJob> {
   return new Queue<ChangesJob>(CHANGES_QUEUE, {
     connection,
-    prefix: QUEUE_PREFIX,
+    prefix,
     defaultJobOptions: CHANGES_JOB_OPTIONS,
   });
 }

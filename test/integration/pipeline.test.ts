@@ -20,6 +20,8 @@ let ledger: Ledger;
 let queue: Queue<ChangesJob>;
 let worker: Worker<ChangesJob, JobResult>;
 const logger = createLogger({ level: 'silent' });
+// Our own queue prefix: jobs of other test files on the shared Redis are not ours to run.
+const PREFIX = `{cl-test-${process.pid}-${Date.now()}}`;
 
 function parsedEvents(tenant: string, n: number, prefix: string): ParsedEvent[] {
   return Array.from({ length: n }, (_, i) => {
@@ -46,8 +48,15 @@ beforeAll(() => {
   ledger = createTestLedger(redis);
   const url = new URL(testRedisUrl());
   const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-  queue = createChangesQueue(connection);
-  worker = startAnchorWorker({ connection, ledger, logger, batchSize: 64, batchWaitMs: 10 });
+  queue = createChangesQueue(connection, PREFIX);
+  worker = startAnchorWorker({
+    connection,
+    ledger,
+    logger,
+    batchSize: 64,
+    batchWaitMs: 10,
+    prefix: PREFIX,
+  });
 });
 afterAll(async () => {
   await worker.close();

@@ -277,7 +277,7 @@ describe('parseHubspotBatch', () => {
           hubspotEvent({
             subscriptionType: 'contact.propertyChange',
             propertyName: 'notes',
-            propertyValue: 'x'.repeat(32_769),
+            propertyValue: 'x'.repeat(65_537),
           }),
         ]),
       );
