@@ -16,7 +16,11 @@ import { RedisLedgerStore } from './ledger/store.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
-import { openRedis, redisUrlFile, startService, trustDir } from './main.js';
+import { openRedis, redisUrlFile, sandboxCredentialsFile, startService, trustDir } from './main.js';
+import type { SandboxCredentials } from './main.js';
+import { signHubspotV3 } from '../connectors/hubspot/signature.js';
+import { buildOutboundMessage } from '../connectors/salesforce/outbound-message.js';
+import { normaliseSalesforceId } from '../connectors/salesforce/org-allow-list.js';
 import type { Role } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
@@ -145,7 +149,8 @@ async function serveCommand(opts: { role: Role }): Promise<void> {
         `  crm-ledger is running (${opts.role}) at ${service.url}`,
         `  Verify the ledger:   curl -H "Authorization: Bearer $(cat ${join(cfg.dataDir, 'admin-token')})" ${service.url}/admin/verify`,
         `  Verifier keys:       curl ${service.url}/admin/keys`,
-        '  CRM connectors (HubSpot/Salesforce webhooks and sandbox CRMs) are not wired in yet: no change is received until then.',
+        `  CRM webhooks:        POST ${service.url}/webhooks/hubspot   POST ${service.url}/webhooks/salesforce`,
+        '  Send demo changes:   npm run demo   (in another terminal)',
         '',
       ].join('\n') + '\n',
     );
@@ -187,6 +192,155 @@ async function keygenCommand(opts: { out?: string; name?: string }): Promise<num
   }
 }
 
+/**
+ * `crm-ledger demo`: sends a realistic stream of signed HubSpot webhook batches and Salesforce
+ * Outbound Messages to the running service (sandbox credentials of the embedded default), waits
+ * until they are anchored, and prints what was anchored and the verification result.
+ */
+async function demoCommand(opts: { batches: string; url?: string }): Promise<number> {
+  const cfg = config();
+  const base = opts.url ?? `http://${cfg.http.host}:${cfg.http.port}`;
+  const batches = Number(opts.batches);
+  if (!Number.isInteger(batches) || batches < 1 || batches > 1000) {
+    throw new ExitError(EXIT_USAGE, '--batches must be an integer 1-1000');
+  }
+  let creds: SandboxCredentials;
+  try {
+    creds = JSON.parse(
+      await readFile(sandboxCredentialsFile(cfg.dataDir), 'utf8'),
+    ) as SandboxCredentials;
+  } catch {
+    throw new ExitError(
+      EXIT_USAGE,
+      `no sandbox credentials under ${resolve(cfg.dataDir)}: start the service first (npm start, with no CRM configured)`,
+    );
+  }
+  const token =
+    cfg.admin.adminToken ?? (await readFile(join(cfg.dataDir, 'admin-token'), 'utf8')).trim();
+  const run = Date.now();
+  const portalId = 62515;
+  const orgId = normaliseSalesforceId(creds.salesforceOrgId) ?? creds.salesforceOrgId;
+  const tenants = { hubspot: `hubspot:${portalId}`, salesforce: `salesforce:${orgId}` };
+  const objects = ['contact', 'company', 'deal'] as const;
+  const properties = {
+    contact: ['email', 'phone', 'lifecyclestage'],
+    company: ['name', 'domain'],
+    deal: ['amount', 'dealstage'],
+  };
+  let sent = 0;
+  try {
+    for (let b = 0; b < batches; b++) {
+      const events = Array.from({ length: 50 }, (_, i) => {
+        const object = objects[(b + i) % objects.length] as (typeof objects)[number];
+        const props = properties[object];
+        const creation = i % 10 === 0;
+        return {
+          eventId: run * 100 + b * 50 + i,
+          subscriptionId: 1000 + objects.indexOf(object),
+          portalId,
+          appId: 4242,
+          occurredAt: run + b * 50 + i,
+          subscriptionType: `${object}.${creation ? 'creation' : 'propertyChange'}`,
+          attemptNumber: 0,
+          objectId: 5000 + ((b * 50 + i) % 40),
+          changeSource: i % 7 === 0 ? 'IMPORT' : 'CRM_UI',
+          sourceId: `userId:${100 + (i % 5)}`,
+          ...(creation
+            ? {}
+            : { propertyName: props[i % props.length], propertyValue: `value-${run}-${b}-${i}` }),
+        };
+      });
+      const body = JSON.stringify(events);
+      const timestamp = Date.now();
+      const uri = `${base}/webhooks/hubspot`;
+      const res = await fetch(uri, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'X-HubSpot-Request-Timestamp': String(timestamp),
+          'X-HubSpot-Signature-v3': signHubspotV3({
+            secret: creds.hubspotClientSecret,
+            method: 'POST',
+            uri,
+            body,
+            timestamp,
+          }),
+        },
+        body,
+      });
+      if (res.status !== 200)
+        throw new ExitError(
+          EXIT_FAILED,
+          `HubSpot batch ${b}: HTTP ${res.status} ${await res.text()}`,
+        );
+      sent += events.length;
+
+      const notifications = Array.from({ length: 10 }, (_, i) => ({
+        id: `04l${String(run % 1e9).padStart(9, '0')}${String(b * 10 + i).padStart(6, '0')}`.slice(
+          0,
+          18,
+        ),
+        sObjectType: i % 3 === 0 ? 'Lead' : 'Contact',
+        fields: {
+          Id: `003DEMO${String((b * 10 + i) % 25).padStart(8, '0')}AAA`,
+          Email: `person${b}-${i}@example.com`,
+          LastName: 'Demo',
+          LastModifiedById: `005DEMO000000${i % 3}AAA`,
+          LastModifiedDate: new Date(run + b * 10 + i).toISOString(),
+        },
+      }));
+      const om = await fetch(`${base}/webhooks/salesforce`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: '""' },
+        body: buildOutboundMessage({ orgId: creds.salesforceOrgId, notifications }),
+      });
+      if (om.status !== 200)
+        throw new ExitError(
+          EXIT_FAILED,
+          `Outbound Message ${b}: HTTP ${om.status} ${await om.text()}`,
+        );
+      sent += notifications.length;
+    }
+  } catch (err) {
+    if (err instanceof ExitError) throw err;
+    throw new ExitError(
+      EXIT_USAGE,
+      `cannot reach the service at ${base}: ${(err as Error).message} (is npm start running?)`,
+    );
+  }
+  process.stdout.write(
+    `sent ${sent} changes (${batches} HubSpot batches of 50, ${batches} Outbound Messages of 10)\n`,
+  );
+  const verify = async (tenant: string) => {
+    const res = await fetch(`${base}/admin/verify?tenant=${encodeURIComponent(tenant)}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  let ok = true;
+  for (const tenant of Object.values(tenants)) {
+    // Wait until the queue has drained into the chain (the size stops growing).
+    let last = -1;
+    let result = await verify(tenant);
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      result = await verify(tenant);
+      const size = Number(result.body['size'] ?? 0);
+      if (result.status === 200 && size === last) break;
+      last = size;
+    }
+    const b = result.body;
+    ok &&= b['ok'] === true;
+    process.stdout.write(
+      b['ok'] === true
+        ? `${tenant}: ${String(b['size'])} blocks anchored, chain intact, root ${String(b['root'])}\n`
+        : `${tenant}: ${JSON.stringify(b)}\n`,
+    );
+  }
+  process.stdout.write(`verify: ${ok ? 'ok' : 'FAILED'} — see also: crm-ledger verify\n`);
+  return ok ? EXIT_OK : EXIT_FAILED;
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -211,6 +365,20 @@ export function buildProgram(): Command {
     .option('--no-full', 'verify incrementally from the last verified state')
     .action(async (opts: { tenant?: string; json?: boolean; full?: boolean }) => {
       process.exitCode = await verifyCommand(opts);
+    });
+  program
+    .command('demo')
+    .description(
+      'send signed HubSpot batches and Salesforce Outbound Messages to the running service, then verify',
+    )
+    .option(
+      '--batches <n>',
+      'HubSpot batches (50 events) and Outbound Messages (10 notifications) to send',
+      '5',
+    )
+    .option('--url <url>', 'service base URL (default: from CRM_LEDGER_HOST/PORT)')
+    .action(async (opts: { batches: string; url?: string }) => {
+      process.exitCode = await demoCommand(opts);
     });
   program
     .command('keygen')

@@ -58,6 +58,32 @@ export async function openRedis(
   return { url: embedded.url, embedded };
 }
 
+export interface SandboxCredentials {
+  hubspotClientSecret: string;
+  salesforceOrgId: string;
+}
+
+export function sandboxCredentialsFile(dataDir: string): string {
+  return join(dataDir, 'sandbox-credentials.json');
+}
+
+/** Local-only webhook credentials for the embedded default, made once (0600). */
+export async function sandboxCredentials(dataDir: string): Promise<SandboxCredentials> {
+  const file = sandboxCredentialsFile(dataDir);
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as SandboxCredentials;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const creds: SandboxCredentials = {
+    hubspotClientSecret: randomBytes(24).toString('base64url'),
+    // A syntactically valid 15-character org id ("00D" prefix) that no real org has.
+    salesforceOrgId: '00D000000SANDBX',
+  };
+  await writeFile(file, JSON.stringify(creds, null, 2) + '\n', { mode: 0o600 });
+  return creds;
+}
+
 /** The admin token: configured, or generated once into the data dir (0600) and shown at creation. */
 async function adminToken(
   config: Config,
@@ -145,9 +171,21 @@ export async function startService(
     const hubspot: { clientSecret?: string; publicUrl?: string } = {};
     if (config.hubspot.clientSecret) hubspot.clientSecret = config.hubspot.clientSecret;
     if (config.http.publicUrl) hubspot.publicUrl = config.http.publicUrl;
+    let orgIds = config.salesforce.orgIds;
+    if (!config.redis.url && !config.hubspot.clientSecret && orgIds.length === 0) {
+      // The embedded default with no CRM configured: accept traffic signed with local sandbox
+      // credentials, so `crm-ledger demo` (and a person trying things out) can send changes.
+      const sandbox = await sandboxCredentials(config.dataDir);
+      hubspot.clientSecret = sandbox.hubspotClientSecret;
+      orgIds = [sandbox.salesforceOrgId];
+      logger.info(
+        { file: sandboxCredentialsFile(config.dataDir) },
+        'no CRM configured: webhooks accept sandbox credentials (try: npm run demo)',
+      );
+    }
     const app = createApp({
       webhooks: {
-        connectors: createConnectors({ hubspot, salesforce: { orgIds: config.salesforce.orgIds } }),
+        connectors: createConnectors({ hubspot, salesforce: { orgIds } }),
         sink: createChangeSink(queue),
         logger: logger.child({ module: 'webhooks' }),
       },

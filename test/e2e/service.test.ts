@@ -2,7 +2,9 @@
  * The embedded default as `npm start` runs it: its own redis-server with AOF under the data dir,
  * a signing key and an admin token generated once, and everything still there after a restart.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import { startService } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { contactChange } from '../helpers/ledger.js';
 
+const run = promisify(execFile);
 let dir: string;
 const logger = createLogger({ level: 'silent' });
 
@@ -51,6 +54,20 @@ describe('startService on the embedded default', () => {
         body: { ok: true, size: 2 },
       });
       expect(await getJson(`${first.url}/readyz`)).toMatchObject({ status: 200 });
+
+      // `crm-ledger demo` against it: signed HubSpot batches and Outbound Messages, anchored.
+      const demo = await run(
+        'node_modules/.bin/tsx',
+        ['src/cli.ts', 'demo', '--batches', '2', '--url', first.url],
+        {
+          env: { PATH: process.env['PATH'] ?? '', CRM_LEDGER_DATA_DIR: dir },
+        },
+      );
+      expect(demo.stdout).toContain('hubspot:62515: 100 blocks anchored, chain intact');
+      expect(demo.stdout).toMatch(
+        /salesforce:00D000000SANDBX[A-Z0-5]{3}: 20 blocks anchored, chain intact/,
+      );
+      expect(demo.stdout).toContain('verify: ok');
     } finally {
       await first.stop();
     }
