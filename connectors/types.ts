@@ -34,6 +34,12 @@ export interface ParsedEvent {
   event: ChangeEvent;
   /** built from the source, the tenant and the event's own identity (never contains secrets) */
   idempotencyKey: string;
+  /**
+   * `fields` hold the record's whole current state (Salesforce Outbound Messages), not a change:
+   * the anchor worker anchors only the fields that differ from the record's last anchored state,
+   * plus a hash of the whole state (STATE_HASH_FIELD).
+   */
+  fullState?: true;
 }
 
 export type ParseResult =

@@ -95,6 +95,8 @@ export function createSalesforceConnector(options: SalesforceConnectorOptions): 
         events.push({
           event: result.event,
           idempotencyKey: `salesforce|${orgId}|${notification.id}`,
+          // An Outbound Message carries the record's current state, not what changed.
+          fullState: true,
         });
       }
       return { ok: true, events };

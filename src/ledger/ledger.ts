@@ -5,7 +5,8 @@
 import { ChainAppender } from './appender.js';
 import type { AppendResult } from './appender.js';
 import { prepareChange, DEFAULT_MAX_CHANGE_BYTES } from './block.js';
-import type { AnchorRequest, PreparedChange } from './block.js';
+import type { AnchorRequest, PreparedChange, VaultEntry } from './block.js';
+import type { FieldValue } from '../model/change-event.js';
 import { Checkpointer } from './checkpointer.js';
 import type { NoteSigner, Verifier } from './checkpoint.js';
 import { InputError } from '../errors.js';
@@ -105,6 +106,25 @@ export class Ledger {
     }
     const checkpoint = await this.checkpointer.cover(tenant, result.size);
     return { ...result, checkpoint };
+  }
+
+  /**
+   * The record's latest anchored value of every field (its projection), from its vault entries.
+   * Fields of erased or missing entries are left out.
+   */
+  async recordState(tenant: string, recordKey: string): Promise<Map<string, FieldValue>> {
+    const history = await this.store.readRecord(tenant, recordKey);
+    const entries = await this.store.readVaultEntries(
+      tenant,
+      history.map((h) => h.seq),
+    );
+    const state = new Map<string, FieldValue>();
+    for (const text of entries) {
+      if (!text) continue;
+      const entry = JSON.parse(text) as VaultEntry;
+      for (const [name, opening] of Object.entries(entry.fields)) state.set(name, opening.value);
+    }
+    return state;
   }
 
   appender(tenant: string): ChainAppender {

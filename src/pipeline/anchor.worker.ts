@@ -13,7 +13,11 @@ import type { ConnectionOptions, Job } from 'bullmq';
 import { InputError } from '../errors.js';
 import type { PreparedChange } from '../ledger/block.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { ChangeEvent } from '../model/change-event.js';
+import type { ChangeEvent, FieldValue } from '../model/change-event.js';
+import type { ParsedEvent } from '../../connectors/types.js';
+import { recordKeyOf } from '../ledger/block.js';
+import { canonicalize } from '../ledger/canonical.js';
+import { sha256Hex } from '../ledger/hash.js';
 import type { Verdict } from '../model/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import { CHANGES_QUEUE, QUEUE_PREFIX } from './queues.js';
@@ -111,6 +115,41 @@ export class TenantBatcher {
   }
 }
 
+/** The field that carries the hash of a full-state event's whole state (Outbound Messages). */
+export const STATE_HASH_FIELD = '$state';
+
+/**
+ * Full-state events (Salesforce Outbound Messages carry the record as it is now) become changes:
+ * only the fields whose value differs from the record's last anchored state are anchored, plus
+ * the hash of the whole state so that it is still pinned in the block. Events of one record in
+ * one request are diffed in order, each against the state the previous one left.
+ */
+export async function diffFullState(
+  ledger: Ledger,
+  tenant: string,
+  events: readonly ParsedEvent[],
+): Promise<ParsedEvent[]> {
+  const states = new Map<string, Map<string, FieldValue>>();
+  const out: ParsedEvent[] = [];
+  for (const e of events) {
+    if (!e.fullState) {
+      out.push(e);
+      continue;
+    }
+    const key = recordKeyOf({ object: e.event.object, id: e.event.recordId });
+    const state = states.get(key) ?? (await ledger.recordState(tenant, key));
+    const fields: Record<string, FieldValue> = {};
+    for (const [name, value] of Object.entries(e.event.fields)) {
+      if (!state.has(name) || state.get(name) !== value) fields[name] = value;
+      state.set(name, value);
+    }
+    fields[STATE_HASH_FIELD] = sha256Hex(canonicalize(e.event.fields));
+    states.set(key, state);
+    out.push({ ...e, event: { ...e.event, fields } });
+  }
+  return out;
+}
+
 export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJob, JobResult> {
   const checks = options.checks ?? NO_CHECKS;
   const batcher = new TenantBatcher(
@@ -127,7 +166,8 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
       byTenant.set(e.event.tenant, list);
     }
     const results = await Promise.all(
-      [...byTenant].map(async ([tenant, events]) => {
+      [...byTenant].map(async ([tenant, received]) => {
+        const events = await diffFullState(options.ledger, tenant, received);
         const verdicts = await checks(
           tenant,
           events.map((e) => e.event),

@@ -155,6 +155,47 @@ describe('POST /webhooks/salesforce', () => {
     });
   });
 
+  describe('when a record is sent again with one field changed', () => {
+    it('anchors only what changed (and the hash of the whole state), not the whole record', async () => {
+      const first = contactNotification('0035g00000AAAAAAB1');
+      expect(
+        (await post(buildOutboundMessage({ orgId: ORG15, notifications: [first] }))).status,
+      ).toBe(200);
+      const size = (await ledger.store.readHead(tenant)).size + 0;
+      await anchored(size);
+      const second = {
+        ...contactNotification('0035g00000AAAAAAB1'),
+        fields: {
+          ...first.fields,
+          Email: 'changed@example.com',
+          LastModifiedDate: '2026-11-26T11:00:00.000Z',
+        },
+      };
+      expect(
+        (await post(buildOutboundMessage({ orgId: ORG15, notifications: [second] }))).status,
+      ).toBe(200);
+      const total = await anchored(size + 1);
+      const history = await ledger.store.readRecord(tenant, 'contact/0035g00000AAAAAAB1');
+      expect(history).toHaveLength(2);
+      const [firstEntry, secondEntry] = await ledger.store.readVaultEntries(
+        tenant,
+        history.map((h) => h.seq),
+      );
+      const names = (entry: string | undefined) =>
+        Object.keys((JSON.parse(entry ?? '{}') as { fields: object }).fields).sort();
+      expect(names(firstEntry)).toEqual([
+        '$state',
+        'Email',
+        'LastModifiedById',
+        'LastModifiedDate',
+        'LastName',
+        'Phone',
+      ]);
+      expect(names(secondEntry)).toEqual(['$state', 'Email', 'LastModifiedDate']);
+      expect(await ledger.verify(tenant)).toMatchObject({ ok: true, size: total });
+    });
+  });
+
   describe('when the organisation is not allowed', () => {
     it('answers a SOAP fault and queues nothing', async () => {
       const before = await queue.getJobCounts('wait', 'active', 'completed', 'failed');
