@@ -301,3 +301,26 @@ describe('hash', () => {
     });
   });
 });
+
+describe('hex fast paths', () => {
+  describe('when hashing random bytes and strings', () => {
+    it('sha256Hex and leafHashHex agree with the @noble/hashes reference', async () => {
+      const { sha256Hex, leafHashHex, sha256Reference, toHex } =
+        await import('../../../src/ledger/hash.js');
+      const { randomBytes } = await import('node:crypto');
+      for (let n = 0; n < 600; n += 7) {
+        const bytes = new Uint8Array(randomBytes(n));
+        expect(sha256Hex(bytes)).toBe(toHex(sha256Reference(bytes)));
+        const prefixed = new Uint8Array(n + 1);
+        prefixed.set(bytes, 1);
+        expect(leafHashHex(bytes)).toBe(toHex(sha256Reference(prefixed)));
+        const text = `blök ${n} ${'€'.repeat(n % 13)}`;
+        const utf8 = new TextEncoder().encode(text);
+        expect(sha256Hex(text)).toBe(toHex(sha256Reference(utf8)));
+        const withZero = new Uint8Array(utf8.length + 1);
+        withZero.set(utf8, 1);
+        expect(leafHashHex(text)).toBe(toHex(sha256Reference(withZero)));
+      }
+    });
+  });
+});
