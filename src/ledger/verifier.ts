@@ -166,9 +166,27 @@ interface ParsedBlock {
  * is parsed whole.
  */
 const FIELDS_END = Buffer.from('},"kind":"');
-function parseLinks(bytes: Buffer): ParsedBlock {
+/**
+ * The tail as our appender writes it, every member in its schema's character set: read with one
+ * anchored regular expression. Anything else (escapes, other characters, another shape) falls
+ * back to JSON.parse, so this only ever makes the common case faster.
+ */
+const TAIL =
+  /^"kind":"[a-z]+","occurredAt":"[0-9T:.+Z-]+","prev":"([0-9a-f]{64})","record":\{"id":"([A-Za-z0-9._~-]{1,128})","object":"([a-z][a-z0-9_]{0,79})"\},"recordPrev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"tenant":"((?:hubspot|salesforce):[A-Za-z0-9_-]{1,64})","v":1,"verdicts":\[/;
+export function parseLinks(bytes: Buffer): ParsedBlock {
   const at = bytes.indexOf(FIELDS_END);
   if (at < 0) return JSON.parse(bytes.toString('utf8')) as ParsedBlock;
+  const m = TAIL.exec(bytes.toString('latin1', at + 2, Math.min(bytes.length, at + 2 + 700)));
+  if (m) {
+    return {
+      v: 1,
+      prev: m[1],
+      record: { id: m[2], object: m[3] },
+      recordPrev: m[4],
+      seq: Number(m[5]),
+      tenant: m[6],
+    };
+  }
   return JSON.parse('{' + bytes.toString('utf8', at + 2)) as ParsedBlock;
 }
 
