@@ -17,13 +17,22 @@ import { appendBench } from './append.bench.js';
 import { buildChain } from './chain.js';
 import type { ChainFixture } from './chain.js';
 import { hashBench } from './hash.bench.js';
+import { ingestBench } from './ingest.bench.js';
 import { infoNumber, machineInfo, out, progress, Report, secondsSince, nowNs } from './lib.js';
 import type { Bench, BenchContext, SummaryEntry } from './lib.js';
 import { proofBench } from './proof.bench.js';
 import { storageBench } from './storage.bench.js';
 import { verifyBench } from './verify.bench.js';
 
-const BENCHES: readonly Bench[] = [hashBench, appendBench, verifyBench, storageBench, proofBench];
+// ingest stays last: it empties the server first (its memory and key counts are its own).
+const BENCHES: readonly Bench[] = [
+  hashBench,
+  appendBench,
+  verifyBench,
+  storageBench,
+  proofBench,
+  ingestBench,
+];
 
 const FULL_CHAIN = 1_000_000;
 const QUICK_CHAIN = 50_000;

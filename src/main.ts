@@ -19,6 +19,7 @@ import { startRedisServer } from './redis/embedded-server.js';
 import { createConnectors } from '../connectors/registry.js';
 import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
 import { startAnchorWorker } from './pipeline/anchor.worker.js';
+import { startAnchorThread } from './pipeline/anchor-thread.js';
 import type { EmbeddedRedis } from './redis/embedded-server.js';
 
 export type Role = 'all' | 'api' | 'worker' | 'scheduler';
@@ -148,17 +149,34 @@ export async function startService(
     }
   }
 
+  // The anchor worker: in this thread for `--role worker`; in a worker thread of this process for
+  // `--role all`, so that webhooks and anchoring each get a core.
+  const workerOptions = {
+    ledger,
+    logger: logger.child({ module: 'anchor-worker' }),
+    batchSize: config.anchor.batchSize,
+    batchWaitMs: config.anchor.batchWaitMs,
+    lockMs: config.anchor.lockMs,
+  };
   const worker =
-    role === 'all' || role === 'worker'
-      ? startAnchorWorker({
-          connection: connectionFromUrl(redisUrl, 'worker'),
-          ledger,
-          logger: logger.child({ module: 'anchor-worker' }),
+    role === 'worker'
+      ? startAnchorWorker({ connection: connectionFromUrl(redisUrl, 'worker'), ...workerOptions })
+      : undefined;
+  const anchorThread =
+    role === 'all'
+      ? startAnchorThread({
+          redisUrl,
+          keyFile: config.ledger.keyFile,
+          origin: config.ledger.origin,
+          maxChangeBytes: config.ledger.maxChangeBytes,
+          checkpointMinIntervalMs: config.ledger.checkpointMinIntervalMs,
           batchSize: config.anchor.batchSize,
           batchWaitMs: config.anchor.batchWaitMs,
           lockMs: config.anchor.lockMs,
+          logLevel: config.logLevel,
         })
       : undefined;
+  await anchorThread?.ready;
 
   const { token, created } = await adminToken(config, logger);
   let server: Server | undefined;
@@ -226,6 +244,7 @@ export async function startService(
         await new Promise<void>((r) => s.close(() => r()));
       }
       await worker?.close();
+      await anchorThread?.close();
       await queue?.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit()]);
       if (embedded) {

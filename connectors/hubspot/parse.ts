@@ -47,6 +47,9 @@ const identitySchema = z.looseObject({
   occurredAt: z.number().int().min(0).max(MAX_EPOCH_MS),
 });
 
+/** The field holding the original event of a kind we do not interpret ('other'). */
+export const RAW_FIELD = '$raw';
+
 /** The other fields we read; everything else is kept untouched in `raw`. */
 const detailSchema = z.looseObject({
   subscriptionId: nullish(hubspotId),
@@ -213,7 +216,8 @@ function parseEvent(raw: unknown, index: number): EventResult {
     return failure('EVENT_INVALID', `${at}.objectId: required`, `${at}.objectId`);
   }
 
-  let fields: Record<string, FieldValue> = {};
+  // An event we do not interpret is anchored with its whole payload as one field, never dropped.
+  let fields: Record<string, FieldValue> = { [RAW_FIELD]: JSON.stringify(raw) };
   if (type.kind !== 'other') {
     const built = fieldsFor(type.action, d, at);
     if (!built.ok) return built;
@@ -421,6 +425,8 @@ function rankOf(kind: ChangeKind): number {
 
 type JsonResult = { ok: true; value: unknown } | Extract<ParseResult, { ok: false }>;
 
+const MAYBE_FORBIDDEN = /__proto__|constructor|\\u/;
+
 function parseJsonSafely(body: Buffer): JsonResult {
   let text: string;
   try {
@@ -432,10 +438,14 @@ function parseJsonSafely(body: Buffer): JsonResult {
   let value: unknown;
   try {
     // JSON.parse makes `__proto__` an own property; the reviver sees every key at every depth.
-    value = JSON.parse(text, (key, nested: unknown) => {
-      if (FORBIDDEN_KEYS.has(key)) poisoned = true;
-      return nested;
-    });
+    // It costs a call per value, so it runs only when such a key can be there at all: spelled
+    // out, or hidden behind a \u escape.
+    value = MAYBE_FORBIDDEN.test(text)
+      ? JSON.parse(text, (key, nested: unknown) => {
+          if (FORBIDDEN_KEYS.has(key)) poisoned = true;
+          return nested;
+        })
+      : JSON.parse(text);
   } catch {
     return failure('PAYLOAD_MALFORMED', 'the body is not valid JSON');
   }

@@ -91,11 +91,13 @@ export function webhookRoutes(deps: WebhookDeps): Router {
             );
             return;
           }
-          await deps.sink.enqueue({
-            source,
-            receivedAt: new Date(now()).toISOString(),
-            events: parsed.events,
+          // The queue carries what the ledger anchors: the CRM's original payload (`raw`) stays out
+          // of it (connectors put what must be kept into `fields`), which halves the job data.
+          const events = parsed.events.map((e) => {
+            const { raw: _raw, ...event } = e.event;
+            return { ...e, event };
           });
+          await deps.sink.enqueue({ source, receivedAt: new Date(now()).toISOString(), events });
         } catch (err) {
           log.warn({ source, err: (err as Error).message }, 'webhook could not be queued');
           res.setHeader('Retry-After', RETRY_AFTER_SECONDS);

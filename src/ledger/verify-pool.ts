@@ -4,9 +4,8 @@
  * back the small summary the main thread merges in seq order (links across segments, upper tree,
  * checkpoints). Hashing and JSON parsing are the cost of verification, and they are per segment.
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { workerEntry } from '../worker-entry.js';
 import { Worker } from 'node:worker_threads';
 import { Failure } from './verifier.js';
 import type { SegmentCheck, SegmentChecker } from './verifier.js';
@@ -40,21 +39,6 @@ export interface WorkerRequest {
   size: number;
 }
 
-function workerEntry(): { url: URL; options: ConstructorParameters<typeof Worker>[1] } {
-  const here = import.meta.url;
-  if (here.endsWith('.js')) return { url: new URL('./verify-worker.js', here), options: {} };
-  // Running from the TypeScript sources (tsx, vitest): load the worker through tsx.
-  const entry = new URL('./verify-worker.ts', here).href;
-  // The ESM build of tsx's API (require.resolve finds its CommonJS twin next to it).
-  const tsx = pathToFileURL(
-    createRequire(here)
-      .resolve('tsx/esm/api')
-      .replace(/\.cjs$/, '.mjs'),
-  ).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return { url: new URL(`data:text/javascript,${encodeURIComponent(boot)}`), options: {} };
-}
-
 export class VerifyPool {
   readonly prefetch: number;
   private readonly workers: Worker[] = [];
@@ -65,10 +49,9 @@ export class VerifyPool {
   constructor(options: VerifyPoolOptions) {
     const count = Math.max(1, options.workers ?? Math.min(4, availableParallelism()));
     this.prefetch = count * 3;
-    const { url, options: workerOptions } = workerEntry();
+    const url = workerEntry(import.meta.url, 'verify-worker');
     for (let i = 0; i < count; i++) {
       const worker = new Worker(url, {
-        ...workerOptions,
         workerData: { redisUrl: options.redisUrl },
       });
       worker.on('message', (reply: WorkerReply) => this.onReply(reply));

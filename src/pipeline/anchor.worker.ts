@@ -34,12 +34,16 @@ export interface AnchorWorkerOptions {
   batchSize?: number;
   batchWaitMs?: number;
   concurrency?: number;
+  /** called after each append with the changes it anchored (metrics, benchmarks) */
+  onAnchored?: AnchoredHook;
   /** queue prefix (a `{…}` hash tag); QUEUE_PREFIX by default */
   prefix?: string;
   /** job lock; a crashed worker's jobs are taken back after this (and the stalled check) */
   lockMs?: number;
   checks?: ChecksHook;
 }
+
+export type AnchoredHook = (tenant: string, anchoredEventIds: string[], skipped: number) => void;
 
 export interface JobResult {
   anchored: number;
@@ -63,6 +67,7 @@ export class TenantBatcher {
     private readonly ledger: Ledger,
     private readonly batchSize: number,
     private readonly batchWaitMs: number,
+    private readonly onAnchored?: AnchoredHook,
   ) {}
 
   submit(tenant: string, changes: PreparedChange[]): Promise<JobResult> {
@@ -101,6 +106,13 @@ export class TenantBatcher {
       )
       .then(
         (result) => {
+          this.onAnchored?.(
+            tenant,
+            result.anchored.map(
+              (a) => (all[a.index] as { change: PreparedChange }).change.event.eventId,
+            ),
+            result.skipped.length,
+          );
           const counts = items.map(() => ({ anchored: 0, skipped: 0 }));
           for (const a of result.anchored)
             (counts[(all[a.index] as { item: number }).item] as JobResult).anchored += 1;
@@ -156,6 +168,7 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     options.ledger,
     Math.min(options.batchSize ?? 128, 1000),
     options.batchWaitMs ?? 20,
+    options.onAnchored,
   );
   const logger = options.logger;
   const process = async (job: Job<ChangesJob, JobResult>): Promise<JobResult> => {

@@ -158,11 +158,11 @@ describe('POST /webhooks/salesforce', () => {
   describe('when a record is sent again with one field changed', () => {
     it('anchors only what changed (and the hash of the whole state), not the whole record', async () => {
       const first = contactNotification('0035g00000AAAAAAB1');
+      const size = (await ledger.store.readHead(tenant)).size + 1;
       expect(
         (await post(buildOutboundMessage({ orgId: ORG15, notifications: [first] }))).status,
       ).toBe(200);
-      const size = (await ledger.store.readHead(tenant)).size + 0;
-      await anchored(size);
+      expect(await anchored(size)).toBe(size);
       const second = {
         ...contactNotification('0035g00000AAAAAAB1'),
         fields: {

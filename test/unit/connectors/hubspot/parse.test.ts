@@ -390,7 +390,12 @@ describe('parseHubspotBatch', () => {
     ])('keeps %s as kind "other" with the raw event', (subscriptionType, extra, object) => {
       const original = hubspotEvent({ subscriptionType, ...extra });
       const parsed = parseOne(original);
-      expect(parsed.event).toMatchObject({ kind: 'other', object, fields: {}, raw: original });
+      expect(parsed.event).toMatchObject({
+        kind: 'other',
+        object,
+        fields: { $raw: JSON.stringify(original) },
+        raw: original,
+      });
     });
   });
 
