@@ -88,4 +88,30 @@ describe('startService on the embedded default', () => {
       await second.stop();
     }
   }, 60_000);
+
+  it('still starts when the stored chain no longer matches its checkpoints, and reports it', async () => {
+    const first = await startService(config(), logger);
+    const tenant = 'hubspot:515151';
+    try {
+      await first.ledger.append(tenant, [contactChange(tenant, '1'), contactChange(tenant, '2')]);
+      // The attacker changes a stored tree leaf, so the signed root no longer matches.
+      await first.ledger.store.redis.setrange(
+        first.ledger.store.keys(tenant).treeChunk(0, 0),
+        0,
+        'X',
+      );
+    } finally {
+      await first.stop();
+    }
+    const second = await startService(config(), logger);
+    try {
+      const res = await getJson(
+        `${second.url}/admin/verify?tenant=${tenant}&mode=full`,
+        second.adminToken,
+      );
+      expect(res).toMatchObject({ status: 200, body: { ok: false, firstBadSeq: 0 } });
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });
