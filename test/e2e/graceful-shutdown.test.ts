@@ -50,7 +50,12 @@ beforeAll(async () => {
   port = await findFreePort();
 });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  // SIGTERM, not SIGKILL: the service must stop its embedded redis-server on the way out.
+  await Promise.all(
+    children
+      .filter((c) => c.exitCode === null && c.signalCode === null)
+      .map((c) => new Promise((r) => c.once('exit', r).kill('SIGTERM'))),
+  );
   await rm(dir, { recursive: true, force: true });
 });
 
