@@ -178,6 +178,7 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
       list.push(e);
       byTenant.set(e.event.tenant, list);
     }
+    const refused: string[] = [];
     const results = await Promise.all(
       [...byTenant].map(async ([tenant, received]) => {
         const events = await diffFullState(options.ledger, tenant, received);
@@ -185,25 +186,30 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
           tenant,
           events.map((e) => e.event),
         );
-        let prepared: PreparedChange[];
-        try {
-          prepared = options.ledger.prepare(
-            tenant,
-            events.map((e, i) => ({
-              event: e.event,
-              idempotencyKey: e.idempotencyKey,
-              verdicts: verdicts[i] ?? [],
-            })),
-          );
-        } catch (err) {
-          // Bad input cannot get better by retrying: fail the job for good, keep it for inspection.
-          if (err instanceof InputError)
-            throw new UnrecoverableError(`${err.code}: ${err.message}`);
-          throw err;
-        }
-        return batcher.submit(tenant, prepared);
+        // Each change is checked on its own: one bad change does not keep the others out.
+        const prepared: PreparedChange[] = [];
+        events.forEach((e, i) => {
+          try {
+            prepared.push(
+              ...options.ledger.prepare(tenant, [
+                { event: e.event, idempotencyKey: e.idempotencyKey, verdicts: verdicts[i] ?? [] },
+              ]),
+            );
+          } catch (err) {
+            if (!(err instanceof InputError)) throw err;
+            refused.push(`${e.event.eventId} (${err.code}: ${err.message})`);
+          }
+        });
+        return prepared.length > 0 ? batcher.submit(tenant, prepared) : { anchored: 0, skipped: 0 };
       }),
     );
+    if (refused.length > 0) {
+      // Bad input cannot get better by retrying: the good changes of the request are anchored; the
+      // job fails for good and stays in the failed set, with its data, for someone to look at.
+      throw new UnrecoverableError(
+        `${refused.length} change(s) refused: ${refused.slice(0, 5).join('; ')}`,
+      );
+    }
     const total = results.reduce(
       (a, r) => ({ anchored: a.anchored + r.anchored, skipped: a.skipped + r.skipped }),
       { anchored: 0, skipped: 0 },

@@ -112,4 +112,32 @@ describe('changes queue and anchor worker', () => {
       expect(await ledger.store.readHead(tenant)).toMatchObject({ size: 11 });
     });
   });
+
+  describe('when one change of a request is invalid', () => {
+    it('anchors the others and keeps the job, failed for good, for inspection', async () => {
+      const sink = createChangeSink(queue);
+      const tenant = randomTenant();
+      const events = parsedEvents(tenant, 5, 'bad');
+      (events[2] as ParsedEvent).event = {
+        ...(events[2] as ParsedEvent).event,
+        recordId: 'has space',
+      };
+      const { jobId } = await sink.enqueue({
+        source: 'hubspot',
+        receivedAt: new Date().toISOString(),
+        events,
+      });
+      await waitForSize(tenant, 4);
+      let state = '';
+      for (let i = 0; i < 100 && state !== 'failed'; i++) {
+        state = await queue.getJobState(jobId);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(state).toBe('failed');
+      const job = await queue.getJob(jobId);
+      expect(job?.failedReason).toContain('bad-2 (CHANGE_INVALID');
+      expect(job?.attemptsMade).toBe(1);
+      expect(await ledger.verify(tenant)).toMatchObject({ ok: true, size: 4 });
+    });
+  });
 });
