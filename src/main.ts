@@ -7,8 +7,8 @@ import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import { Ledger } from './ledger/ledger.js';
-import { loadSigningKey } from './ledger/signing-key.js';
+import { Ledger, checkpointOrigin } from './ledger/ledger.js';
+import { loadSigningKey, loadVerifierKeys } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
@@ -28,7 +28,8 @@ export interface RunningService {
   url: string;
   redisUrl: string;
   adminToken: string;
-  ledger: Ledger;
+  /** the appending ledger; absent for the api role, which holds no signing key */
+  ledger: Ledger | undefined;
   stop(): Promise<void>;
 }
 
@@ -114,34 +115,42 @@ export async function startService(
   const requestRedis: Redis = createRedis(redisUrl, 'request');
   if (embedded) await writeFile(redisUrlFile(config.dataDir), redisUrl + '\n', { mode: 0o600 });
 
-  const keys = await loadSigningKey(config.ledger.keyFile, {
-    name: config.ledger.origin,
-    createIfMissing: !config.redis.url,
-  });
-  if (keys.created)
+  // The signing key is read only where blocks are appended and checkpoints signed (worker, all);
+  // the api role verifies with the public key alone.
+  const keys =
+    role === 'api'
+      ? undefined
+      : await loadSigningKey(config.ledger.keyFile, {
+          name: config.ledger.origin,
+          createIfMissing: !config.redis.url,
+        });
+  if (keys?.created)
     logger.info({ file: config.ledger.keyFile }, 'generated the ledger signing key');
-  if (keys.looseMode)
+  if (keys?.looseMode)
     logger.warn(
       { file: config.ledger.keyFile },
       'ledger key file is readable by others: chmod 600',
     );
+  const verifiers = keys?.verifiers ?? (await loadVerifierKeys(config.ledger.keyFile));
 
   const store = new RedisLedgerStore(redis);
-  const ledger = new Ledger(store, {
-    origin: config.ledger.origin,
-    signer: keys.signer,
-    verifiers: keys.verifiers,
-    maxChangeBytes: config.ledger.maxChangeBytes,
-    checkpointMinIntervalMs: config.ledger.checkpointMinIntervalMs,
-  });
+  const ledger = keys
+    ? new Ledger(store, {
+        origin: config.ledger.origin,
+        signer: keys.signer,
+        verifiers: keys.verifiers,
+        maxChangeBytes: config.ledger.maxChangeBytes,
+        checkpointMinIntervalMs: config.ledger.checkpointMinIntervalMs,
+      })
+    : undefined;
   const verification = new VerificationService(
     store,
-    { verifiers: keys.verifiers, originFor: (t) => ledger.originFor(t) },
+    { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
     new FileTrustStore(trustDir(config.dataDir)),
   );
 
   // A crash between an append and its checkpoint leaves blocks no checkpoint covers: sign them now.
-  if (role === 'all' || role === 'worker') {
+  if (ledger) {
     for (const tenant of await store.listTenants()) {
       const head = await store.readHead(tenant);
       try {
@@ -157,16 +166,16 @@ export async function startService(
 
   // The anchor worker: in this thread for `--role worker`; in a worker thread of this process for
   // `--role all`, so that webhooks and anchoring each get a core.
-  const workerOptions = {
-    ledger,
-    logger: logger.child({ module: 'anchor-worker' }),
-    batchSize: config.anchor.batchSize,
-    batchWaitMs: config.anchor.batchWaitMs,
-    lockMs: config.anchor.lockMs,
-  };
   const worker =
-    role === 'worker'
-      ? startAnchorWorker({ connection: connectionFromUrl(redisUrl, 'worker'), ...workerOptions })
+    role === 'worker' && ledger
+      ? startAnchorWorker({
+          connection: connectionFromUrl(redisUrl, 'worker'),
+          ledger,
+          logger: logger.child({ module: 'anchor-worker' }),
+          batchSize: config.anchor.batchSize,
+          batchWaitMs: config.anchor.batchWaitMs,
+          lockMs: config.anchor.lockMs,
+        })
       : undefined;
   const anchorThread =
     role === 'all'
@@ -215,7 +224,7 @@ export async function startService(
       },
       logger: logger.child({ module: 'http' }),
       adminToken: token,
-      verifierKeys: keys.verifiers,
+      verifierKeys: verifiers,
       verification,
       ping: () => requestRedis.ping(),
     });

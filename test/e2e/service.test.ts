@@ -9,7 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { writeKeyPair } from '../../src/ledger/signing-key.js';
+import { testRedisUrl } from '../helpers/redis.js';
 import { startService } from '../../src/main.js';
+import type { RunningService } from '../../src/main.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { contactChange } from '../helpers/ledger.js';
 
@@ -32,6 +36,11 @@ function config() {
   });
 }
 
+function ledgerOf(service: RunningService): Ledger {
+  if (!service.ledger) throw new Error('the all role has an appending ledger');
+  return service.ledger;
+}
+
 async function getJson(url: string, token?: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
   return { status: res.status, body: await res.json() };
@@ -46,7 +55,10 @@ describe('startService on the embedded default', () => {
       expect((await readFile(join(dir, 'admin-token'), 'utf8')).trim()).toBe(first.adminToken);
       expect(await getJson(`${first.url}/admin/verify`)).toMatchObject({ status: 401 });
       const tenant = 'hubspot:424242';
-      await first.ledger.append(tenant, [contactChange(tenant, '1'), contactChange(tenant, '2')]);
+      await ledgerOf(first).append(tenant, [
+        contactChange(tenant, '1'),
+        contactChange(tenant, '2'),
+      ]);
       expect(
         await getJson(`${first.url}/admin/verify?tenant=${tenant}`, first.adminToken),
       ).toMatchObject({
@@ -93,10 +105,13 @@ describe('startService on the embedded default', () => {
     const first = await startService(config(), logger);
     const tenant = 'hubspot:515151';
     try {
-      await first.ledger.append(tenant, [contactChange(tenant, '1'), contactChange(tenant, '2')]);
+      await ledgerOf(first).append(tenant, [
+        contactChange(tenant, '1'),
+        contactChange(tenant, '2'),
+      ]);
       // The attacker changes a stored tree leaf, so the signed root no longer matches.
-      await first.ledger.store.redis.setrange(
-        first.ledger.store.keys(tenant).treeChunk(0, 0),
+      await ledgerOf(first).store.redis.setrange(
+        ledgerOf(first).store.keys(tenant).treeChunk(0, 0),
         0,
         'X',
       );
@@ -112,6 +127,35 @@ describe('startService on the embedded default', () => {
       expect(res).toMatchObject({ status: 200, body: { ok: false, firstBadSeq: 0 } });
     } finally {
       await second.stop();
+    }
+  }, 60_000);
+
+  it('runs the api role with only the public key on disk', async () => {
+    const apiDir = await mkdtemp(join(tmpdir(), 'crm-ledger-api-'));
+    try {
+      const { vkey } = await writeKeyPair(join(apiDir, 'ledger.key'), 'api.crm-ledger.test');
+      await rm(join(apiDir, 'ledger.key'));
+      const api = await startService(
+        loadConfig({
+          CRM_LEDGER_DATA_DIR: apiDir,
+          CRM_LEDGER_PORT: '0',
+          CRM_LEDGER_REDIS_URL: testRedisUrl(),
+          CRM_LEDGER_LEDGER_ORIGIN: 'api.crm-ledger.test',
+          CRM_LEDGER_ADMIN_TOKEN: 'api-admin-token-0123456789',
+        }),
+        logger,
+        'api',
+      );
+      try {
+        expect(api.ledger).toBeUndefined();
+        const keys = await getJson(`${api.url}/admin/keys`);
+        expect((keys.body as { current: string }).current).toBe(vkey);
+        expect(await getJson(`${api.url}/readyz`)).toMatchObject({ status: 200 });
+      } finally {
+        await api.stop();
+      }
+    } finally {
+      await rm(apiDir, { recursive: true, force: true });
     }
   }, 60_000);
 });
