@@ -11,11 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../../src/redis/embedded-server.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
-import { loadSigningKey } from '../../src/ledger/signing-key.js';
-import { Ledger } from '../../src/ledger/ledger.js';
-import { RedisLedgerStore } from '../../src/ledger/store.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
-import { contactChange } from '../helpers/ledger.js';
+import { contactChange, createFileKeyLedger } from '../helpers/ledger.js';
 
 const run = promisify(execFile);
 const CLI = ['node_modules/.bin/tsx', 'src/cli.ts'];
@@ -49,15 +47,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-cli-'));
   server = await startRedisServer({ persistence: 'none' });
   redis = new Redis(server.url);
-  const keys = await loadSigningKey(join(dir, 'ledger.key'), {
-    name: ORIGIN,
-    createIfMissing: true,
-  });
-  ledger = new Ledger(new RedisLedgerStore(redis), {
-    origin: ORIGIN,
-    signer: keys.signer,
-    verifiers: keys.verifiers,
-  });
+  ledger = await createFileKeyLedger(redis, join(dir, 'ledger.key'), ORIGIN);
   for (const tenant of ['hubspot:111', 'salesforce:00D000000000001']) {
     await ledger.append(tenant, [contactChange(tenant, 'a'), contactChange(tenant, 'b')]);
   }

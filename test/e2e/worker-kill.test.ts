@@ -14,10 +14,8 @@ import { randomTenant } from '../helpers/redis.js';
 import { Redis as RedisClient } from 'ioredis';
 import { startRedisServer } from '../../src/redis/embedded-server.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
-import { contactChange } from '../helpers/ledger.js';
-import { loadSigningKey } from '../../src/ledger/signing-key.js';
-import { Ledger } from '../../src/ledger/ledger.js';
-import { RedisLedgerStore } from '../../src/ledger/store.js';
+import { contactChange, createFileKeyLedger } from '../helpers/ledger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
 import {
   connectionFromUrl,
   createChangeSink,
@@ -64,15 +62,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-kill-'));
   server = await startRedisServer({ persistence: 'none' });
   redis = new RedisClient(server.url);
-  const keys = await loadSigningKey(join(dir, 'ledger.key'), {
-    name: ORIGIN,
-    createIfMissing: true,
-  });
-  ledger = new Ledger(new RedisLedgerStore(redis), {
-    origin: ORIGIN,
-    signer: keys.signer,
-    verifiers: keys.verifiers,
-  });
+  ledger = await createFileKeyLedger(redis, join(dir, 'ledger.key'), ORIGIN);
   queue = createChangesQueue(connectionFromUrl(server.url, 'worker'));
 });
 afterAll(async () => {

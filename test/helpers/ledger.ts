@@ -10,6 +10,7 @@ import type { NoteSigner } from '../../src/ledger/checkpoint.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import type { LedgerOptions } from '../../src/ledger/ledger.js';
 import { RedisLedgerStore } from '../../src/ledger/store.js';
+import { loadSigningKey } from '../../src/ledger/signing-key.js';
 import type { AnchorRequest } from '../../src/ledger/block.js';
 import type { ChangeEvent } from '../../src/model/change-event.js';
 
@@ -72,4 +73,18 @@ export function contactChange(
       ...overrides,
     },
   };
+}
+
+/** A ledger whose signing key lives in a key file (made if missing), as the service keeps it. */
+export async function createFileKeyLedger(
+  redis: Redis,
+  keyFile: string,
+  origin: string,
+): Promise<Ledger> {
+  const keys = await loadSigningKey(keyFile, { name: origin, createIfMissing: true });
+  return new Ledger(new RedisLedgerStore(redis), {
+    origin,
+    signer: keys.signer,
+    verifiers: keys.verifiers,
+  });
 }
