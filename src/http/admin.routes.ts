@@ -1,7 +1,9 @@
 /** /admin/* routes backed by the ledger's read and verify API. */
 import { Router } from 'express';
 import type { Request } from 'express';
-import { tenantSchema } from '../model/change-event.js';
+import { objectNameSchema, recordIdSchema, tenantSchema } from '../model/change-event.js';
+import { LedgerError } from '../errors.js';
+import { readConsistencyProof, readRecordHistory } from '../ledger/history.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
 import { HttpError } from './errors.js';
@@ -71,5 +73,65 @@ export function adminRoutes(deps: AdminDeps): Router {
     res.json({ ok: all.ok, tenants: all.tenants.map(verifyBody) });
   });
 
+  router.get('/records/:tenant/:object/:id', async (req, res) => {
+    const tenant = tenantSchema.safeParse(req.params['tenant']);
+    const object = objectNameSchema.safeParse(req.params['object']);
+    const id = recordIdSchema.safeParse(req.params['id']);
+    if (!tenant.success)
+      throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
+    if (!object.success || !id.success) {
+      throw new HttpError(
+        'QUERY_INVALID',
+        'object must be a lower-case object name and id a record id',
+      );
+    }
+    const history = await readRecordHistory(
+      deps.verification.store,
+      tenant.data,
+      object.data,
+      id.data,
+    );
+    if (!history)
+      throw new HttpError(
+        'RECORD_UNKNOWN',
+        `no blocks for ${object.data}/${id.data} in ${tenant.data}`,
+      );
+    res.json(history);
+  });
+
+  router.get('/checkpoint', async (req, res) => {
+    const tenant = requireTenant(req, ['tenant']);
+    const latest = await deps.verification.store.latestCheckpoint(tenant);
+    if (!latest) throw new HttpError('TENANT_UNKNOWN', `no checkpoint for ${tenant}`);
+    res.type('text/plain; charset=utf-8').send(latest.note);
+  });
+
+  router.get('/proofs/consistency', async (req, res) => {
+    const tenant = requireTenant(req, ['tenant', 'from', 'to']);
+    const from = Number(req.query['from']);
+    const to = Number(req.query['to']);
+    const known = await deps.verification.tenants();
+    if (!known.includes(tenant)) throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
+    try {
+      const proof = await readConsistencyProof(deps.verification.store, tenant, from, to);
+      res.json({ tenant, from, to, proof });
+    } catch (err) {
+      if (err instanceof LedgerError && err.code === 'SEQ_OUT_OF_RANGE')
+        throw new HttpError('QUERY_INVALID', err.message);
+      throw err;
+    }
+  });
+
   return router;
+}
+
+function requireTenant(req: Request, allowed: readonly string[]): string {
+  for (const key of Object.keys(req.query)) {
+    if (!allowed.includes(key))
+      throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+  }
+  const parsed = tenantSchema.safeParse(req.query['tenant']);
+  if (!parsed.success)
+    throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
+  return parsed.data;
 }

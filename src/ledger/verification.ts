@@ -25,7 +25,7 @@ export class VerificationService {
   private readonly running = new Map<string, Promise<VerifyResult>>();
 
   constructor(
-    private readonly store: RedisLedgerStore,
+    readonly store: RedisLedgerStore,
     private readonly keys: VerificationTrust,
     private readonly trust: FileTrustStore,
   ) {}

@@ -13,6 +13,7 @@ import { FileTrustStore } from '../../src/ledger/trust-store.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { openCheckpoint, parseVerifierKey } from '../../src/ledger/checkpoint.js';
+import { verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
 let redis: Redis;
@@ -130,6 +131,129 @@ describe('GET /admin/verify', () => {
       expect(res.status).toBe(404);
       expect(res.body.error.code).toBe('TENANT_UNKNOWN');
     });
+  });
+});
+
+describe('GET /admin/records/:tenant/:object/:id', () => {
+  it('returns the history in order, with opened values and inclusion proofs that verify', async () => {
+    const tenant = randomTenant();
+    await ledger.append(tenant, [contactChange(tenant, 'h1'), contactChange(tenant, 'other')]);
+    await ledger.append(tenant, [
+      contactChange(tenant, 'h1', { fields: { email: 'new@example.com' } }),
+    ]);
+    const res = await request(app).get(`/admin/records/${tenant}/contact/h1`).set(auth);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      tenant,
+      record: { object: 'contact', id: 'h1' },
+      ok: true,
+      checkpointSize: 3,
+    });
+    const blocks = res.body.blocks as {
+      seq: number;
+      hash: string;
+      verified: boolean;
+      proof: string[];
+      fields: Record<string, { value?: unknown; opened: boolean }>;
+    }[];
+    expect(blocks.map((b) => b.seq)).toEqual([0, 2]);
+    expect(blocks[1]?.fields['email']).toMatchObject({ value: 'new@example.com', opened: true });
+    const cp = openCheckpoint(
+      String(res.body.checkpoint),
+      ledger.verifiers,
+      ledger.originFor(tenant),
+    );
+    for (const b of blocks) {
+      expect(b.verified).toBe(true);
+      expect(() =>
+        verifyInclusion(
+          Buffer.from(b.hash, 'hex'),
+          b.seq,
+          cp.size,
+          b.proof.map((p) => Buffer.from(p, 'hex')),
+          cp.rootHash,
+        ),
+      ).not.toThrow();
+    }
+  });
+
+  it('marks a block whose bytes were changed as not verified', async () => {
+    const tenant = randomTenant();
+    await ledger.append(tenant, [contactChange(tenant, 'h2'), contactChange(tenant, 'h2')]);
+    const key = new LedgerKeys(tenant).segment(0);
+    const block = (await redis.lindexBuffer(key, 1)) as Buffer;
+    await redis.lset(key, 1, Buffer.from(block.toString('utf8').replace('"update"', '"delete"')));
+    const res = await request(app).get(`/admin/records/${tenant}/contact/h2`).set(auth);
+    expect(res.body.ok).toBe(false);
+    expect((res.body.blocks as { verified: boolean }[]).map((b) => b.verified)).toEqual([
+      true,
+      false,
+    ]);
+  });
+
+  it('answers 404 RECORD_UNKNOWN and 400 for malformed parameters', async () => {
+    const tenant = randomTenant();
+    expect(
+      (await request(app).get(`/admin/records/${tenant}/contact/nope`).set(auth)).body.error.code,
+    ).toBe('RECORD_UNKNOWN');
+    expect((await request(app).get('/admin/records/bad/contact/1').set(auth)).status).toBe(400);
+    expect((await request(app).get(`/admin/records/${tenant}/Contact/1`).set(auth)).status).toBe(
+      400,
+    );
+    expect((await request(app).get(`/admin/records/${tenant}/contact/1`)).status).toBe(401);
+  });
+});
+
+describe('GET /admin/checkpoint and /admin/proofs/consistency', () => {
+  it('serves the signed note and consistency proofs that verify between checkpoints', async () => {
+    const tenant = randomTenant();
+    const first = await ledger.append(tenant, [
+      contactChange(tenant, 'c1'),
+      contactChange(tenant, 'c2'),
+    ]);
+    await ledger.append(
+      tenant,
+      Array.from({ length: 5 }, (_, i) => contactChange(tenant, `c${i}`)),
+    );
+    const note = await request(app).get('/admin/checkpoint').query({ tenant }).set(auth);
+    expect(note.status).toBe(200);
+    expect(note.headers['content-type']).toMatch(/^text\/plain/);
+    const latest = openCheckpoint(note.text, ledger.verifiers, ledger.originFor(tenant));
+    const old = openCheckpoint(first.checkpoint.note, ledger.verifiers, ledger.originFor(tenant));
+    const res = await request(app)
+      .get('/admin/proofs/consistency')
+      .query({ tenant, from: old.size, to: latest.size })
+      .set(auth);
+    expect(res.status).toBe(200);
+    expect(() =>
+      verifyConsistency(
+        old.size,
+        latest.size,
+        (res.body.proof as string[]).map((p) => Buffer.from(p, 'hex')),
+        old.rootHash,
+        latest.rootHash,
+      ),
+    ).not.toThrow();
+    expect(
+      (
+        await request(app)
+          .get('/admin/proofs/consistency')
+          .query({ tenant, from: 5, to: 2 })
+          .set(auth)
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await request(app)
+          .get('/admin/proofs/consistency')
+          .query({ tenant, from: 0, to: 99 })
+          .set(auth)
+      ).status,
+    ).toBe(400);
+    expect(
+      (await request(app).get('/admin/checkpoint').query({ tenant: randomTenant() }).set(auth))
+        .status,
+    ).toBe(404);
   });
 });
 
