@@ -13,6 +13,7 @@ import { isCodedError } from './errors.js';
 import { checkpointOrigin } from './ledger/ledger.js';
 import { loadVerifierKeys, writeKeyPair } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
+import { readRecordHistory } from './ledger/history.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
@@ -341,6 +342,43 @@ async function demoCommand(opts: { batches: string; url?: string }): Promise<num
   return ok ? EXIT_OK : EXIT_FAILED;
 }
 
+async function historyCommand(
+  tenant: string,
+  object: string,
+  id: string,
+  opts: { json?: boolean },
+): Promise<number> {
+  const cfg = config();
+  const redisInfo = await cliRedisUrl(cfg);
+  const redis = createRedis(redisInfo.url, 'cli');
+  try {
+    const history = await readRecordHistory(new RedisLedgerStore(redis), tenant, object, id);
+    if (!history) throw new ExitError(EXIT_USAGE, `no blocks for ${object}/${id} in ${tenant}`);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify(history) + '\n');
+    } else {
+      for (const b of history.blocks) {
+        const fields = Object.entries(b.fields)
+          .map(([name, f]) =>
+            f.opened ? `${name}=${JSON.stringify(f.value)}` : `${name}=<sealed>`,
+          )
+          .join(' ');
+        const actor = (b.actor as { id?: string } | null)?.id ?? '?';
+        process.stdout.write(
+          `#${b.seq} ${b.occurredAt} ${b.kind} by ${actor}${b.verified ? '' : ' [NOT VERIFIED]'}${b.proof ? '' : ' [not yet checkpointed]'}\n    ${fields}\n`,
+        );
+      }
+      process.stdout.write(
+        `${history.blocks.length} blocks; ${history.ok ? 'every block verified' : 'SOME BLOCKS DO NOT VERIFY'}; proofs against the checkpoint at size ${history.checkpointSize}\n`,
+      );
+    }
+    return history.ok ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    redis.disconnect();
+    await redisInfo.stop();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -365,6 +403,13 @@ export function buildProgram(): Command {
     .option('--no-full', 'verify incrementally from the last verified state')
     .action(async (opts: { tenant?: string; json?: boolean; full?: boolean }) => {
       process.exitCode = await verifyCommand(opts);
+    });
+  program
+    .command('history <tenant> <object> <id>')
+    .description("a record's history, block by block, checked (exit 0 verified, 1 not, 2 error)")
+    .option('--json', 'print JSON (with inclusion proofs)')
+    .action(async (tenant: string, object: string, id: string, opts: { json?: boolean }) => {
+      process.exitCode = await historyCommand(tenant, object, id, opts);
     });
   program
     .command('demo')

@@ -110,9 +110,23 @@ describe('crm-ledger verify', () => {
     await redis.lset(key, 1, block);
   }, 30_000);
 
+  it('history prints a record block by block and exits 0 when every block verifies', async () => {
+    const text = await cli(['history', 'hubspot:111', 'contact', 'a']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^#0 .* update by hubspot:user:\d/m);
+    expect(text.stdout).toContain('every block verified');
+    const json = await cli(['history', 'hubspot:111', 'contact', 'a', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: true,
+      record: { object: 'contact', id: 'a' },
+    });
+    expect((await cli(['history', 'hubspot:111', 'contact', 'zzz'])).code).toBe(2);
+  }, 30_000);
+
   it('--help lists the commands', async () => {
     const { code, stdout } = await cli(['--help']);
     expect(code).toBe(0);
-    for (const command of ['serve', 'verify', 'keygen']) expect(stdout).toContain(command);
+    for (const command of ['serve', 'verify', 'keygen', 'history', 'demo'])
+      expect(stdout).toContain(command);
   }, 30_000);
 });
