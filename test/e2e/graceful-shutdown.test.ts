@@ -12,12 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signHubspotV3 } from '../../connectors/hubspot/signature.js';
 import { findFreePort } from '../../src/redis/embedded-server.js';
 
+// One process, signals reach it: node itself with tsx's loader, not the tsx wrapper (which
+// would leave its node child running when it is SIGKILLed).
+const TSX = ['--import', 'tsx'];
+
 let dir: string;
 let port: number;
 const children: ChildProcess[] = [];
 
 function serve(): Promise<ChildProcess> {
-  const child = spawn('node_modules/.bin/tsx', ['src/cli.ts', 'serve'], {
+  const child = spawn(process.execPath, [...TSX, 'src/cli.ts', 'serve'], {
     env: {
       PATH: process.env['PATH'] ?? '',
       CRM_LEDGER_DATA_DIR: dir,

@@ -23,6 +23,10 @@ import {
 } from '../../src/pipeline/queues.js';
 import type { ChangesJob } from '../../src/pipeline/queues.js';
 
+// One process, signals reach it: node itself with tsx's loader, not the tsx wrapper (which
+// would leave its node child running when it is SIGKILLed).
+const TSX = ['--import', 'tsx'];
+
 const ORIGIN = 'kill.crm-ledger.test';
 let dir: string;
 // A private redis-server: the spawned workers take every job of the queue they find there.
@@ -33,7 +37,7 @@ let ledger: Ledger;
 const children: ChildProcess[] = [];
 
 function startWorker(): ChildProcess {
-  const child = spawn('node_modules/.bin/tsx', ['src/cli.ts', 'serve', '--role', 'worker'], {
+  const child = spawn(process.execPath, [...TSX, 'src/cli.ts', 'serve', '--role', 'worker'], {
     env: {
       PATH: process.env['PATH'] ?? '',
       CRM_LEDGER_REDIS_URL: server.url,
