@@ -5,8 +5,8 @@
  * as `verified: false` instead of a wrong history.
  */
 import { LedgerError } from '../errors.js';
-import type { Block, VaultEntry } from './block.js';
-import { commitmentMatches } from './block.js';
+import type { Block } from './block.js';
+import { decodeVaultEntry, openFields } from '../vault/plain.js';
 import { parseCheckpoint } from './checkpoint.js';
 import { leafHashHex, toHex, ZERO_HASH_HEX } from './hash.js';
 import { assembleProof, consistencyProofRefs, inclusionProofRefs } from './merkle.js';
@@ -106,16 +106,15 @@ export async function readRecordHistory(
     }
     previous = entry.hash;
     ok &&= verified;
-    const opened: VaultEntry | undefined = vault[i]
-      ? (JSON.parse(vault[i]) as VaultEntry)
-      : undefined;
+    const commitments = block.fields ?? {};
+    const vaultText = vault[i];
+    const opened = vaultText ? openFields(commitments, decodeVaultEntry(vaultText)) : {};
     const fields: HistoryBlock['fields'] = {};
-    for (const [name, commitment] of Object.entries(block.fields ?? {})) {
-      const o = opened?.fields[name];
-      fields[name] =
-        o && commitmentMatches(commitment, o.salt, o.value)
-          ? { commitment, value: o.value, opened: true }
-          : { commitment, opened: false };
+    for (const [name, commitment] of Object.entries(commitments)) {
+      const o = opened[name];
+      fields[name] = o?.verified
+        ? { commitment, value: o.value, opened: true }
+        : { commitment, opened: false };
     }
     return {
       seq: entry.seq,

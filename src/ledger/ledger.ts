@@ -5,7 +5,8 @@
 import { ChainAppender } from './appender.js';
 import type { AppendResult } from './appender.js';
 import { prepareChange, DEFAULT_MAX_CHANGE_BYTES } from './block.js';
-import type { AnchorRequest, PreparedChange, VaultEntry } from './block.js';
+import type { AnchorRequest, PreparedChange } from './block.js';
+import { decodeVaultEntry } from '../vault/plain.js';
 import type { FieldValue } from '../model/change-event.js';
 import { Checkpointer } from './checkpointer.js';
 import type { NoteSigner, Verifier } from './checkpoint.js';
@@ -121,7 +122,7 @@ export class Ledger {
     const state = new Map<string, FieldValue>();
     for (const text of entries) {
       if (!text) continue;
-      const entry = JSON.parse(text) as VaultEntry;
+      const entry = decodeVaultEntry(text);
       for (const [name, opening] of Object.entries(entry.fields)) state.set(name, opening.value);
     }
     return state;

@@ -1,6 +1,7 @@
 /** Worker thread of VerifyPool: checks the segments it is sent, reading Redis itself. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
+import { storeSource } from './ledger.js';
 import { RedisLedgerStore } from './store.js';
 import { loadSegment, verifySegment } from './verifier.js';
 import type { WorkerReply, WorkerRequest } from './verify-pool.js';
@@ -11,12 +12,7 @@ redis.on('error', () => {}); // failures reach the main thread through the rejec
 const store = new RedisLedgerStore(redis);
 
 parentPort?.on('message', (req: WorkerRequest) => {
-  const source = {
-    readSegment: (n: number, start?: number) => store.readSegment(req.tenant, n, start ?? 0),
-    readTreeRange: (level: number, start: number, end: number) =>
-      store.readTreeRange(req.tenant, level, start, end),
-  };
-  loadSegment(source, req.segment, req.size).then(
+  loadSegment(storeSource(store, req.tenant), req.segment, req.size).then(
     ({ blocks, levels, start, count }) => {
       const result = verifySegment(req.tenant, start, count, blocks, levels);
       const { failure, ...rest } = result;
