@@ -36,7 +36,7 @@ export interface AppendResult {
   tenant: string;
   anchored: AnchoredBlock[];
   skipped: SkippedChange[];
-  /** chain size after this batch */
+  /** a size the chain has reached, covering every change of this batch (its blocks or replays) */
   size: number;
 }
 
@@ -107,7 +107,9 @@ export class ChainAppender {
     });
 
     const anchored: AnchoredBlock[] = [];
-    let size = this.predicted?.head.size ?? 0;
+    // The size reported is one the chain really has (never the predicted head, which may include
+    // batches that are refused later): callers wait for a checkpoint covering it.
+    let size = 0;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
         throw new LedgerError(
@@ -130,14 +132,17 @@ export class ChainAppender {
           const b = blocks.blocks[i] as BuiltBlock;
           anchored.push({ index: p.index, seq: b.seq, hash: b.hashHex });
         });
-        size = reply.size;
+        size = Math.max(size, reply.size);
         pending = [];
       } else if (reply.status === LuaStatus.AlreadyAnchored) {
         this.invalidate(epoch);
         const hit = new Map(reply.hits.map((h) => [h.index, h.seq]));
         pending = pending.filter((p, i) => {
           const seq = hit.get(i);
-          if (seq !== undefined) skipped.push({ index: p.index, seq, code: 'ALREADY_ANCHORED' });
+          if (seq !== undefined) {
+            skipped.push({ index: p.index, seq, code: 'ALREADY_ANCHORED' });
+            size = Math.max(size, seq + 1);
+          }
           return seq === undefined;
         });
       } else {

@@ -69,10 +69,16 @@ export class Checkpointer {
         try {
           const entry = await this.signLatest(tenant);
           state.lastSignedAt = this.now();
+          let behind = false;
           for (const w of waiters) {
             if (entry.size >= w.size) w.resolve(entry);
-            else state.waiters.push(w); // appended by another process after our head read
+            else {
+              state.waiters.push(w); // appended by another process after our head read
+              behind = true;
+            }
           }
+          // Do not spin on Redis while the head catches up.
+          if (behind) await new Promise((r) => setTimeout(r, 10));
         } catch (err) {
           for (const w of waiters) w.reject(err);
         }

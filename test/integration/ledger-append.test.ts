@@ -51,6 +51,30 @@ describe('Ledger.append', () => {
       expect(await ledger.verify(tenant)).toMatchObject({ ok: true, size: 2 });
     });
 
+    it('settles replays that race a refused batch (the size it reports is real, not predicted)', async () => {
+      // A worker taking over a dead worker's jobs replays batches that are already anchored. One
+      // replay is built on the predicted head (head + its size) and refused; a second replay started
+      // meanwhile must not report that predicted size, or the wait for a checkpoint covering it
+      // would never end.
+      const tenant = randomTenant();
+      const batch = Array.from({ length: 20 }, (_, i) => contactChange(tenant, `r${i}`));
+      await ledger.append(tenant, batch);
+      const first = ledger.append(tenant, batch);
+      await new Promise((r) => setImmediate(r));
+      const second = ledger.append(tenant, batch);
+      const settled = await Promise.race([
+        Promise.all([first, second]),
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5_000)),
+      ]);
+      expect(settled).not.toBe('hung');
+      const [a, b] = settled as Awaited<typeof first>[];
+      for (const r of [a, b]) {
+        expect(r?.anchored).toEqual([]);
+        expect(r?.skipped).toHaveLength(20);
+        expect(r?.size).toBe(20);
+      }
+    });
+
     it('skips a duplicate inside one batch', async () => {
       const tenant = randomTenant();
       const change = contactChange(tenant, '7');
