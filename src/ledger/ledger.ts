@@ -5,10 +5,11 @@
 import { ChainAppender } from './appender.js';
 import type { AppendResult } from './appender.js';
 import { prepareChange, DEFAULT_MAX_CHANGE_BYTES } from './block.js';
-import type { AnchorRequest, PreparedChange } from './block.js';
+import type { AnchorRequest, Block, PreparedChange } from './block.js';
 import { decodeVaultEntry } from '../vault/plain.js';
 import type { FieldValue } from '../model/change-event.js';
 import { Checkpointer } from './checkpointer.js';
+import { leafHashHex } from './hash.js';
 import type { NoteSigner, Verifier } from './checkpoint.js';
 import { InputError } from '../errors.js';
 import type { CheckpointEntry, RedisLedgerStore } from './store.js';
@@ -107,6 +108,19 @@ export class Ledger {
     }
     const checkpoint = await this.checkpointer.cover(tenant, result.size);
     return { ...result, checkpoint };
+  }
+
+  /** The stored blocks at `seqs`, parsed (undefined where there is none). */
+  async readBlocks(
+    tenant: string,
+    seqs: readonly number[],
+  ): Promise<({ block: Block; hash: string } | undefined)[]> {
+    const raw = await this.store.readBlocks(tenant, seqs);
+    return raw.map((bytes) =>
+      bytes
+        ? { block: JSON.parse(bytes.toString('utf8')) as Block, hash: leafHashHex(bytes) }
+        : undefined,
+    );
   }
 
   /**

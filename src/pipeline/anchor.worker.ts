@@ -14,13 +14,15 @@ import { InputError } from '../errors.js';
 import type { PreparedChange } from '../ledger/block.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { ChangeEvent, FieldValue } from '../model/change-event.js';
-import type { ParsedEvent } from '../../connectors/types.js';
+import type { FlagRequest, ParsedEvent } from '../../connectors/types.js';
 import { recordKeyOf } from '../ledger/block.js';
 import { canonicalize } from '../ledger/canonical.js';
 import { sha256Hex } from '../ledger/hash.js';
 import type { Verdict } from '../model/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import { CHANGES_QUEUE, QUEUE_PREFIX } from './queues.js';
+import { shouldFlag } from './flags.js';
+import type { FlagSink } from './flags.js';
 import type { ChangesJob } from './queues.js';
 
 /** The checks run on each change before it is anchored (dedupe, policy); none yet by default. */
@@ -41,6 +43,12 @@ export interface AnchorWorkerOptions {
   /** job lock; a crashed worker's jobs are taken back after this (and the stalled check) */
   lockMs?: number;
   checks?: ChecksHook;
+  /** where verdicts to write back are queued; none: nothing is flagged */
+  flags?: FlagSink;
+  /** the fields crm-ledger writes in a tenant's CRM (flag status): changes to them are our echo */
+  ownFields?: (tenant: string) => readonly string[];
+  /** base URL of the admin API, linked from the notes/tasks flags write */
+  adminBaseUrl?: string;
 }
 
 export type AnchoredHook = (tenant: string, anchoredEventIds: string[], skipped: number) => void;
@@ -50,9 +58,17 @@ export interface JobResult {
   skipped: number;
 }
 
+/** Where each change of a submission ended up: its block, new or already there. */
+export interface ChangeOutcome {
+  seq: number;
+  /** the block's hash when this append wrote it; absent for a replay */
+  hash?: string;
+  replay: boolean;
+}
+
 interface Pending {
   changes: PreparedChange[];
-  resolve: (r: JobResult) => void;
+  resolve: (r: ChangeOutcome[]) => void;
   reject: (err: unknown) => void;
 }
 
@@ -70,8 +86,8 @@ export class TenantBatcher {
     private readonly onAnchored?: AnchoredHook,
   ) {}
 
-  submit(tenant: string, changes: PreparedChange[]): Promise<JobResult> {
-    return new Promise<JobResult>((resolve, reject) => {
+  submit(tenant: string, changes: PreparedChange[]): Promise<ChangeOutcome[]> {
+    return new Promise<ChangeOutcome[]>((resolve, reject) => {
       let q = this.queues.get(tenant);
       if (!q) {
         q = { items: [], size: 0 };
@@ -91,7 +107,9 @@ export class TenantBatcher {
     this.queues.delete(tenant);
     const items = q.items;
     // Order by occurredAt, then arrival (Array.prototype.sort is stable).
-    const all = items.flatMap((item, i) => item.changes.map((change) => ({ change, item: i })));
+    const all = items.flatMap((item, i) =>
+      item.changes.map((change, pos) => ({ change, item: i, pos })),
+    );
     all.sort((a, b) =>
       a.change.event.occurredAt < b.change.event.occurredAt
         ? -1
@@ -113,12 +131,17 @@ export class TenantBatcher {
             ),
             result.skipped.length,
           );
-          const counts = items.map(() => ({ anchored: 0, skipped: 0 }));
+          const outcomes: ChangeOutcome[][] = items.map((item) =>
+            item.changes.map(() => ({ seq: -1, replay: true })),
+          );
+          const place = (index: number, outcome: ChangeOutcome): void => {
+            const at = all[index] as { item: number; pos: number };
+            (outcomes[at.item] as ChangeOutcome[])[at.pos] = outcome;
+          };
           for (const a of result.anchored)
-            (counts[(all[a.index] as { item: number }).item] as JobResult).anchored += 1;
-          for (const s of result.skipped)
-            (counts[(all[s.index] as { item: number }).item] as JobResult).skipped += 1;
-          items.forEach((item, i) => item.resolve(counts[i] as JobResult));
+            place(a.index, { seq: a.seq, hash: a.hash, replay: false });
+          for (const s of result.skipped) place(s.index, { seq: s.seq, replay: true });
+          items.forEach((item, i) => item.resolve(outcomes[i] as ChangeOutcome[]));
         },
         (err: unknown) => {
           for (const item of items) item.reject(err);
@@ -127,13 +150,30 @@ export class TenantBatcher {
   }
 }
 
+/** The actor of changes crm-ledger itself made in a CRM (flags, reverts). */
+export const OWN_ACTOR = { type: 'crm-ledger', id: 'crm-ledger' } as const;
+
+/**
+ * A change that touches nothing but the fields crm-ledger writes (its flag status) is the echo of
+ * our own write-back, whoever the CRM says made it: it is attributed to crm-ledger and not judged.
+ * (Connectors that can tell our writes apart — HubSpot's app id, Salesforce's changeOrigin
+ * client=crm-ledger — set OWN_ACTOR themselves.)
+ */
+export function recogniseEcho(e: ParsedEvent, ownFields: readonly string[]): ParsedEvent {
+  if (e.event.actor.type === OWN_ACTOR.type || ownFields.length === 0) return e;
+  const names = Object.keys(e.event.fields).filter((n) => n !== STATE_HASH_FIELD);
+  if (names.length === 0 || !names.every((n) => ownFields.includes(n))) return e;
+  return { ...e, event: { ...e.event, actor: { ...OWN_ACTOR } } };
+}
+
 /** The field that carries the hash of a full-state event's whole state (Outbound Messages). */
 export const STATE_HASH_FIELD = '$state';
 
 /**
  * Full-state events (Salesforce Outbound Messages carry the record as it is now) become changes:
  * only the fields whose value differs from the record's last anchored state are anchored, plus
- * the hash of the whole state so that it is still pinned in the block. Events of one record in
+ * the hash of the whole state so that it is still pinned in the block. A message that changes
+ * nothing against a known record is dropped. Events of one record in
  * one request are diffed in order, each against the state the previous one left.
  */
 export async function diffFullState(
@@ -150,13 +190,18 @@ export async function diffFullState(
     }
     const key = recordKeyOf({ object: e.event.object, id: e.event.recordId });
     const state = states.get(key) ?? (await ledger.recordState(tenant, key));
+    const known = state.size > 0;
     const fields: Record<string, FieldValue> = {};
     for (const [name, value] of Object.entries(e.event.fields)) {
       if (!state.has(name) || state.get(name) !== value) fields[name] = value;
       state.set(name, value);
     }
-    fields[STATE_HASH_FIELD] = sha256Hex(canonicalize(e.event.fields));
     states.set(key, state);
+    // Nothing changed that we watch: the same change already came another way (CDC, when both CDC
+    // and Outbound Messages are set up; CDC wins, it names the fields and who changed them) or an
+    // edit of fields this message does not carry. Nothing to anchor.
+    if (known && Object.keys(fields).length === 0) continue;
+    fields[STATE_HASH_FIELD] = sha256Hex(canonicalize(e.event.fields));
     out.push({ ...e, event: { ...e.event, fields } });
   }
   return out;
@@ -171,6 +216,106 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     options.onAnchored,
   );
   const logger = options.logger;
+  const ledger = options.ledger;
+
+  /** One tenant's events of a request: diff, echo recognition, checks, prepare, anchor, flags. */
+  const anchorTenant = async (
+    tenant: string,
+    received: ChangesJob['events'],
+    refused: string[],
+  ): Promise<JobResult> => {
+    const events = (await diffFullState(ledger, tenant, received)).map((e) =>
+      recogniseEcho(e, options.ownFields?.(tenant) ?? []),
+    );
+    // Our own write-backs are anchored (the CRM did change) but not judged again: no echo loops.
+    const judged = events.filter((e) => e.event.actor.type !== OWN_ACTOR.type);
+    const judgedVerdicts = await checks(
+      tenant,
+      judged.map((e) => e.event),
+    );
+    const verdictsOf = new Map(judged.map((e, i) => [e, judgedVerdicts[i] ?? []]));
+    // Each change is checked on its own: one bad change does not keep the others out.
+    const prepared: PreparedChange[] = [];
+    events.forEach((e) => {
+      try {
+        prepared.push(
+          ...ledger.prepare(tenant, [
+            { event: e.event, idempotencyKey: e.idempotencyKey, verdicts: verdictsOf.get(e) ?? [] },
+          ]),
+        );
+      } catch (err) {
+        if (!(err instanceof InputError)) throw err;
+        refused.push(`${e.event.eventId} (${err.code}: ${err.message})`);
+      }
+    });
+    if (prepared.length === 0) return { anchored: 0, skipped: 0 };
+    const outcomes = await batcher.submit(tenant, prepared);
+    if (options.flags) await queueFlags(tenant, prepared, outcomes);
+    return {
+      anchored: outcomes.filter((o) => !o.replay).length,
+      skipped: outcomes.filter((o) => o.replay).length,
+    };
+  };
+
+  /**
+   * Verdicts to write back become flag jobs before the anchor job completes, so a crash in between
+   * re-runs the job: its replayed changes take their verdicts from the stored blocks.
+   */
+  const queueFlags = async (
+    tenant: string,
+    prepared: readonly PreparedChange[],
+    outcomes: readonly ChangeOutcome[],
+  ): Promise<void> => {
+    const requests: FlagRequest[] = [];
+    const replays: { change: PreparedChange; seq: number }[] = [];
+    outcomes.forEach((o, i) => {
+      const change = prepared[i] as PreparedChange;
+      if (o.seq < 0) return;
+      if (o.replay) {
+        replays.push({ change, seq: o.seq });
+        return;
+      }
+      const verdicts = change.verdicts.filter(shouldFlag);
+      if (verdicts.length > 0)
+        requests.push(flagRequest(tenant, change, o.seq, o.hash ?? '', verdicts));
+    });
+    if (replays.length > 0) {
+      const stored = await ledger.readBlocks(
+        tenant,
+        replays.map((r) => r.seq),
+      );
+      replays.forEach((r, i) => {
+        const found = stored[i];
+        const verdicts = (found?.block.verdicts ?? []).filter(shouldFlag);
+        if (found && verdicts.length > 0)
+          requests.push(flagRequest(tenant, r.change, r.seq, found.hash, verdicts));
+      });
+    }
+    if (requests.length > 0) await options.flags?.enqueue(requests);
+  };
+
+  const flagRequest = (
+    tenant: string,
+    change: PreparedChange,
+    seq: number,
+    blockHash: string,
+    verdicts: Verdict[],
+  ): FlagRequest => {
+    const ref = { object: change.event.object, id: change.event.recordId };
+    return {
+      tenant,
+      ref,
+      seq,
+      blockHash,
+      verdicts,
+      ...(options.adminBaseUrl
+        ? {
+            adminUrl: `${options.adminBaseUrl}/admin/records/${encodeURIComponent(tenant)}/${ref.object}/${encodeURIComponent(ref.id)}`,
+          }
+        : {}),
+    };
+  };
+
   const process = async (job: Job<ChangesJob, JobResult>): Promise<JobResult> => {
     const byTenant = new Map<string, ChangesJob['events']>();
     for (const e of job.data.events) {
@@ -180,28 +325,7 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     }
     const refused: string[] = [];
     const results = await Promise.all(
-      [...byTenant].map(async ([tenant, received]) => {
-        const events = await diffFullState(options.ledger, tenant, received);
-        const verdicts = await checks(
-          tenant,
-          events.map((e) => e.event),
-        );
-        // Each change is checked on its own: one bad change does not keep the others out.
-        const prepared: PreparedChange[] = [];
-        events.forEach((e, i) => {
-          try {
-            prepared.push(
-              ...options.ledger.prepare(tenant, [
-                { event: e.event, idempotencyKey: e.idempotencyKey, verdicts: verdicts[i] ?? [] },
-              ]),
-            );
-          } catch (err) {
-            if (!(err instanceof InputError)) throw err;
-            refused.push(`${e.event.eventId} (${err.code}: ${err.message})`);
-          }
-        });
-        return prepared.length > 0 ? batcher.submit(tenant, prepared) : { anchored: 0, skipped: 0 };
-      }),
+      [...byTenant].map(([tenant, received]) => anchorTenant(tenant, received, refused)),
     );
     if (refused.length > 0) {
       // Bad input cannot get better by retrying: the good changes of the request are anchored; the
