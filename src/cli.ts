@@ -3,7 +3,7 @@
  * verification, 2 usage, configuration or connection error.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
@@ -14,6 +14,7 @@ import { checkpointOrigin } from './ledger/ledger.js';
 import { loadVerifierKeys, writeKeyPair } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
 import { readRecordHistory } from './ledger/history.js';
+import { buildEvidence, tlogProof, verifyEvidence } from './ledger/evidence.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
@@ -379,6 +380,98 @@ async function historyCommand(
   }
 }
 
+async function proveCommand(
+  tenant: string,
+  object: string,
+  id: string,
+  opts: { out?: string; tlogProof?: boolean },
+): Promise<number> {
+  const cfg = config();
+  const verifiers = await loadVerifierKeys(cfg.ledger.keyFile);
+  const redisInfo = await cliRedisUrl(cfg);
+  const redis = createRedis(redisInfo.url, 'cli');
+  try {
+    const bundle = await buildEvidence(new RedisLedgerStore(redis), tenant, object, id, verifiers);
+    if (!bundle)
+      throw new ExitError(EXIT_USAGE, `no checkpointed blocks for ${object}/${id} in ${tenant}`);
+    const text = opts.tlogProof
+      ? bundle.entries.map((e) => tlogProof(bundle, e)).join('\n')
+      : JSON.stringify(bundle) + '\n';
+    if (opts.out) {
+      await writeFile(opts.out, text);
+      process.stderr.write(
+        `wrote ${opts.out}: ${bundle.entries.length} block(s), ${Buffer.byteLength(text)} bytes\n`,
+      );
+    } else process.stdout.write(text);
+    return EXIT_OK;
+  } finally {
+    redis.disconnect();
+    await redisInfo.stop();
+  }
+}
+
+/** Offline: reads the bundle and the keys from files or arguments, touches no Redis or network. */
+async function verifyEvidenceCommand(
+  file: string,
+  opts: { key?: string[]; json?: boolean },
+): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ExitError(EXIT_USAGE, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  let keys: string[] | undefined;
+  if (opts.key && opts.key.length > 0) {
+    keys = [];
+    for (const k of opts.key) {
+      // A vkey (name+hex+base64) or a file holding one per line (e.g. ledger.key.pub).
+      if (/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(k)) keys.push(k);
+      else {
+        try {
+          keys.push(
+            ...(await readFile(k, 'utf8'))
+              .split('\n')
+              .map((l) => l.trim())
+              .filter((l) => l !== ''),
+          );
+        } catch (err) {
+          throw new ExitError(
+            EXIT_USAGE,
+            `--key ${k}: not a vkey nor a readable file (${(err as Error).message})`,
+          );
+        }
+      }
+    }
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch {
+    input = undefined;
+  }
+  const result = verifyEvidence(input, keys);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+  } else if (result.ok) {
+    for (const c of result.changes) {
+      const values = Object.entries(c.values)
+        .map(([n, v]) => `${n}=${JSON.stringify(v)}`)
+        .concat(c.unopened.map((n) => `${n}=<sealed>`))
+        .join(' ');
+      const actor = (c.actor as { id?: string } | null)?.id ?? '?';
+      const verdicts = c.verdicts.length > 0 ? ` verdicts=${JSON.stringify(c.verdicts)}` : '';
+      process.stdout.write(
+        `#${c.seq} ${c.occurredAt} ${c.kind} by ${actor}${verdicts}\n    ${values}\n`,
+      );
+    }
+    process.stdout.write(`VERIFIED: ${result.statement}\n`);
+  } else {
+    process.stdout.write(`FAILED [${result.code}]: ${result.reason}\n`);
+  }
+  return result.ok ? EXIT_OK : EXIT_FAILED;
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -410,6 +503,37 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON (with inclusion proofs)')
     .action(async (tenant: string, object: string, id: string, opts: { json?: boolean }) => {
       process.exitCode = await historyCommand(tenant, object, id, opts);
+    });
+  program
+    .command('prove <tenant> <object> <id>')
+    .description(
+      "write a record's evidence bundle (blocks, inclusion proofs, signed checkpoint, keys) for verify-evidence",
+    )
+    .option('--out <file>', 'write to a file instead of stdout')
+    .option('--tlog-proof', 'print each block as a C2SP tlog-proof instead')
+    .action(
+      async (
+        tenant: string,
+        object: string,
+        id: string,
+        opts: { out?: string; tlogProof?: boolean },
+      ) => {
+        process.exitCode = await proveCommand(tenant, object, id, opts);
+      },
+    );
+  program
+    .command('verify-evidence <file>')
+    .description(
+      'verify an evidence bundle offline, with the public key only (exit 0 verified, 1 failed, 2 usage)',
+    )
+    .option(
+      '--key <vkey-or-file>',
+      'pin the ledger key (vkey, or a file such as ledger.key.pub); repeatable',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--json', 'print JSON')
+    .action(async (file: string, opts: { key?: string[]; json?: boolean }) => {
+      process.exitCode = await verifyEvidenceCommand(file, opts);
     });
   program
     .command('demo')

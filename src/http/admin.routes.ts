@@ -4,12 +4,16 @@ import type { Request } from 'express';
 import { objectNameSchema, recordIdSchema, tenantSchema } from '../model/change-event.js';
 import { LedgerError } from '../errors.js';
 import { readConsistencyProof, readRecordHistory } from '../ledger/history.js';
+import { buildEvidence } from '../ledger/evidence.js';
+import type { Verifier } from '../ledger/checkpoint.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
 import { HttpError } from './errors.js';
 
 export interface AdminDeps {
   verification: VerificationService;
+  /** the ledger's checkpoint verifier keys (current first), put into evidence bundles */
+  verifierKeys: readonly Verifier[];
 }
 
 /** The public shape of a verification (DESIGN.md "Interfaces"). */
@@ -74,29 +78,35 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.get('/records/:tenant/:object/:id', async (req, res) => {
-    const tenant = tenantSchema.safeParse(req.params['tenant']);
-    const object = objectNameSchema.safeParse(req.params['object']);
-    const id = recordIdSchema.safeParse(req.params['id']);
-    if (!tenant.success)
-      throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
-    if (!object.success || !id.success) {
-      throw new HttpError(
-        'QUERY_INVALID',
-        'object must be a lower-case object name and id a record id',
-      );
-    }
-    const history = await readRecordHistory(
-      deps.verification.store,
-      tenant.data,
-      object.data,
-      id.data,
-    );
+    const { tenant, object, id } = recordParams(req);
+    const history = await readRecordHistory(deps.verification.store, tenant, object, id);
     if (!history)
+      throw new HttpError('RECORD_UNKNOWN', `no blocks for ${object}/${id} in ${tenant}`);
+    res.json(history);
+  });
+
+  // One self-contained file for `crm-ledger verify-evidence` (offline, public key only).
+  router.get('/evidence/:tenant/:object/:id', async (req, res) => {
+    const { tenant, object, id } = recordParams(req);
+    const bundle = await buildEvidence(
+      deps.verification.store,
+      tenant,
+      object,
+      id,
+      deps.verifierKeys,
+    );
+    if (!bundle)
       throw new HttpError(
         'RECORD_UNKNOWN',
-        `no blocks for ${object.data}/${id.data} in ${tenant.data}`,
+        `no checkpointed blocks for ${object}/${id} in ${tenant}`,
       );
-    res.json(history);
+    res
+      .type('application/json')
+      .setHeader(
+        'Content-Disposition',
+        `attachment; filename="evidence-${tenant.replace(':', '-')}-${object}-${id}.json"`,
+      )
+      .send(JSON.stringify(bundle) + '\n');
   });
 
   router.get('/checkpoint', async (req, res) => {
@@ -123,6 +133,23 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   return router;
+}
+
+function recordParams(req: Request): { tenant: string; object: string; id: string } {
+  for (const key of Object.keys(req.query))
+    throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+  const tenant = tenantSchema.safeParse(req.params['tenant']);
+  const object = objectNameSchema.safeParse(req.params['object']);
+  const id = recordIdSchema.safeParse(req.params['id']);
+  if (!tenant.success)
+    throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
+  if (!object.success || !id.success) {
+    throw new HttpError(
+      'QUERY_INVALID',
+      'object must be a lower-case object name and id a record id',
+    );
+  }
+  return { tenant: tenant.data, object: object.data, id: id.data };
 }
 
 function requireTenant(req: Request, allowed: readonly string[]): string {

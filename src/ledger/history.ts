@@ -39,7 +39,7 @@ export interface RecordHistory {
   blocks: HistoryBlock[];
 }
 
-async function fetchPlans(
+export async function fetchPlans(
   store: RedisLedgerStore,
   tenant: string,
   plans: readonly ProofPlan[],

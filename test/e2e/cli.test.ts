@@ -3,7 +3,7 @@
  * disk. Exit codes are part of the interface: 0 intact, 1 tampered, 2 usage or connection error.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -123,10 +123,43 @@ describe('crm-ledger verify', () => {
     expect((await cli(['history', 'hubspot:111', 'contact', 'zzz'])).code).toBe(2);
   }, 30_000);
 
+  it('prove writes an evidence bundle that verify-evidence checks offline; one changed byte fails', async () => {
+    const file = join(dir, 'evidence.json');
+    const prove = await cli(['prove', 'hubspot:111', 'contact', 'a', '--out', file]);
+    expect(prove.code).toBe(0);
+    expect(prove.stderr).toContain('1 block(s)');
+    // Offline: no Redis URL, no data dir, only the public key.
+    const offline = {
+      CRM_LEDGER_REDIS_URL: 'redis://127.0.0.1:1',
+      CRM_LEDGER_DATA_DIR: '/nonexistent',
+    };
+    const ok = await cli(['verify-evidence', file, '--key', join(dir, 'ledger.key.pub')], offline);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^#0 .* update by hubspot:user:\d/m);
+    expect(ok.stdout).toContain('VERIFIED: contact/a of hubspot:111 had these 1 change(s)');
+    const json = await cli(['verify-evidence', file, '--json'], offline);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, keysFrom: 'bundle', treeSize: 2 });
+
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace('\\"update\\"', '\\"delete\\"'));
+    const bad = await cli(['verify-evidence', file, '--key', join(dir, 'ledger.key.pub')], offline);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('FAILED [PROOF_INVALID]: block #0:');
+    expect((await cli(['verify-evidence', join(dir, 'missing.json')], offline)).code).toBe(2);
+  }, 60_000);
+
   it('--help lists the commands', async () => {
     const { code, stdout } = await cli(['--help']);
     expect(code).toBe(0);
-    for (const command of ['serve', 'verify', 'keygen', 'history', 'demo'])
+    for (const command of [
+      'serve',
+      'verify',
+      'keygen',
+      'history',
+      'prove',
+      'verify-evidence',
+      'demo',
+    ])
       expect(stdout).toContain(command);
   }, 30_000);
 });

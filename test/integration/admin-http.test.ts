@@ -14,6 +14,7 @@ import { LedgerKeys } from '../../src/ledger/keys.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { openCheckpoint, parseVerifierKey } from '../../src/ledger/checkpoint.js';
 import { verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
+import { verifyEvidence } from '../../src/ledger/evidence.js';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
 let redis: Redis;
@@ -254,6 +255,43 @@ describe('GET /admin/checkpoint and /admin/proofs/consistency', () => {
       (await request(app).get('/admin/checkpoint').query({ tenant: randomTenant() }).set(auth))
         .status,
     ).toBe(404);
+  });
+});
+
+describe('GET /admin/evidence/:tenant/:object/:id', () => {
+  it('returns a bundle that verifies offline with the public key', async () => {
+    const tenant = randomTenant();
+    await ledger.append(tenant, [contactChange(tenant, 'e1'), contactChange(tenant, 'x')]);
+    await ledger.append(tenant, [contactChange(tenant, 'e1')]);
+    const res = await request(app)
+      .get(`/admin/evidence/${encodeURIComponent(tenant)}/contact/e1`)
+      .set(auth);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-disposition']).toMatch(/^attachment; filename="evidence-/);
+    const bundle = JSON.parse(res.text) as unknown;
+    const keys = await request(app).get('/admin/keys');
+    const result = verifyEvidence(bundle, [keys.body.current as string]);
+    expect(result).toMatchObject({ ok: true, treeSize: 3, fromFirstBlock: true });
+    if (result.ok) expect(result.changes.map((c) => c.seq)).toEqual([0, 2]);
+  });
+
+  it('answers 401 without a token, 404 for an unknown record, 400 for malformed parameters', async () => {
+    const tenant = randomTenant();
+    await ledger.append(tenant, [contactChange(tenant, 'e2')]);
+    const path = `/admin/evidence/${encodeURIComponent(tenant)}/contact`;
+    expect((await request(app).get(`${path}/e2`)).status).toBe(401);
+    const unknown = await request(app).get(`${path}/nobody`).set(auth);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('RECORD_UNKNOWN');
+    const bad = await request(app).get(`/admin/evidence/nope/contact/e2`).set(auth);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('TENANT_INVALID');
+    const badObject = await request(app)
+      .get(`/admin/evidence/${encodeURIComponent(tenant)}/Contact!/e2`)
+      .set(auth);
+    expect(badObject.status).toBe(400);
+    const extra = await request(app).get(`${path}/e2?x=1`).set(auth);
+    expect(extra.status).toBe(400);
   });
 });
 
