@@ -2,6 +2,7 @@
  * The `crm-ledger` command line (commander). Exit codes: 0 success / intact, 1 tampered or failed
  * verification, 2 usage, configuration or connection error.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -27,6 +28,8 @@ import type { Role } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { verifyBody } from './http/admin.routes.js';
+import { parseTokensFile, ROLES, tokenDigest } from './http/admin-auth.js';
+import type { Role as TokenRole } from './http/admin-auth.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -472,6 +475,35 @@ async function verifyEvidenceCommand(
   return result.ok ? EXIT_OK : EXIT_FAILED;
 }
 
+/** Makes a token for a role, appends its digest to the tokens file, prints the token once. */
+async function tokenCreateCommand(opts: {
+  role: TokenRole;
+  name: string;
+  file?: string;
+}): Promise<number> {
+  const file = opts.file ?? process.env['CRM_LEDGER_TOKENS_FILE'];
+  if (!file) throw new ExitError(EXIT_USAGE, '--file or CRM_LEDGER_TOKENS_FILE is required');
+  let entries: { name: string; role: string; sha256: string }[] = [];
+  try {
+    const text = await readFile(file, 'utf8');
+    parseTokensFile(text);
+    entries = JSON.parse(text) as typeof entries;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ExitError(EXIT_USAGE, `${file}: ${(err as Error).message}`);
+  }
+  if (entries.some((e) => e.name === opts.name))
+    throw new ExitError(EXIT_USAGE, `${file} already has a token named ${opts.name}`);
+  const token = randomBytes(32).toString('base64url');
+  entries.push({ name: opts.name, role: opts.role, sha256: tokenDigest(token).toString('hex') });
+  await writeFile(file, JSON.stringify(entries, null, 2) + '\n', { mode: 0o600 });
+  process.stdout.write(`${token}\n`);
+  process.stderr.write(
+    `token for ${opts.name} (${opts.role}) added to ${file} as its SHA-256; it is shown only now. Restart the service to load it.\n`,
+  );
+  return EXIT_OK;
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -534,6 +566,23 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (file: string, opts: { key?: string[]; json?: boolean }) => {
       process.exitCode = await verifyEvidenceCommand(file, opts);
+    });
+  program
+    .command('token')
+    .description('manage admin API tokens')
+    .command('create')
+    .description(
+      'create a token for a role; its SHA-256 goes into the tokens file, the token is printed once',
+    )
+    .addOption(
+      new Option('--role <role>', 'admin, auditor or operator')
+        .choices([...ROLES])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--name <name>', 'who holds it (appears in the audit log)')
+    .option('--file <file>', 'tokens file (default: CRM_LEDGER_TOKENS_FILE)')
+    .action(async (opts: { role: TokenRole; name: string; file?: string }) => {
+      process.exitCode = await tokenCreateCommand(opts);
     });
   program
     .command('demo')

@@ -28,7 +28,12 @@ export interface Config {
   /** `url` absent: start the embedded `redis-server` under `dataDir`. */
   redis: { url?: string };
   dataDir: string;
-  admin: { adminToken?: string; auditorToken?: string; operatorToken?: string };
+  admin: {
+    adminToken?: string;
+    auditorToken?: string;
+    operatorToken?: string;
+    tokensFile?: string;
+  };
   hubspot: { clientSecret?: string; accessToken?: string; apiUrl: string };
   salesforce: { orgIds: string[]; instanceUrl?: string; accessToken?: string };
   ledger: {
@@ -209,6 +214,7 @@ const EnvObject = z
     CRM_LEDGER_ADMIN_TOKEN: token().optional(),
     CRM_LEDGER_AUDITOR_TOKEN: token().optional(),
     CRM_LEDGER_OPERATOR_TOKEN: token().optional(),
+    CRM_LEDGER_TOKENS_FILE: text().optional(),
     CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret().optional(),
     CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: secret().optional(),
     CRM_LEDGER_HUBSPOT_API_URL: httpUrl().default(DEFAULT_HUBSPOT_API_URL),
@@ -301,6 +307,7 @@ function toConfig(env: Env): Config {
       ...optional('adminToken', env.CRM_LEDGER_ADMIN_TOKEN),
       ...optional('auditorToken', env.CRM_LEDGER_AUDITOR_TOKEN),
       ...optional('operatorToken', env.CRM_LEDGER_OPERATOR_TOKEN),
+      ...optional('tokensFile', env.CRM_LEDGER_TOKENS_FILE),
     },
     hubspot: {
       ...optional('clientSecret', env.CRM_LEDGER_HUBSPOT_CLIENT_SECRET),
@@ -395,6 +402,11 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_OPERATOR_TOKEN: {
     default: null,
     description: `Operator token (at least ${MIN_TOKEN_LENGTH} characters, distinct from the others).`,
+  },
+  CRM_LEDGER_TOKENS_FILE: {
+    default: null,
+    description:
+      'JSON file of further admin tokens, stored as SHA-256 digests only ([{"name","role","sha256"}]); see crm-ledger token create.',
   },
   CRM_LEDGER_HUBSPOT_CLIENT_SECRET: {
     default: null,

@@ -13,6 +13,9 @@ import { RedisLedgerStore } from './ledger/store.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import { createApp } from './http/app.js';
+import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
+import type { AdminToken } from './http/admin-auth.js';
+import { ConfigError } from './errors.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
@@ -102,6 +105,26 @@ async function adminToken(
   await writeFile(file, token + '\n', { mode: 0o600, flag: 'wx' });
   logger.info({ file }, 'generated an admin token (stored 0600 in the data dir)');
   return { token, created: true };
+}
+
+/** Auditor and operator tokens from the environment (hashed here) and the tokens file (digests). */
+async function roleTokens(config: Config): Promise<AdminToken[]> {
+  const tokens: AdminToken[] = [];
+  if (config.admin.auditorToken)
+    tokens.push(adminTokenFrom('auditor', 'auditor-token', config.admin.auditorToken));
+  if (config.admin.operatorToken)
+    tokens.push(adminTokenFrom('operator', 'operator-token', config.admin.operatorToken));
+  if (config.admin.tokensFile) {
+    try {
+      tokens.push(...parseTokensFile(await readFile(config.admin.tokensFile, 'utf8')));
+    } catch (err) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `CRM_LEDGER_TOKENS_FILE (${config.admin.tokensFile}): ${(err as Error).message}`,
+      );
+    }
+  }
+  return tokens;
 }
 
 export async function startService(
@@ -224,6 +247,7 @@ export async function startService(
       },
       logger: logger.child({ module: 'http' }),
       adminToken: token,
+      tokens: await roleTokens(config),
       verifierKeys: verifiers,
       verification,
       ping: () => requestRedis.ping(),

@@ -1,25 +1,123 @@
 /**
- * Bearer-token authentication for /admin/* routes. Tokens are compared as SHA-256 digests with the
- * one constant-time helper, so neither the token's content nor its length leaks through timing.
+ * Bearer-token authentication and roles for /admin/* routes.
+ *
+ * Roles: `admin` (everything), `auditor` (read-only: verification, histories, evidence),
+ * `operator` (health, queues, verification status, resume; never personal data). Tokens are held
+ * only as SHA-256 digests (from the environment, hashed at start, or from a tokens file that stores
+ * digests only) and compared digest-to-digest with the one constant-time helper, so neither a
+ * token's content nor its length leaks through timing. A valid token without the route's role
+ * gets 403; no or a wrong token gets 401.
  */
 import { createHash } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { constantTimeEqual } from '../security/constant-time.js';
+import type { Logger } from '../observability/logger.js';
 import { sendError } from './errors.js';
 
-export function requireBearerToken(token: string): RequestHandler {
-  const expected = createHash('sha256').update(token, 'utf8').digest();
+export const ROLES = ['admin', 'auditor', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface AdminToken {
+  role: Role;
+  /** who holds it (logged with every admin action) */
+  name: string;
+  /** SHA-256 of the token */
+  digest: Buffer;
+}
+
+export interface Principal {
+  role: Role;
+  name: string;
+}
+
+export function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** A token given in clear (environment): kept only as its digest. */
+export function adminTokenFrom(role: Role, name: string, token: string): AdminToken {
+  return { role, name, digest: tokenDigest(token) };
+}
+
+export function principalOf(res: Response): Principal | undefined {
+  return res.locals['principal'] as Principal | undefined;
+}
+
+/** 401 unless a known token is presented; sets res.locals.principal. */
+export function authenticate(tokens: readonly AdminToken[]): RequestHandler {
   return (req, res, next) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
-    const presented = createHash('sha256')
-      .update(match?.[1] ?? '', 'utf8')
-      .digest();
-    if (!match || !constantTimeEqual(presented, expected)) {
+    const presented = tokenDigest(match?.[1] ?? '');
+    // Compare against every token (no early exit): the time does not tell which one matched.
+    let found: AdminToken | undefined;
+    for (const t of tokens) {
+      if (constantTimeEqual(presented, t.digest) && match) found ??= t;
+    }
+    if (!found) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="crm-ledger admin"');
       sendError(res, 'UNAUTHORIZED', 'a valid admin bearer token is required');
       return;
     }
+    res.locals['principal'] = { role: found.role, name: found.name } satisfies Principal;
     next();
   };
+}
+
+/** 403 unless the authenticated principal has one of `roles` (admin always does). */
+export function requireRole(...roles: Role[]): RequestHandler {
+  return (_req, res, next) => {
+    const p = principalOf(res);
+    if (!p || (p.role !== 'admin' && !roles.includes(p.role))) {
+      sendError(res, 'FORBIDDEN', `this route needs the ${['admin', ...roles].join(' or ')} role`);
+      return;
+    }
+    next();
+  };
+}
+
+/** Logs every admin request with who made it (never the token) once it is answered. */
+export function auditLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const p = principalOf(res);
+      logger.info(
+        {
+          principal: p?.name ?? null,
+          role: p?.role ?? null,
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        'admin request',
+      );
+    });
+    next();
+  };
+}
+
+/**
+ * A tokens file: `[{"name": "alice", "role": "auditor", "sha256": "<hex digest of the token>"}]`.
+ * Only digests are stored; `crm-ledger token create` writes entries. Throws with the entry at fault.
+ */
+export function parseTokensFile(text: string): AdminToken[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error('tokens file is not JSON');
+  }
+  if (!Array.isArray(data)) throw new Error('tokens file must be a JSON array');
+  return data.map((entry: unknown, i) => {
+    const e = entry as { name?: unknown; role?: unknown; sha256?: unknown };
+    if (typeof e.name !== 'string' || e.name === '')
+      throw new Error(`tokens file entry ${i}: "name" must be a non-empty string`);
+    if (typeof e.role !== 'string' || !(ROLES as readonly string[]).includes(e.role))
+      throw new Error(`tokens file entry ${i}: "role" must be one of ${ROLES.join(', ')}`);
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256))
+      throw new Error(`tokens file entry ${i}: "sha256" must be 64 lower-case hex digits`);
+    return { name: e.name, role: e.role as Role, digest: Buffer.from(e.sha256, 'hex') };
+  });
 }

@@ -9,6 +9,7 @@ import type { Verifier } from '../ledger/checkpoint.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
 import { HttpError } from './errors.js';
+import { requireRole } from './admin-auth.js';
 
 export interface AdminDeps {
   verification: VerificationService;
@@ -65,7 +66,7 @@ function parseQuery(req: Request): { tenant?: string; mode: VerifyMode } {
 export function adminRoutes(deps: AdminDeps): Router {
   const router = Router();
 
-  router.get('/verify', async (req, res) => {
+  router.get('/verify', requireRole('auditor', 'operator'), async (req, res) => {
     const { tenant, mode } = parseQuery(req);
     if (tenant !== undefined) {
       const known = await deps.verification.tenants();
@@ -77,7 +78,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     res.json({ ok: all.ok, tenants: all.tenants.map(verifyBody) });
   });
 
-  router.get('/records/:tenant/:object/:id', async (req, res) => {
+  router.get('/records/:tenant/:object/:id', requireRole('auditor'), async (req, res) => {
     const { tenant, object, id } = recordParams(req);
     const history = await readRecordHistory(deps.verification.store, tenant, object, id);
     if (!history)
@@ -86,7 +87,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   // One self-contained file for `crm-ledger verify-evidence` (offline, public key only).
-  router.get('/evidence/:tenant/:object/:id', async (req, res) => {
+  router.get('/evidence/:tenant/:object/:id', requireRole('auditor'), async (req, res) => {
     const { tenant, object, id } = recordParams(req);
     const bundle = await buildEvidence(
       deps.verification.store,
@@ -109,14 +110,14 @@ export function adminRoutes(deps: AdminDeps): Router {
       .send(JSON.stringify(bundle) + '\n');
   });
 
-  router.get('/checkpoint', async (req, res) => {
+  router.get('/checkpoint', requireRole('auditor', 'operator'), async (req, res) => {
     const tenant = requireTenant(req, ['tenant']);
     const latest = await deps.verification.store.latestCheckpoint(tenant);
     if (!latest) throw new HttpError('TENANT_UNKNOWN', `no checkpoint for ${tenant}`);
     res.type('text/plain; charset=utf-8').send(latest.note);
   });
 
-  router.get('/proofs/consistency', async (req, res) => {
+  router.get('/proofs/consistency', requireRole('auditor', 'operator'), async (req, res) => {
     const tenant = requireTenant(req, ['tenant', 'from', 'to']);
     const from = Number(req.query['from']);
     const to = Number(req.query['to']);

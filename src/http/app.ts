@@ -5,7 +5,8 @@ import express from 'express';
 import type { Logger } from '../observability/logger.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { formatVerifierKey } from '../ledger/checkpoint.js';
-import { requireBearerToken } from './admin-auth.js';
+import { adminTokenFrom, auditLog, authenticate } from './admin-auth.js';
+import type { AdminToken } from './admin-auth.js';
 import { adminRoutes } from './admin.routes.js';
 import type { AdminDeps } from './admin.routes.js';
 import { errorHandler, sendError } from './errors.js';
@@ -14,7 +15,10 @@ import type { WebhookDeps } from './webhooks.routes.js';
 
 export interface AppDeps extends AdminDeps {
   logger: Logger;
-  adminToken: string;
+  /** the admin token in clear (environment or generated); hashed here, never kept */
+  adminToken?: string;
+  /** further tokens (roles admin, auditor, operator), as digests */
+  tokens?: readonly AdminToken[];
   verifierKeys: readonly Verifier[];
   /** resolves when Redis answers */
   ping: () => Promise<unknown>;
@@ -50,7 +54,16 @@ export function createApp(deps: AppDeps): express.Express {
       retired: retired.map((k) => formatVerifierKey(k)),
     });
   });
-  app.use('/admin', requireBearerToken(deps.adminToken), adminRoutes(deps));
+  const tokens = [
+    ...(deps.adminToken ? [adminTokenFrom('admin', 'admin-token', deps.adminToken)] : []),
+    ...(deps.tokens ?? []),
+  ];
+  app.use(
+    '/admin',
+    auditLog(deps.logger.child({ audit: true })),
+    authenticate(tokens),
+    adminRoutes(deps),
+  );
 
   app.use((_req, res) => {
     sendError(res, 'NOT_FOUND', 'no such route');

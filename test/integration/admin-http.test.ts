@@ -15,6 +15,7 @@ import type { Ledger } from '../../src/ledger/ledger.js';
 import { openCheckpoint, parseVerifierKey } from '../../src/ledger/checkpoint.js';
 import { verifyConsistency, verifyInclusion } from '../../src/ledger/merkle.js';
 import { verifyEvidence } from '../../src/ledger/evidence.js';
+import { adminTokenFrom, parseTokensFile, tokenDigest } from '../../src/http/admin-auth.js';
 
 const TOKEN = 'test-admin-token-0123456789abcdef';
 let redis: Redis;
@@ -292,6 +293,81 @@ describe('GET /admin/evidence/:tenant/:object/:id', () => {
     expect(badObject.status).toBe(400);
     const extra = await request(app).get(`${path}/e2?x=1`).set(auth);
     expect(extra.status).toBe(400);
+  });
+});
+
+describe('roles', () => {
+  const AUDITOR = 'auditor-token-0123456789abcdef0123';
+  const OPERATOR = 'operator-token-0123456789abcdef012';
+  let roleApp: ReturnType<typeof createApp>;
+  let tenant: string;
+  beforeAll(async () => {
+    tenant = randomTenant();
+    await ledger.append(tenant, [contactChange(tenant, 'r1')]);
+    roleApp = createApp({
+      logger: createLogger({ level: 'silent' }),
+      adminToken: TOKEN,
+      tokens: [
+        adminTokenFrom('auditor', 'alice', AUDITOR),
+        // From a tokens file: the digest only.
+        ...parseTokensFile(
+          JSON.stringify([
+            { name: 'ops', role: 'operator', sha256: tokenDigest(OPERATOR).toString('hex') },
+          ]),
+        ),
+      ],
+      verifierKeys: ledger.verifiers,
+      verification: new VerificationService(
+        ledger.store,
+        { verifiers: ledger.verifiers, originFor: (t) => ledger.originFor(t) },
+        new FileTrustStore(dir),
+      ),
+      ping: () => redis.ping(),
+    });
+  });
+  const as = (token: string) => ({ Authorization: `Bearer ${token}` });
+  const record = () => `/admin/records/${encodeURIComponent(tenant)}/contact/r1`;
+  const evidence = () => `/admin/evidence/${encodeURIComponent(tenant)}/contact/r1`;
+
+  it('admin may do everything', async () => {
+    for (const path of [record(), evidence(), `/admin/verify?tenant=${tenant}`])
+      expect((await request(roleApp).get(path).set(as(TOKEN))).status).toBe(200);
+  });
+
+  it('auditor reads histories, evidence and verification', async () => {
+    for (const path of [record(), evidence(), `/admin/verify?tenant=${tenant}`])
+      expect((await request(roleApp).get(path).set(as(AUDITOR))).status).toBe(200);
+  });
+
+  it('operator sees verification and checkpoints but gets 403 on personal data', async () => {
+    expect(
+      (await request(roleApp).get(`/admin/verify?tenant=${tenant}`).set(as(OPERATOR))).status,
+    ).toBe(200);
+    expect(
+      (await request(roleApp).get(`/admin/checkpoint?tenant=${tenant}`).set(as(OPERATOR))).status,
+    ).toBe(200);
+    for (const path of [record(), evidence()]) {
+      const res = await request(roleApp).get(path).set(as(OPERATOR));
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('FORBIDDEN');
+    }
+  });
+
+  it('an unknown token is 401 whatever the route', async () => {
+    const res = await request(roleApp)
+      .get(record())
+      .set(as(`${AUDITOR}x`));
+    expect(res.status).toBe(401);
+  });
+
+  it('rejects tokens files with clear messages', () => {
+    expect(() => parseTokensFile('{')).toThrow('not JSON');
+    expect(() => parseTokensFile('[{"name":"a","role":"root","sha256":"00"}]')).toThrow(
+      'entry 0: "role" must be one of admin, auditor, operator',
+    );
+    expect(() => parseTokensFile('[{"name":"a","role":"auditor","sha256":"xyz"}]')).toThrow(
+      '"sha256" must be 64 lower-case hex digits',
+    );
   });
 });
 
