@@ -38,7 +38,9 @@ export type LedgerErrorCode =
   | 'TENANT_UNKNOWN'
   | 'RECORD_UNKNOWN'
   | 'SEQ_OUT_OF_RANGE'
-  | 'LUA_UNEXPECTED';
+  | 'LUA_UNEXPECTED'
+  | 'TENANT_FROZEN'
+  | 'CHAIN_TAMPERED';
 export class LedgerError extends BaseError<LedgerErrorCode> {}
 
 /** Proof and checkpoint checks (pure). */

@@ -9,10 +9,16 @@ import type { Verifier } from '../ledger/checkpoint.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
 import { HttpError } from './errors.js';
-import { requireRole } from './admin-auth.js';
+import { principalOf, requireRole } from './admin-auth.js';
+import { resumeTenant } from '../pipeline/freeze.js';
+import type { ChangeSink } from '../pipeline/queues.js';
 
 export interface AdminDeps {
   verification: VerificationService;
+  /** queues admin actions (resume) as changes; absent: POST /admin/resume answers 503 */
+  changeSink?: ChangeSink;
+  /** waiting jobs per queue name (changes, flags-<tenant>), for /admin/tenants */
+  queueDepths?: () => Promise<Record<string, number>>;
   /** the ledger's checkpoint verifier keys (current first), put into evidence bundles */
   verifierKeys: readonly Verifier[];
 }
@@ -131,6 +137,54 @@ export function adminRoutes(deps: AdminDeps): Router {
         throw new HttpError('QUERY_INVALID', err.message);
       throw err;
     }
+  });
+
+  router.get('/tenants', requireRole('auditor', 'operator'), async (req, res) => {
+    for (const key of Object.keys(req.query))
+      throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+    const store = deps.verification.store;
+    const depths = deps.queueDepths ? await deps.queueDepths() : {};
+    const tenants = await Promise.all(
+      (await deps.verification.tenants()).map(async (tenant) => {
+        const [head, checkpoint, frozen] = await Promise.all([
+          store.readHead(tenant),
+          store.latestCheckpoint(tenant),
+          store.readFrozen(tenant),
+        ]);
+        return {
+          tenant,
+          size: head.size,
+          head: head.hash || null,
+          checkpointSize: checkpoint?.size ?? 0,
+          frozen: frozen ?? null,
+          flagsWaiting: depths[`flags-${tenant.replace(':', '-')}`] ?? 0,
+        };
+      }),
+    );
+    res.json({ changesWaiting: depths['changes'] ?? 0, tenants });
+  });
+
+  // Resume a frozen tenant after repair: only on a chain that verifies; anchored as an admin block.
+  router.post('/resume', requireRole('operator'), async (req, res) => {
+    const tenant = requireTenant(req, ['tenant']);
+    if (!(await deps.verification.tenants()).includes(tenant))
+      throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
+    if (!deps.changeSink)
+      throw new HttpError('REDIS_UNAVAILABLE', 'this process cannot queue admin actions');
+    const principal = principalOf(res);
+    const result = await resumeTenant(
+      { verification: deps.verification, sink: deps.changeSink },
+      tenant,
+      { type: 'admin', id: `admin:${principal?.role ?? 'admin'}:${principal?.name ?? 'unknown'}` },
+    );
+    if (!result.ok) {
+      const v = result.verification;
+      throw new HttpError(
+        'CHAIN_TAMPERED',
+        `${tenant} does not verify (${v.ok ? '' : `first bad seq ${v.firstBadSeq}: ${v.reason}`}); repair it before resuming`,
+      );
+    }
+    res.json({ tenant, resumed: result.wasFrozen, size: result.size, root: result.root });
   });
 
   return router;

@@ -16,6 +16,7 @@ export type HttpErrorCode =
   | 'QUERY_INVALID'
   | 'BODY_TOO_LARGE'
   | 'REDIS_UNAVAILABLE'
+  | 'CHAIN_TAMPERED'
   | 'INTERNAL';
 
 const STATUS: Record<string, number> = {
@@ -34,6 +35,8 @@ const STATUS: Record<string, number> = {
   TENANT_MISMATCH: 400,
   REDIS_UNAVAILABLE: 503,
   APPEND_CONTENDED: 503,
+  CHAIN_TAMPERED: 409,
+  TENANT_FROZEN: 503,
   INTERNAL: 500,
 };
 

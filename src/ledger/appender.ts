@@ -134,6 +134,12 @@ export class ChainAppender {
         });
         size = Math.max(size, reply.size);
         pending = [];
+      } else if (reply.status === LuaStatus.Frozen) {
+        this.invalidate(epoch);
+        throw new LedgerError(
+          'TENANT_FROZEN',
+          `${this.tenant} is frozen (tampering found): nothing is appended until an admin resumes it`,
+        );
       } else if (reply.status === LuaStatus.AlreadyAnchored) {
         this.invalidate(epoch);
         const hit = new Map(reply.hits.map((h) => [h.index, h.seq]));

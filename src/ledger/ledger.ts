@@ -11,7 +11,7 @@ import type { FieldValue } from '../model/change-event.js';
 import { Checkpointer } from './checkpointer.js';
 import { leafHashHex } from './hash.js';
 import type { NoteSigner, Verifier } from './checkpoint.js';
-import { InputError } from '../errors.js';
+import { InputError, LedgerError } from '../errors.js';
 import type { CheckpointEntry, RedisLedgerStore } from './store.js';
 import { ChainVerifier } from './verifier.js';
 import type { VerifyPool } from './verify-pool.js';
@@ -106,7 +106,21 @@ export class Ledger {
       await this.store.registerTenant(tenant);
       this.knownTenants.add(tenant);
     }
-    const checkpoint = await this.checkpointer.cover(tenant, result.size);
+    let checkpoint;
+    try {
+      checkpoint = await this.checkpointer.cover(tenant, result.size);
+    } catch (err) {
+      // The stored chain no longer extends our last signed checkpoint: freeze, sign nothing more.
+      if (err instanceof LedgerError && err.code === 'CHECKPOINT_INCONSISTENT') {
+        await this.store.freeze(tenant, {
+          reason: err.message,
+          code: err.code,
+          at: new Date().toISOString(),
+          by: 'checkpointer',
+        });
+      }
+      throw err;
+    }
     return { ...result, checkpoint };
   }
 

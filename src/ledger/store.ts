@@ -37,6 +37,16 @@ export interface CheckpointEntry {
 
 type ScriptCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
 
+/** Why and since when a tenant's anchoring is frozen. */
+export interface FrozenState {
+  reason: string;
+  code?: string;
+  firstBadSeq?: number;
+  at: string;
+  /** who or what froze it: `verifier`, `checkpointer`, `witness:<name>`, `admin:<name>` */
+  by: string;
+}
+
 export class RedisLedgerStore {
   private readonly keysByTenant = new Map<string, LedgerKeys>();
 
@@ -193,9 +203,33 @@ export class RedisLedgerStore {
     ];
     for (const b of blocks) args.push(b.bytes, b.idemField, `${b.seq}:${b.hashHex}`, b.vault);
     for (const w of tree) args.push((w.index % TREE_CHUNK_NODES) * HASH_SIZE, w.bytes);
-    const command = (this.redis as unknown as { appendBlocksV2: ScriptCommand }).appendBlocksV2;
+    const command = (this.redis as unknown as { appendBlocksV3: ScriptCommand }).appendBlocksV3;
     const reply = await command.call(this.redis, keys.length, ...keys, ...args);
     return decodeAppendReply(reply);
+  }
+
+  /**
+   * Freezes a tenant: the append script refuses every batch until `unfreeze`. Kept in the head
+   * hash, so the script checks it atomically with the compare-and-set. Returns false if the tenant
+   * was already frozen (the first reason is kept).
+   */
+  async freeze(tenant: string, state: FrozenState): Promise<boolean> {
+    const set = await this.redis.hsetnx(this.keys(tenant).head, 'frozen', JSON.stringify(state));
+    return set === 1;
+  }
+
+  async unfreeze(tenant: string): Promise<void> {
+    await this.redis.hdel(this.keys(tenant).head, 'frozen');
+  }
+
+  async readFrozen(tenant: string): Promise<FrozenState | undefined> {
+    const text = await this.redis.hget(this.keys(tenant).head, 'frozen');
+    if (text === null) return undefined;
+    try {
+      return JSON.parse(text) as FrozenState;
+    } catch {
+      return { reason: 'frozen (unreadable state)', at: '', by: 'unknown' };
+    }
   }
 
   async registerTenant(tenant: string): Promise<void> {

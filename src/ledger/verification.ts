@@ -5,9 +5,9 @@
  */
 import type { Verifier } from './checkpoint.js';
 import { createVerifier } from './ledger.js';
-import type { RedisLedgerStore } from './store.js';
+import type { FrozenState, RedisLedgerStore } from './store.js';
 import type { FileTrustStore } from './trust-store.js';
-import type { VerifyResult } from './verifier.js';
+import type { VerifyFail, VerifyResult } from './verifier.js';
 
 export interface VerificationTrust {
   verifiers: readonly Verifier[];
@@ -21,6 +21,9 @@ export interface VerifyAllResult {
   tenants: VerifyResult[];
 }
 
+/** Called once when a verification freezes a tenant (alerting, metrics). */
+export type TamperedHook = (tenant: string, result: VerifyResult, state: FrozenState) => void;
+
 export class VerificationService {
   private readonly running = new Map<string, Promise<VerifyResult>>();
 
@@ -28,6 +31,7 @@ export class VerificationService {
     readonly store: RedisLedgerStore,
     private readonly keys: VerificationTrust,
     private readonly trust: FileTrustStore,
+    private readonly options: { onTampered?: TamperedHook; by?: string } = {},
   ) {}
 
   tenants(): Promise<string[]> {
@@ -70,6 +74,29 @@ export class VerificationService {
     });
     const result = await verifier.verify(options);
     if (result.ok) await this.trust.put(tenant, { size: result.size, root: result.root });
+    // A new tenant's first blocks may be checked before their first checkpoint is signed: no
+    // checkpoint is tampering only if we had verified one before.
+    else if (result.code !== 'CHECKPOINT_MISSING' || trusted) await this.freezeOn(tenant, result);
     return result;
+  }
+
+  /**
+   * Tampering found: anchoring for the tenant freezes (webhooks keep queuing), once; the hook
+   * raises the alert.
+   */
+  private async freezeOn(tenant: string, result: VerifyFail): Promise<void> {
+    const state: FrozenState = {
+      reason: result.reason,
+      code: result.code,
+      firstBadSeq: result.firstBadSeq,
+      at: new Date().toISOString(),
+      by: this.options.by ?? 'verifier',
+    };
+    if (await this.store.freeze(tenant, state)) this.options.onTampered?.(tenant, result, state);
+  }
+
+  /** Whether a tenant is frozen, and why. */
+  frozen(tenant: string): Promise<FrozenState | undefined> {
+    return this.store.readFrozen(tenant);
   }
 }

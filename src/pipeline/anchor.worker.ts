@@ -8,9 +8,9 @@
  * A worker killed mid-batch loses nothing: its jobs are retried after their lock expires, and the
  * ledger's idempotency records skip every change that was already anchored.
  */
-import { UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import type { ConnectionOptions, Job } from 'bullmq';
-import { InputError } from '../errors.js';
+import { InputError, LedgerError } from '../errors.js';
 import type { PreparedChange } from '../ledger/block.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { ChangeEvent, FieldValue } from '../model/change-event.js';
@@ -49,6 +49,8 @@ export interface AnchorWorkerOptions {
   ownFields?: (tenant: string) => readonly string[];
   /** base URL of the admin API, linked from the notes/tasks flags write */
   adminBaseUrl?: string;
+  /** how often a request for a frozen tenant looks again whether it was resumed */
+  frozenRetryMs?: number;
 }
 
 export type AnchoredHook = (tenant: string, anchoredEventIds: string[], skipped: number) => void;
@@ -217,6 +219,7 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
   );
   const logger = options.logger;
   const ledger = options.ledger;
+  const frozenRetryMs = options.frozenRetryMs ?? 5_000;
 
   /** One tenant's events of a request: diff, echo recognition, checks, prepare, anchor, flags. */
   const anchorTenant = async (
@@ -316,7 +319,7 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     };
   };
 
-  const process = async (job: Job<ChangesJob, JobResult>): Promise<JobResult> => {
+  const process = async (job: Job<ChangesJob, JobResult>, token?: string): Promise<JobResult> => {
     const byTenant = new Map<string, ChangesJob['events']>();
     for (const e of job.data.events) {
       const list = byTenant.get(e.event.tenant) ?? [];
@@ -324,9 +327,22 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
       byTenant.set(e.event.tenant, list);
     }
     const refused: string[] = [];
-    const results = await Promise.all(
+    const settled = await Promise.allSettled(
       [...byTenant].map(([tenant, received]) => anchorTenant(tenant, received, refused)),
     );
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure) {
+      const err: unknown = failure.reason;
+      if (err instanceof LedgerError && err.code === 'TENANT_FROZEN' && token) {
+        // Tampering was found: the events stay queued (the job waits, using no attempt) and are
+        // anchored, in order, once an admin has repaired and resumed the tenant.
+        logger.warn({ jobId: job.id }, 'tenant frozen: the request waits in the queue');
+        await job.moveToDelayed(Date.now() + frozenRetryMs, token);
+        throw new DelayedError();
+      }
+      throw err;
+    }
+    const results = settled.map((r) => (r as PromiseFulfilledResult<JobResult>).value);
     if (refused.length > 0) {
       // Bad input cannot get better by retrying: the good changes of the request are anchored; the
       // job fails for good and stays in the failed set, with its data, for someone to look at.

@@ -1,10 +1,12 @@
 --[[
-  appendBlocks (version 2): append a batch of blocks to one tenant's chain, atomically, only if the
+  appendBlocks (version 3): append a batch of blocks to one tenant's chain, atomically, only if the
   chain head is still the one the batch was built on (compare-and-set) and no block of the batch
-  was anchored before (idempotency). All keys belong to one tenant and share its hash tag.
+  was anchored before (idempotency), and only while the tenant is not frozen (the head's `frozen`
+  field, set when tampering is found: nothing is appended on top of a damaged chain). All keys
+  belong to one tenant and share its hash tag.
 
   Input:
-    KEYS[1]                 cl:{t}:head         hash: size, hash
+    KEYS[1]                 cl:{t}:head         hash: size, hash, frozen (JSON, only while frozen)
     KEYS[2]                 cl:{t}:idem         hash: idempotency field -> seq
     KEYS[3 .. 2+S]          cl:{t}:blk:<n>      the S block segments the batch touches, in order
     KEYS[3+S .. 2+2S]       cl:{t}:vault:<n>    the matching S vault segments
@@ -23,6 +25,7 @@
     {1, new size}                     appended
     {-1, size, hash}                  head mismatch: the chain moved since the batch was built
     {-2, i1, seq1, i2, seq2, ...}     idempotency hit: 1-based block indexes already anchored
+    {-3, frozen}                      the tenant is frozen (its `frozen` JSON)
 ]]
 local expectedSize = tonumber(ARGV[1])
 local nBlocks = tonumber(ARGV[4])
@@ -31,7 +34,10 @@ local nTree = tonumber(ARGV[6])
 local segSize = tonumber(ARGV[7])
 local BASE = 8
 
-local head = redis.call('HMGET', KEYS[1], 'size', 'hash')
+local head = redis.call('HMGET', KEYS[1], 'size', 'hash', 'frozen')
+if head[3] then
+  return {-3, head[3]}
+end
 local size = tonumber(head[1] or '0')
 local hash = head[2] or ''
 if size ~= expectedSize or hash ~= ARGV[2] then

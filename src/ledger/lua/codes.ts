@@ -5,12 +5,14 @@ export enum LuaStatus {
   Ok = 1,
   HeadMismatch = -1,
   AlreadyAnchored = -2,
+  Frozen = -3,
 }
 
 export type AppendReply =
   | { status: LuaStatus.Ok; size: number }
   | { status: LuaStatus.HeadMismatch; size: number; hash: string }
-  | { status: LuaStatus.AlreadyAnchored; hits: { index: number; seq: number }[] };
+  | { status: LuaStatus.AlreadyAnchored; hits: { index: number; seq: number }[] }
+  | { status: LuaStatus.Frozen; frozen: string };
 
 /** The one place a raw script reply becomes a typed outcome. */
 export function decodeAppendReply(reply: unknown): AppendReply {
@@ -34,6 +36,8 @@ export function decodeAppendReply(reply: unknown): AppendReply {
       }
       return { status: LuaStatus.AlreadyAnchored, hits };
     }
+    case LuaStatus.Frozen:
+      return { status: LuaStatus.Frozen, frozen: String(values[1]) };
     default:
       throw new LedgerError('LUA_UNEXPECTED', `appendBlocks returned status ${String(values[0])}`);
   }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 export const SCRIPTS = {
-  appendBlocks: { file: 'appendBlocks.lua', version: 2 },
+  appendBlocks: { file: 'appendBlocks.lua', version: 3 },
   readRecordHeads: { file: 'readRecordHeads.lua', version: 1 },
 } as const;
 
