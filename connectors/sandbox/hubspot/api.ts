@@ -267,7 +267,7 @@ function batch(ctx: ApiContext, type: ObjectType, action: string, req: ApiReques
       const found: StoredRecord[] = [];
       const missing: string[] = [];
       for (const item of items) {
-        const id = String(item['id']);
+        const id = idOf(item['id']);
         const record =
           idProperty !== undefined && idProperty !== 'hs_object_id'
             ? ctx.store.findBy(type, idProperty, id)
@@ -291,8 +291,8 @@ function batch(ctx: ApiContext, type: ObjectType, action: string, req: ApiReques
     case 'update': {
       // All or nothing, as HubSpot: a missing id or an invalid property fails the whole batch.
       const targets = items.map((item) => ({
-        record: ctx.store.get(type, String(item['id'] as string)),
-        id: String(item['id'] as string),
+        record: ctx.store.get(type, idOf(item['id'])),
+        id: idOf(item['id']),
         properties: propertiesOf(item),
       }));
       const missing = targets.filter((t) => t.record === undefined).map((t) => t.id);
@@ -337,7 +337,7 @@ function batch(ctx: ApiContext, type: ObjectType, action: string, req: ApiReques
       return done(created, asked, [], 201);
     }
     case 'archive': {
-      for (const item of items) ctx.store.archive(type, String(item['id']), req.source);
+      for (const item of items) ctx.store.archive(type, idOf(item['id']), req.source);
       return { status: 204 };
     }
     default:
@@ -392,7 +392,7 @@ function batchReadAssociations(
   const results: unknown[] = [];
   const errors: unknown[] = [];
   for (const item of inputs) {
-    const id = String(objectBody(item)['id']);
+    const id = idOf(objectBody(item)['id']);
     const record = ctx.store.get(type, id);
     const links = record?.associations.filter((a) => a.type === toType) ?? [];
     if (links.length === 0) {
@@ -462,7 +462,7 @@ function associationsOf(
       throw validation('association types are required');
     const spec = objectBody(types[0]);
     const typeId = Number(spec['associationTypeId']);
-    const id = String(to['id']);
+    const id = idOf(to['id']);
     const toType = targetTypeOf(type, typeId);
     if (toType === undefined) {
       throw validation(
@@ -523,6 +523,11 @@ function clampInt(raw: string | null, fallback: number, min: number, max: number
 
 function singular(type: ObjectType): string {
   return type === 'companies' ? 'company' : type.slice(0, -1);
+}
+
+/** Ids arrive as strings (or numbers, from hand-written clients); anything else matches nothing. */
+function idOf(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
 }
 
 function validation(message: string): StoreError {

@@ -177,11 +177,11 @@ function parseGroup(group: unknown): Filter[] {
       throw invalid(`filter.operator ${String(operator)} is not supported`);
     }
     const out: Filter = { propertyName, operator };
-    if (f['value'] !== undefined) out.value = String(f['value']);
-    if (f['highValue'] !== undefined) out.highValue = String(f['highValue']);
+    if (f['value'] !== undefined) out.value = scalar(f['value']);
+    if (f['highValue'] !== undefined) out.highValue = scalar(f['highValue']);
     if (f['values'] !== undefined) {
       if (!Array.isArray(f['values'])) throw invalid('filter.values must be an array');
-      out.values = (f['values'] as unknown[]).map((v) => String(v as string | number));
+      out.values = (f['values'] as unknown[]).map(scalar);
     }
     const needsValue = !['HAS_PROPERTY', 'NOT_HAS_PROPERTY', 'IN', 'NOT_IN'].includes(operator);
     if (needsValue && out.value === undefined) {
@@ -312,6 +312,13 @@ function instant(value: string): number | undefined {
 
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}
+
+/** A filter value: HubSpot takes strings, and numbers or booleans written as strings. */
+function scalar(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw invalid('filter values must be strings or numbers');
 }
 
 function invalid(message: string): StoreError {

@@ -588,7 +588,10 @@ function reverseAssociationTypeId(from: ObjectType, to: ObjectType, typeId: numb
 /** HubSpot stores every property value as a string; null clears it. */
 function normaliseValue(value: unknown): string | null {
   if (value === null || value === undefined) return null;
-  return typeof value === 'string' ? value : String(value);
+  if (typeof value === 'string') return value;
+  return typeof value === 'number' || typeof value === 'boolean'
+    ? String(value)
+    : JSON.stringify(value);
 }
 
 function requireString(input: Record<string, unknown>, name: string): string {
