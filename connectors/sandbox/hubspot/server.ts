@@ -107,7 +107,7 @@ export interface HubspotSandbox {
   seed(
     type: string,
     records: readonly Record<string, string>[],
-    options?: { webhooks?: boolean },
+    options?: { webhooks?: boolean; at?: number },
   ): string[];
   createAsUser(type: string, properties: Record<string, string>, userId: number): StoredRecord;
   updateAsUser(
@@ -489,6 +489,7 @@ export async function startHubspotSandbox(
         (properties) =>
           store.create(requireType(type), properties, { kind: 'import' }, [], {
             silent: opts.webhooks !== true,
+            ...(opts.at === undefined ? {} : { at: opts.at }),
           }).id,
       ),
     createAsUser: (type, properties, userId) =>

@@ -330,7 +330,7 @@ export class SandboxStore {
     properties: Record<string, unknown>,
     source: ChangeSource,
     associations: AssociationLink[] = [],
-    options: { silent?: boolean } = {},
+    options: { silent?: boolean; at?: number } = {},
   ): StoredRecord {
     this.checkProperties(type, properties);
     if (
@@ -356,7 +356,8 @@ export class SandboxStore {
         );
       }
     }
-    const at = this.tick();
+    // A fixed time (fixtures) lets several records share one timestamp, as real imports do.
+    const at = options.at ?? this.tick();
     const iso = new Date(at).toISOString();
     const id = String(this.nextId++);
     const record: StoredRecord = {
