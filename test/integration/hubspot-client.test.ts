@@ -217,6 +217,14 @@ describe('HubspotClient', () => {
       expect(ctx.sandbox.notesFor('contacts', id as string)).toHaveLength(2);
     });
 
+    it('maps a call slower than timeoutMs to transient', async () => {
+      ctx.sandbox.setLatency(400);
+      const client = clientFor(ctx.sandbox, { timeoutMs: 100 });
+      const err = await rejection(client.fetchRecords({ object: 'contact', ids: ['1'] }));
+      expect(err.kind).toBe('transient');
+      expect(err.message).toContain('timed out');
+    });
+
     it('maps a refused connection to transient', async () => {
       const gone = await startHubspotSandbox();
       const client = clientFor(gone);
