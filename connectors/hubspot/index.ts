@@ -13,6 +13,8 @@ export interface HubspotConnectorOptions {
   publicUrl?: string | undefined;
   /** also accept v1 signatures (replayable: no timestamp, no URI). Default false. */
   acceptV1?: boolean | undefined;
+  /** our HubSpot app id: its own changes are anchored as actor `crm-ledger` (echo.ts) */
+  appId?: string | number | undefined;
 }
 
 const JSON_CONTENT_TYPE = 'application/json';
@@ -26,7 +28,7 @@ export function createHubspotConnector(options: HubspotConnectorOptions = {}): C
   return {
     source: 'hubspot',
     verifyRequest: (req: RawRequest, now: number) => verifyHubspotRequest(req, verifyOptions, now),
-    parse: (req: RawRequest) => parseHubspotBatch(req.body),
+    parse: (req: RawRequest) => parseHubspotBatch(req.body, { ownAppId: options.appId }),
     acknowledge: (events: readonly ParsedEvent[]): ConnectorResponse => ({
       status: 200,
       contentType: JSON_CONTENT_TYPE,
@@ -49,3 +51,5 @@ export {
   verifyHubspotV3,
 } from './signature.js';
 export { HUBSPOT_MAX_BATCH_EVENTS, parseHubspotBatch } from './parse.js';
+export type { HubspotParseOptions } from './parse.js';
+export { CRM_LEDGER_ACTOR, isOwnHubspotChange } from './echo.js';

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { ParseFailureCode, ParseResult, ParsedEvent } from '../types.js';
+import { CRM_LEDGER_ACTOR, isOwnHubspotChange } from './echo.js';
 import {
   changeEventSchema,
   fieldNameSchema,
@@ -158,7 +159,15 @@ const DEFAULT_KIND_RANK = 2;
 const USER_SOURCE_ID = /^userId:([0-9]{1,32})$/;
 
 /** Parses a verified request body. Total: never throws. */
-export function parseHubspotBatch(body: Buffer): ParseResult {
+export interface HubspotParseOptions {
+  /**
+   * Our own HubSpot app id: events it caused (`INTEGRATION` / `<appId>`, see echo.ts) get the actor
+   * `crm-ledger`, so our write-backs are anchored but never flagged again.
+   */
+  ownAppId?: string | number | undefined;
+}
+
+export function parseHubspotBatch(body: Buffer, options: HubspotParseOptions = {}): ParseResult {
   const json = parseJsonSafely(body);
   if (!json.ok) return json;
   const batch = json.value;
@@ -173,7 +182,7 @@ export function parseHubspotBatch(body: Buffer): ParseResult {
   }
   const events: ParsedEvent[] = [];
   for (const [index, raw] of (batch as unknown[]).entries()) {
-    const parsed = parseEvent(raw, index);
+    const parsed = parseEvent(raw, index, options);
     if (!parsed.ok) return parsed;
     events.push(parsed.event);
   }
@@ -182,7 +191,7 @@ export function parseHubspotBatch(body: Buffer): ParseResult {
 
 type EventResult = { ok: true; event: ParsedEvent } | Extract<ParseResult, { ok: false }>;
 
-function parseEvent(raw: unknown, index: number): EventResult {
+function parseEvent(raw: unknown, index: number, options: HubspotParseOptions): EventResult {
   const at = `[${index}]`;
   const identity = identitySchema.safeParse(raw);
   if (!identity.success) return invalid(at, identity.error);
@@ -232,7 +241,9 @@ function parseEvent(raw: unknown, index: number): EventResult {
     recordId: String(objectId),
     eventId: String(id.eventId),
     kind: type.kind,
-    actor: actorOf(d.changeSource, d.sourceId),
+    actor: isOwnHubspotChange(d, options.ownAppId)
+      ? { ...CRM_LEDGER_ACTOR }
+      : actorOf(d.changeSource, d.sourceId),
     occurredAt: new Date(id.occurredAt).toISOString(),
     fields,
     raw,
