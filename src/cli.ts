@@ -28,6 +28,8 @@ import type { Role } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { verifyBody } from './http/admin.routes.js';
+import { resumeTenant } from './pipeline/freeze.js';
+import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
 import { parseTokensFile, ROLES, tokenDigest } from './http/admin-auth.js';
 import type { Role as TokenRole } from './http/admin-auth.js';
 
@@ -504,6 +506,47 @@ async function tokenCreateCommand(opts: {
   return EXIT_OK;
 }
 
+async function resumeCommand(opts: { tenant: string; as?: string }): Promise<number> {
+  const cfg = config();
+  const verifiers = await loadVerifierKeys(cfg.ledger.keyFile);
+  const redisInfo = await cliRedisUrl(cfg);
+  const redis = createRedis(redisInfo.url, 'cli');
+  const queue = createChangesQueue(connectionFromUrl(redisInfo.url, 'producer'));
+  try {
+    const store = new RedisLedgerStore(redis);
+    if (!(await store.listTenants()).includes(opts.tenant))
+      throw new ExitError(EXIT_USAGE, `no chain for ${opts.tenant}`);
+    const verification = new VerificationService(
+      store,
+      { verifiers, originFor: (t) => checkpointOrigin(cfg.ledger.origin, t) },
+      new FileTrustStore(trustDir(cfg.dataDir)),
+    );
+    const who = opts.as ?? process.env['USER'] ?? 'unknown';
+    const result = await resumeTenant(
+      { verification, sink: createChangeSink(queue) },
+      opts.tenant,
+      { type: 'admin', id: `admin:cli:${who}` },
+    );
+    if (!result.ok) {
+      const v = result.verification;
+      process.stdout.write(
+        `${opts.tenant}: still TAMPERED${v.ok ? '' : ` — first bad seq ${v.firstBadSeq} (${v.code}): ${v.reason}`}; repair it first\n`,
+      );
+      return EXIT_FAILED;
+    }
+    process.stdout.write(
+      result.wasFrozen
+        ? `${opts.tenant}: verified (${result.size} blocks) and resumed; queued changes will now be anchored\n`
+        : `${opts.tenant}: verified (${result.size} blocks); it was not frozen\n`,
+    );
+    return EXIT_OK;
+  } finally {
+    await queue.close();
+    redis.disconnect();
+    await redisInfo.stop();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -566,6 +609,16 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (file: string, opts: { key?: string[]; json?: boolean }) => {
       process.exitCode = await verifyEvidenceCommand(file, opts);
+    });
+  program
+    .command('resume')
+    .description(
+      'unfreeze a tenant after repair: verifies the whole chain first (exit 0 resumed, 1 still tampered, 2 error)',
+    )
+    .requiredOption('--tenant <tenant>', 'e.g. hubspot:123')
+    .option('--as <name>', 'your name, anchored with the resume (default: $USER)')
+    .action(async (opts: { tenant: string; as?: string }) => {
+      process.exitCode = await resumeCommand(opts);
     });
   program
     .command('token')

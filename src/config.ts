@@ -34,8 +34,28 @@ export interface Config {
     operatorToken?: string;
     tokensFile?: string;
   };
-  hubspot: { clientSecret?: string; accessToken?: string; apiUrl: string };
-  salesforce: { orgIds: string[]; instanceUrl?: string; accessToken?: string };
+  hubspot: {
+    clientSecret?: string;
+    accessToken?: string;
+    apiUrl: string;
+    portalId?: string;
+    appId?: string;
+    clientId?: string;
+    refreshToken?: string;
+  };
+  salesforce: {
+    orgIds: string[];
+    instanceUrl?: string;
+    accessToken?: string;
+    clientId?: string;
+    clientSecret?: string;
+    refreshToken?: string;
+    loginUrl?: string;
+    apiVersion: string;
+    cdc: boolean;
+  };
+  /** local sandbox CRMs: `auto` = when no CRM is configured and Redis is embedded */
+  sandbox: 'auto' | 'on' | 'off';
   ledger: {
     /** C2SP checkpoint origin line. */
     origin: string;
@@ -218,9 +238,20 @@ const EnvObject = z
     CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret().optional(),
     CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: secret().optional(),
     CRM_LEDGER_HUBSPOT_API_URL: httpUrl().default(DEFAULT_HUBSPOT_API_URL),
+    CRM_LEDGER_HUBSPOT_PORTAL_ID: text().optional(),
+    CRM_LEDGER_HUBSPOT_APP_ID: text().optional(),
+    CRM_LEDGER_HUBSPOT_CLIENT_ID: text().optional(),
+    CRM_LEDGER_HUBSPOT_REFRESH_TOKEN: secret().optional(),
     CRM_LEDGER_SALESFORCE_ORG_IDS: orgIds().default([]),
     CRM_LEDGER_SALESFORCE_INSTANCE_URL: httpUrl().optional(),
     CRM_LEDGER_SALESFORCE_ACCESS_TOKEN: secret().optional(),
+    CRM_LEDGER_SALESFORCE_CLIENT_ID: text().optional(),
+    CRM_LEDGER_SALESFORCE_CLIENT_SECRET: secret().optional(),
+    CRM_LEDGER_SALESFORCE_REFRESH_TOKEN: secret().optional(),
+    CRM_LEDGER_SALESFORCE_LOGIN_URL: httpUrl().optional(),
+    CRM_LEDGER_SALESFORCE_API_VERSION: text().default('61.0'),
+    CRM_LEDGER_SALESFORCE_CDC: oneOf(['on', 'off'] as const).default('on'),
+    CRM_LEDGER_SANDBOX: oneOf(['auto', 'on', 'off'] as const).default('auto'),
     CRM_LEDGER_POLICY_FILE: text().optional(),
     CRM_LEDGER_LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
     CRM_LEDGER_LEDGER_ORIGIN: origin().default('crm-ledger.local'),
@@ -313,12 +344,23 @@ function toConfig(env: Env): Config {
       ...optional('clientSecret', env.CRM_LEDGER_HUBSPOT_CLIENT_SECRET),
       ...optional('accessToken', env.CRM_LEDGER_HUBSPOT_ACCESS_TOKEN),
       apiUrl: env.CRM_LEDGER_HUBSPOT_API_URL,
+      ...optional('portalId', env.CRM_LEDGER_HUBSPOT_PORTAL_ID),
+      ...optional('appId', env.CRM_LEDGER_HUBSPOT_APP_ID),
+      ...optional('clientId', env.CRM_LEDGER_HUBSPOT_CLIENT_ID),
+      ...optional('refreshToken', env.CRM_LEDGER_HUBSPOT_REFRESH_TOKEN),
     },
     salesforce: {
       orgIds: env.CRM_LEDGER_SALESFORCE_ORG_IDS,
       ...optional('instanceUrl', env.CRM_LEDGER_SALESFORCE_INSTANCE_URL),
       ...optional('accessToken', env.CRM_LEDGER_SALESFORCE_ACCESS_TOKEN),
+      ...optional('clientId', env.CRM_LEDGER_SALESFORCE_CLIENT_ID),
+      ...optional('clientSecret', env.CRM_LEDGER_SALESFORCE_CLIENT_SECRET),
+      ...optional('refreshToken', env.CRM_LEDGER_SALESFORCE_REFRESH_TOKEN),
+      ...optional('loginUrl', env.CRM_LEDGER_SALESFORCE_LOGIN_URL),
+      apiVersion: env.CRM_LEDGER_SALESFORCE_API_VERSION,
+      cdc: env.CRM_LEDGER_SALESFORCE_CDC === 'on',
     },
+    sandbox: env.CRM_LEDGER_SANDBOX,
     ledger: {
       origin: env.CRM_LEDGER_LEDGER_ORIGIN,
       keyFile: env.CRM_LEDGER_LEDGER_KEY_FILE ?? path.join(dataDir, 'ledger.key'),
@@ -420,6 +462,25 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
     default: DEFAULT_HUBSPOT_API_URL,
     description: 'HubSpot API base URL (override for the sandbox).',
   },
+  CRM_LEDGER_HUBSPOT_PORTAL_ID: {
+    default: null,
+    description:
+      'HubSpot account (portal) id: the tenant hubspot:<id> that write-back and reconciliation serve.',
+  },
+  CRM_LEDGER_HUBSPOT_APP_ID: {
+    default: null,
+    description:
+      "Our HubSpot app's id: changes it makes (flags, reverts) come back as its own echo and are not judged again.",
+  },
+  CRM_LEDGER_HUBSPOT_CLIENT_ID: {
+    default: null,
+    description: 'HubSpot OAuth client id, for refreshing the access token.',
+  },
+  CRM_LEDGER_HUBSPOT_REFRESH_TOKEN: {
+    default: null,
+    description:
+      'HubSpot OAuth refresh token (with the client id and secret): access tokens are refreshed on 401.',
+  },
   CRM_LEDGER_SALESFORCE_ORG_IDS: {
     default: 'empty',
     description:
@@ -432,6 +493,36 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_SALESFORCE_ACCESS_TOKEN: {
     default: null,
     description: 'Salesforce access token; needs the instance URL.',
+  },
+  CRM_LEDGER_SALESFORCE_CLIENT_ID: {
+    default: null,
+    description: 'Salesforce connected app consumer key, for refreshing the session.',
+  },
+  CRM_LEDGER_SALESFORCE_CLIENT_SECRET: {
+    default: null,
+    description: 'Salesforce connected app consumer secret.',
+  },
+  CRM_LEDGER_SALESFORCE_REFRESH_TOKEN: {
+    default: null,
+    description: 'Salesforce OAuth refresh token: sessions are refreshed on INVALID_SESSION_ID.',
+  },
+  CRM_LEDGER_SALESFORCE_LOGIN_URL: {
+    default: null,
+    description: 'Salesforce OAuth login URL (default https://login.salesforce.com).',
+  },
+  CRM_LEDGER_SALESFORCE_API_VERSION: {
+    default: '61.0',
+    description: 'Salesforce REST API version.',
+  },
+  CRM_LEDGER_SALESFORCE_CDC: {
+    default: 'on',
+    description:
+      'Subscribe to Change Data Capture (/data/ChangeEvents) when Salesforce is connected: on|off. With CDC and Outbound Messages both set up, CDC wins.',
+  },
+  CRM_LEDGER_SANDBOX: {
+    default: 'auto',
+    description:
+      'Local sandbox HubSpot and Salesforce: auto (when no CRM is configured and Redis is embedded), on, off.',
   },
   CRM_LEDGER_POLICY_FILE: { default: null, description: 'Path to the change policy file.' },
   CRM_LEDGER_LOG_LEVEL: { default: 'info', description: `Log level: ${LOG_LEVELS.join('|')}.` },
