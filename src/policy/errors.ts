@@ -26,7 +26,11 @@ export interface PolicyIssue {
 
 export class PolicyError extends BaseError<PolicyErrorCode> {
   readonly issues: readonly PolicyIssue[];
-  constructor(code: PolicyErrorCode, issues: readonly PolicyIssue[], options?: { cause?: unknown }) {
+  constructor(
+    code: PolicyErrorCode,
+    issues: readonly PolicyIssue[],
+    options?: { cause?: unknown },
+  ) {
     super(code, formatIssues(issues), options);
     this.issues = issues;
   }

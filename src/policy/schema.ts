@@ -62,7 +62,7 @@ export function normaliseSource(text: string): string | undefined {
 /** One value or a non-empty list of them; always a list after parsing. */
 function oneOrMany<T extends z.ZodType>(item: T) {
   return z.preprocess(
-    (v) => (Array.isArray(v) ? v : [v]),
+    (v: unknown): unknown => (Array.isArray(v) ? (v as unknown[]) : [v]),
     z.array(item).min(1, 'expected at least one entry'),
   );
 }
@@ -116,16 +116,18 @@ const clockSchema = z
   .string({ error: 'expected a time of day "HH:MM" in UTC (quote it)' })
   .refine((s) => parseClock(s) !== undefined, 'expected a time of day "HH:MM" (00:00 to 24:00)');
 
-const timeWindowSchema = z.strictObject({
-  /** start, inclusive, UTC */
-  from: clockSchema,
-  /** end, exclusive, UTC; earlier than `from` means the window crosses midnight */
-  to: clockSchema,
-  /** days on which the window starts (a Fri 22:00–06:00 window ends on Saturday morning) */
-  days: oneOrMany(
-    z.enum(WEEKDAYS, { error: `expected a weekday: ${WEEKDAYS.join(', ')}` }),
-  ).optional(),
-}).refine((w) => w.from !== '24:00', { path: ['from'], message: 'a window starts before 24:00' });
+const timeWindowSchema = z
+  .strictObject({
+    /** start, inclusive, UTC */
+    from: clockSchema,
+    /** end, exclusive, UTC; earlier than `from` means the window crosses midnight */
+    to: clockSchema,
+    /** days on which the window starts (a Fri 22:00–06:00 window ends on Saturday morning) */
+    days: oneOrMany(
+      z.enum(WEEKDAYS, { error: `expected a weekday: ${WEEKDAYS.join(', ')}` }),
+    ).optional(),
+  })
+  .refine((w) => w.from !== '24:00', { path: ['from'], message: 'a window starts before 24:00' });
 export type TimeWindowSpec = z.output<typeof timeWindowSchema>;
 
 const principalsShape = {
@@ -288,7 +290,11 @@ export const policySchema = z
     });
     doc.exempt?.groups?.forEach((g) => {
       if (!Object.hasOwn(doc.groups, g)) {
-        ctx.addIssue({ code: 'custom', path: ['exempt', 'groups'], message: `unknown group "${g}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['exempt', 'groups'],
+          message: `unknown group "${g}"`,
+        });
       }
     });
   });
@@ -364,11 +370,7 @@ function firstLine(message: string): string {
 }
 
 /** The zod issue's path mapped back to the YAML node that caused it (or its nearest parent). */
-function locate(
-  root: unknown,
-  lineCounter: LineCounter,
-  issue: z.core.$ZodIssue,
-): PolicyIssue {
+function locate(root: unknown, lineCounter: LineCounter, issue: z.core.$ZodIssue): PolicyIssue {
   let path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
   if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
     path = [...path, issue.keys[0]];
@@ -401,7 +403,10 @@ function locate(
   };
 }
 
-function childOf(node: unknown, segment: string | number): { key: unknown; value: unknown } | undefined {
+function childOf(
+  node: unknown,
+  segment: string | number,
+): { key: unknown; value: unknown } | undefined {
   if (isMap(node)) {
     for (const pair of node.items) {
       if (!isPair(pair)) continue;
