@@ -495,6 +495,33 @@ export class CompiledPolicy {
     return { verdicts, actions, limits: evaluation.limits, exempt: evaluation.exempt };
   }
 
+  /**
+   * The verdict and actions for a change to a quarantined record (PolicyJudge): flagged, under the
+   * rule that quarantined it. `rule` is undefined when that rule is no longer in the policy.
+   */
+  quarantined(
+    event: ChangeEvent,
+    entry: { rule: string; eventId: string; at: string },
+  ): { verdict: PolicyVerdict; actions: PolicyAction[] } {
+    const rule = this.rules.find((r) => r.name === entry.rule);
+    const verdict: PolicyVerdict = {
+      type: 'anomaly',
+      code: 'POLICY_QUARANTINED',
+      reason: `${event.object} ${event.recordId} is quarantined (rule ${entry.rule}, since ${entry.at}); changes are flagged until an admin clears it`,
+      rule: entry.rule,
+      detail: {
+        actor: event.actor.id,
+        source: sourceOf(event),
+        quarantinedBy: entry.eventId,
+        since: entry.at,
+        knownRule: rule !== undefined,
+      },
+      policy: this.sha256,
+    };
+    const pseudo = rule ?? compileRule({ name: entry.rule, match: {}, action: [] }, -1, {});
+    return { verdict, actions: [this.action('flag', pseudo, event, [], verdict)] };
+  }
+
   private run(event: ChangeEvent, now: number, trace: RuleExplanation[] | undefined): Evaluation {
     const source = sourceOf(event);
     const actorId = event.actor.id;
