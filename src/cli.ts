@@ -25,6 +25,7 @@ import { normaliseSalesforceId } from '../connectors/salesforce/org-allow-list.j
 import type { Role } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
+import { registerPolicyCommands } from './policy/cli.js';
 import { verifyBody } from './http/admin.routes.js';
 
 export const EXIT_OK = 0;
@@ -436,6 +437,7 @@ export function buildProgram(): Command {
     .action(async (opts: { out?: string; name?: string }) => {
       process.exitCode = await keygenCommand(opts);
     });
+  registerPolicyCommands(program);
   return program;
 }
 
