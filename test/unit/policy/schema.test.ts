@@ -46,7 +46,9 @@ describe('parsePolicy', () => {
   describe('when a value is given alone instead of in a list', () => {
     it('reads it as a list of one', () => {
       const { document } = parsePolicy(
-        rule('    match: { object: deal, kind: delete }\n    deny: { sources: import }\n    action: flag\n'),
+        rule(
+          '    match: { object: deal, kind: delete }\n    deny: { sources: import }\n    action: flag\n',
+        ),
       );
       expect(document.rules[0]?.match).toEqual({ object: ['deal'], kind: ['delete'] });
       expect(document.rules[0]?.deny?.sources).toEqual(['IMPORT']);
@@ -152,9 +154,7 @@ describe('parsePolicy', () => {
 
   describe('when a time is not HH:MM', () => {
     it('reports it', () => {
-      const err = policyError(
-        rule('    allow:\n      time: { from: "25:00", to: "06:00" }\n'),
-      );
+      const err = policyError(rule('    allow:\n      time: { from: "25:00", to: "06:00" }\n'));
       expect(err.issues[0]).toMatchObject({ line: 5, path: 'rules[0].allow.time[0].from' });
     });
   });
