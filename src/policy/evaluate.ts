@@ -73,7 +73,7 @@ export interface LimitCheck {
 
 /** What the counter says about one LimitCheck (mass-change.ts). */
 export interface LimitOutcome {
-  /** changes in the window ending at `at`, this one included */
+  /** changes in the window since `at - window` (this one and any counted before it) */
   count: number;
   /** true for exactly one change per window once the count exceeds max */
   alert: boolean;

@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import type { LimitCheck, LimitOutcome } from './evaluate.js';
 import { PolicyKeys } from './keys.js';
 
-export const COUNT_CHANGE_SCRIPT = { file: 'lua/countChange-2.lua', version: 1 } as const;
+export const COUNT_CHANGE_SCRIPT = { file: 'lua/countChange-2.lua', version: 2 } as const;
 const COMMAND = `policyCountChangeV${COUNT_CHANGE_SCRIPT.version}`;
 
 /** Members a window stores at most: enough to see the count fall back under max as it slides. */

@@ -14,7 +14,9 @@
     ARGV[6] cap        stop storing members once the window holds this many (memory bound)
 
   Output: { count, alert, counted }
-    count    changes in (at - window, at], this one included (at least cap once saturated)
+    count    changes counted since (at - window), this one included; later changes that another
+             worker counted first are included too, so the answer does not depend on the order
+             in which workers see a burst (at least cap once the window is saturated)
     alert    1 for the change that raises the alert (and for retries of that same change), else 0
     counted  1 when this call stored the change, 0 for a retry or a saturated window
 ]]
@@ -26,7 +28,7 @@ local max, windowMs, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6
 redis.call('ZREMRANGEBYSCORE', windowKey, '-inf', minScore)
 
 local seen = redis.call('ZSCORE', windowKey, member)
-local count = redis.call('ZCOUNT', windowKey, minScore, at)
+local count = redis.call('ZCOUNT', windowKey, minScore, '+inf')
 local counted = 0
 if not seen then
   if count < cap then
