@@ -7,7 +7,7 @@
  * Verdicts never carry field values, only field names: blocks hold salted commitments so that a
  * customer can be erased, and a value copied into a verdict would defeat that.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type { CountryCode } from 'libphonenumber-js';
 import { canonicalize } from '../ledger/canonical.js';
@@ -156,6 +156,19 @@ class NameMatcher {
     if (this.exact.has(this.ignoreCase ? name.toLowerCase() : name)) return true;
     return this.pattern !== undefined && this.pattern.test(name);
   }
+
+  /** `test` for a name already lower-cased (case-insensitive matchers; saves an allocation) */
+  testLower(lower: string): boolean {
+    if (this.any) return true;
+    if (this.exact.has(lower)) return true;
+    return this.pattern !== undefined && this.pattern.test(lower);
+  }
+
+  /** whether any of the (lower-cased) names match */
+  someLower(lower: readonly string[]): boolean {
+    for (const name of lower) if (this.testLower(name)) return true;
+    return false;
+  }
 }
 
 function globToRegex(glob: string): string {
@@ -195,7 +208,11 @@ class PrincipalMatcher {
     this.listed = this.actors !== undefined || this.sources !== undefined;
   }
 
-  /** which listed principal matched, or undefined */
+  has(actorId: string, source: string): boolean {
+    return this.actors?.test(actorId) === true || this.sources?.has(source) === true;
+  }
+
+  /** which listed principal matched, or undefined (for explanations) */
   find(actorId: string, source: string): string | undefined {
     if (this.actors?.test(actorId)) return `actor ${actorId}`;
     if (this.sources?.has(source)) return `source ${source}`;
@@ -236,6 +253,29 @@ export function inWindow(w: CompiledWindow, ms: number): boolean {
   return m < w.to && (w.days & (1 << ((day + 6) % 7))) !== 0;
 }
 
+/** The change's time, parsed once on first need. */
+interface Clock {
+  ms: number;
+  occurredAt: string;
+}
+
+function timeOf(clock: Clock): number {
+  if (Number.isNaN(clock.ms)) clock.ms = Date.parse(clock.occurredAt);
+  return clock.ms;
+}
+
+/** The (original-case) field names a case-insensitive matcher selects. */
+function touchedBy(
+  matcher: NameMatcher,
+  names: readonly string[],
+  lower: readonly string[],
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < names.length; i++)
+    if (matcher.testLower(lower[i] as string)) out.push(names[i] as string);
+  return out;
+}
+
 class AccessMatcher {
   readonly principals: PrincipalMatcher;
   readonly windows: CompiledWindow[] | undefined;
@@ -249,6 +289,15 @@ class AccessMatcher {
   }
 
   /** principal and time both hold (an unlisted part holds for everyone / all the time) */
+  hit(actorId: string, source: string, clock: Clock): boolean {
+    if (this.principals.listed && !this.principals.has(actorId, source)) return false;
+    if (!this.windows) return true;
+    const t = timeOf(clock);
+    for (const w of this.windows) if (inWindow(w, t)) return true;
+    return false;
+  }
+
+  /** `hit` with the reason, for verdicts and explanations */
   covers(actorId: string, source: string, ms: number): { hit: boolean; why: string } {
     let who = 'anyone';
     if (this.principals.listed) {
@@ -346,27 +395,45 @@ function compileRule(
 const EMAIL =
   /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
 
+/**
+ * libphonenumber-js costs tens of µs per parse, far more than the rest of an evaluation, so
+ * answers are memoised (bounded): Salesforce Outbound Messages re-send a record's whole state, so
+ * the same phone value comes back with every change to the record. Values with too few or too many
+ * digits, or letters, are refused before parsing.
+ */
+const PHONE_CACHE_MAX = 10_000;
+const phoneCache = new Map<string, boolean>();
+
+function isValidPhone(text: string, country: string | undefined): boolean {
+  const digits = text.replace(/\D/g, '').length;
+  if (digits < 4 || digits > 17 || /[A-Za-z]/.test(text.replace(/\s*(?:ext\.?|x)\s*\d+$/i, ''))) {
+    return false;
+  }
+  const key = `${country ?? ''}\u0000${text}`;
+  const known = phoneCache.get(key);
+  if (known !== undefined) return known;
+  const parsed = parsePhoneNumberFromString(
+    text,
+    country === undefined ? undefined : { defaultCountry: country as CountryCode },
+  );
+  const valid = parsed?.isValid() === true;
+  if (phoneCache.size >= PHONE_CACHE_MAX) phoneCache.clear();
+  phoneCache.set(key, valid);
+  return valid;
+}
+
 function isEmpty(value: FieldValue): boolean {
   return value === null || (typeof value === 'string' && value.trim() === '');
 }
 
-/** Problems with one value (descriptions only: the value itself is never returned). */
-function checkValue(check: CompiledValueCheck, value: FieldValue): string[] {
+/** Problems with one value, or undefined (descriptions only: never the value itself). */
+function checkValue(check: CompiledValueCheck, value: FieldValue): string[] | undefined {
+  if (isEmpty(value)) return check.spec.notEmpty ? ['emptied but must not be'] : undefined;
   const problems: string[] = [];
-  if (isEmpty(value)) {
-    if (check.spec.notEmpty) problems.push('emptied but must not be');
-    return problems;
-  }
   const text = String(value);
   if (check.spec.format === 'email' && !EMAIL.test(text.trim())) problems.push('not a valid email');
-  if (check.spec.format === 'phone') {
-    const parsed = parsePhoneNumberFromString(
-      text,
-      check.spec.country === undefined
-        ? undefined
-        : { defaultCountry: check.spec.country as CountryCode },
-    );
-    if (!parsed?.isValid()) problems.push('not a valid phone number');
+  if (check.spec.format === 'phone' && !isValidPhone(text, check.spec.country)) {
+    problems.push('not a valid phone number');
   }
   if (check.regex?.test(text)) problems.push(`matches /${check.spec.matches ?? ''}/`);
   if (check.denyExact.size > 0 || check.denySuffixes.length > 0) {
@@ -379,7 +446,7 @@ function checkValue(check: CompiledValueCheck, value: FieldValue): string[] {
       problems.push('email domain is on the deny list');
     }
   }
-  return problems;
+  return problems.length ? problems : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -437,8 +504,8 @@ export class CompiledPolicy {
 
   private isExempt(actorId: string, source: string): boolean {
     return (
-      (this.exemptMatcher.listed && this.exemptMatcher.find(actorId, source) !== undefined) ||
-      (this.extraExempt.listed && this.extraExempt.find(actorId, source) !== undefined)
+      (this.exemptMatcher.listed && this.exemptMatcher.has(actorId, source)) ||
+      (this.extraExempt.listed && this.extraExempt.has(actorId, source))
     );
   }
 
@@ -531,56 +598,47 @@ export class CompiledPolicy {
       return out;
     }
     const rules = trace ? this.rules : this.candidates(event.tenant, event.object, event.kind);
-    let ms = Number.NaN;
-    let fieldNames: string[] | undefined;
+    // Computed on first need only: most rules need neither the time nor the field names.
+    const clock: Clock = { ms: Number.NaN, occurredAt: event.occurredAt };
+    let names: string[] | undefined;
+    let lower: string[] | undefined;
     for (const rule of rules) {
       const why: string[] | undefined = trace ? [] : undefined;
       const explained: RuleExplanation | undefined = trace
         ? { rule: rule.name, kind: rule.kind, matched: false, why: why ?? [], violated: false }
         : undefined;
       if (explained) trace?.push(explained);
-      if (why) {
-        if (!rule.tenant.test(event.tenant)) {
-          why.push(`tenant ${event.tenant} not in [${rule.tenant.names?.join(', ')}]`);
-          continue;
-        }
-        if (!rule.object.test(event.object)) {
-          why.push(`object ${event.object} not in [${rule.object.names?.join(', ')}]`);
-          continue;
-        }
-        if (rule.kinds && !rule.kinds.has(event.kind)) {
-          why.push(`kind ${event.kind} not in [${[...rule.kinds].join(', ')}]`);
-          continue;
-        }
-        why.push(`tenant, object ${event.object} and kind ${event.kind} match`);
-      }
-      if (rule.who.listed && rule.who.find(actorId, source) === undefined) {
+      if (why && !this.explainSelection(rule, event, why)) continue;
+      if (rule.who.listed && !rule.who.has(actorId, source)) {
         why?.push(`actor ${actorId} / source ${source} not selected by match`);
         continue;
       }
-      let touched: string[] | undefined;
       if (rule.fields) {
-        fieldNames ??= Object.keys(event.fields);
-        const matcher = rule.fields;
-        touched = fieldNames.filter((f) => matcher.test(f));
-        if (touched.length === 0) {
+        names ??= Object.keys(event.fields);
+        lower ??= names.map((n) => n.toLowerCase());
+        if (!rule.fields.someLower(lower)) {
           why?.push(`touches none of the fields [${rule.fields.names?.join(', ')}]`);
           continue;
         }
-        why?.push(`touches ${touched.join(', ')}`);
+        why?.push(`touches ${touchedBy(rule.fields, names, lower).join(', ')}`);
       }
       if (explained) explained.matched = true;
-      if (Number.isNaN(ms)) ms = Date.parse(event.occurredAt);
       switch (rule.kind) {
         case 'access': {
-          const violation = this.judgeAccess(rule, actorId, source, ms, why);
-          if (violation === undefined) break;
+          const violated =
+            rule.deny?.hit(actorId, source, clock) === true ||
+            (rule.allow !== undefined && !rule.allow.hit(actorId, source, clock));
+          const reason =
+            why || violated ? this.judgeAccess(rule, actorId, source, clock, why) : undefined;
+          if (!violated || reason === undefined) break;
           if (explained) explained.violated = true;
-          const fields = touched ?? (fieldNames ??= Object.keys(event.fields));
+          names ??= Object.keys(event.fields);
+          lower ??= names.map((n) => n.toLowerCase());
+          const fields = rule.fields ? touchedBy(rule.fields, names, lower) : names;
           const verdict = this.verdict(
             rule,
             'POLICY_UNAUTHORISED',
-            `${actorId} (source ${source}) may not ${event.kind} ${event.object}${fields.length && rule.fields ? ` fields ${fields.join(', ')}` : ''}: ${violation}`,
+            `${actorId} (source ${source}) may not ${event.kind} ${event.object}${fields.length && rule.fields ? ` fields ${fields.join(', ')}` : ''}: ${reason}`,
             { actor: actorId, source, kind: event.kind, fields },
           );
           this.push(out, rule, event, fields, verdict);
@@ -589,7 +647,7 @@ export class CompiledPolicy {
         case 'limit': {
           const limit = rule.limit;
           if (!limit) break;
-          const at = Number.isFinite(ms) ? Math.min(ms, now) : now;
+          const ms = timeOf(clock);
           out.limits.push({
             rule: rule.name,
             scope: limit.per === 'actor' ? actorId : '*',
@@ -597,7 +655,7 @@ export class CompiledPolicy {
             windowMs: limit.windowMs,
             window: limit.window,
             per: limit.per,
-            at,
+            at: Number.isFinite(ms) ? Math.min(ms, now) : now,
           });
           why?.push(
             `counted toward ${limit.max} per ${limit.window} (${limit.per}); decided by the shared counter`,
@@ -605,18 +663,21 @@ export class CompiledPolicy {
           break;
         }
         case 'values': {
-          const problems: string[] = [];
-          const bad: string[] = [];
+          names ??= Object.keys(event.fields);
+          lower ??= names.map((n) => n.toLowerCase());
+          let problems: string[] | undefined;
+          let bad: string[] | undefined;
           for (const check of rule.values ?? []) {
-            for (const [name, value] of Object.entries(event.fields)) {
-              if (!check.fields.test(name)) continue;
-              for (const p of checkValue(check, value)) {
-                problems.push(`${name} ${p}`);
-                if (!bad.includes(name)) bad.push(name);
-              }
+            for (let i = 0; i < names.length; i++) {
+              const name = names[i] as string;
+              if (!check.fields.testLower(lower[i] as string)) continue;
+              const found = checkValue(check, event.fields[name] ?? null);
+              if (found === undefined) continue;
+              for (const p of found) (problems ??= []).push(`${name} ${p}`);
+              if (!(bad ??= []).includes(name)) bad.push(name);
             }
           }
-          if (problems.length === 0) {
+          if (problems === undefined || bad === undefined) {
             why?.push('values pass every check');
             break;
           }
@@ -626,12 +687,7 @@ export class CompiledPolicy {
             rule,
             'POLICY_RISKY_VALUE',
             `risky data in ${event.object}: ${problems.join('; ')}`,
-            {
-              actor: actorId,
-              source,
-              fields: bad,
-              problems,
-            },
+            { actor: actorId, source, fields: bad, problems },
           );
           this.push(out, rule, event, bad, verdict);
           break;
@@ -641,14 +697,33 @@ export class CompiledPolicy {
     return out;
   }
 
+  /** For explain: whether tenant, object and kind select the rule, and why (not). */
+  private explainSelection(rule: CompiledRule, event: ChangeEvent, why: string[]): boolean {
+    if (!rule.tenant.test(event.tenant)) {
+      why.push(`tenant ${event.tenant} not in [${rule.tenant.names?.join(', ')}]`);
+      return false;
+    }
+    if (!rule.object.test(event.object)) {
+      why.push(`object ${event.object} not in [${rule.object.names?.join(', ')}]`);
+      return false;
+    }
+    if (rule.kinds && !rule.kinds.has(event.kind)) {
+      why.push(`kind ${event.kind} not in [${[...rule.kinds].join(', ')}]`);
+      return false;
+    }
+    why.push(`tenant, object ${event.object} and kind ${event.kind} match`);
+    return true;
+  }
+
   /** undefined when allowed; otherwise why not */
   private judgeAccess(
     rule: CompiledRule,
     actorId: string,
     source: string,
-    ms: number,
+    clock: Clock,
     why: string[] | undefined,
   ): string | undefined {
+    const ms = timeOf(clock);
     if (rule.deny) {
       const d = rule.deny.covers(actorId, source, ms);
       why?.push(`deny: ${d.why}`);
@@ -670,8 +745,10 @@ export class CompiledPolicy {
     verdict: PolicyVerdict,
   ): void {
     out.verdicts.push(verdict);
-    for (const type of rule.actions)
-      out.actions.push(this.action(type, rule, event, fields, verdict));
+    const base = rule.actions.length > 0 ? actionBase(rule.name, event) : '';
+    for (const type of rule.actions) {
+      out.actions.push(this.action(type, rule, event, fields, verdict, base));
+    }
   }
 
   private verdict(
@@ -696,13 +773,9 @@ export class CompiledPolicy {
     event: ChangeEvent,
     fields: string[],
     verdict: PolicyVerdict,
+    base: string = actionBase(rule.name, event),
   ): PolicyAction {
-    const id = createHash('sha256')
-      .update(
-        [event.tenant, rule.name, type, event.object, event.recordId, event.eventId].join('\u0000'),
-      )
-      .digest('hex')
-      .slice(0, 32);
+    const id = `${base}.${type}`;
     return {
       type,
       rule: rule.name,
@@ -715,6 +788,14 @@ export class CompiledPolicy {
       id,
     };
   }
+}
+
+/** 128 bits of SHA-256 over (tenant, rule, record, event): the same for a re-judged change. */
+function actionBase(rule: string, event: ChangeEvent): string {
+  return hash(
+    'sha256',
+    [event.tenant, rule, event.object, event.recordId, event.eventId].join('\u0000'),
+  ).slice(0, 32);
 }
 
 /** SHA-256 (hex) of the policy's RFC 8785 canonical JSON: comments, layout and key order aside. */
