@@ -1,8 +1,7 @@
-// Copies the ledger's Lua scripts next to the compiled JavaScript (tsc does not copy them).
+// Copies the Lua scripts next to the compiled JavaScript (tsc does not copy them).
 import { cpSync, mkdirSync } from 'node:fs';
 
-mkdirSync('dist/src/ledger/lua', { recursive: true });
-cpSync('src/ledger/lua', 'dist/src/ledger/lua', {
-  recursive: true,
-  filter: (src) => !src.endsWith('.ts'),
-});
+for (const dir of ['src/ledger/lua', 'src/policy/lua']) {
+  mkdirSync(`dist/${dir}`, { recursive: true });
+  cpSync(dir, `dist/${dir}`, { recursive: true, filter: (src) => !src.endsWith('.ts') });
+}

@@ -27,6 +27,7 @@ import { normaliseSalesforceId } from '../connectors/salesforce/org-allow-list.j
 import type { Role } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
+import { registerPolicyCommands } from './policy/cli.js';
 import { verifyBody } from './http/admin.routes.js';
 import { resumeTenant } from './pipeline/freeze.js';
 import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
@@ -662,6 +663,7 @@ export function buildProgram(): Command {
     .action(async (opts: { out?: string; name?: string }) => {
       process.exitCode = await keygenCommand(opts);
     });
+  registerPolicyCommands(program);
   return program;
 }
 
