@@ -13,7 +13,7 @@ import type { ConnectionOptions, Job } from 'bullmq';
 import { InputError, LedgerError } from '../errors.js';
 import type { PreparedChange } from '../ledger/block.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { ChangeEvent, FieldValue } from '../model/change-event.js';
+import type { FieldValue } from '../model/change-event.js';
 import type { FlagRequest, ParsedEvent } from '../../connectors/types.js';
 import { recordKeyOf } from '../ledger/block.js';
 import { canonicalize } from '../ledger/canonical.js';
@@ -25,8 +25,12 @@ import { shouldFlag } from './flags.js';
 import type { FlagSink } from './flags.js';
 import type { ChangesJob } from './queues.js';
 
-/** The checks run on each change before it is anchored (dedupe, policy); none yet by default. */
-export type ChecksHook = (tenant: string, events: readonly ChangeEvent[]) => Promise<Verdict[][]>;
+/**
+ * The checks run on each change before it is anchored (dedupe, policy): one list of verdicts per
+ * change, written into its block. They get the idempotency keys so that a retried change is not
+ * counted twice (mass-change limits).
+ */
+export type ChecksHook = (tenant: string, events: readonly ParsedEvent[]) => Promise<Verdict[][]>;
 export const NO_CHECKS: ChecksHook = (_tenant, events) => Promise.resolve(events.map(() => []));
 
 export interface AnchorWorkerOptions {
@@ -232,10 +236,7 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     );
     // Our own write-backs are anchored (the CRM did change) but not judged again: no echo loops.
     const judged = events.filter((e) => e.event.actor.type !== OWN_ACTOR.type);
-    const judgedVerdicts = await checks(
-      tenant,
-      judged.map((e) => e.event),
-    );
+    const judgedVerdicts = await checks(tenant, judged);
     const verdictsOf = new Map(judged.map((e, i) => [e, judgedVerdicts[i] ?? []]));
     // Each change is checked on its own: one bad change does not keep the others out.
     const prepared: PreparedChange[] = [];

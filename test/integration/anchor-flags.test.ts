@@ -35,9 +35,9 @@ const connection = (): { host: string; port: number; maxRetriesPerRequest: null 
 
 /** A test-only check: a change whose email contains "dup" is judged a duplicate. */
 const forcedChecks: ChecksHook = (_tenant, events) => {
-  judged.push(...events);
+  judged.push(...events.map((p) => p.event));
   return Promise.resolve(
-    events.map((e) =>
+    events.map(({ event: e }) =>
       typeof e.fields['email'] === 'string' && e.fields['email'].includes('dup')
         ? [{ type: 'duplicate', code: 'DUPLICATE_CUSTOMER', reason: 'forced by the test' }]
         : [],

@@ -1,0 +1,111 @@
+/**
+ * The checks the anchor worker runs on each change before it is anchored, built from plain
+ * options so that the anchor thread of `serve --role all` builds the same ones as `--role worker`:
+ * - the change policy (src/policy): verdicts `unauthorised`/`anomaly` with the response its rule
+ *   chose (`actions`, recorded in the block so the evidence shows what was decided); alerts are
+ *   sent as soon as a change is judged; a policy load is anchored as an `admin` block in each
+ *   tenant's chain, so an auditor can prove which policy judged which change;
+ * - the duplicate matcher (src/dedupe), when enabled.
+ */
+import type { Redis } from 'ioredis';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Verdict } from '../model/verdict.js';
+import type { Logger } from '../observability/logger.js';
+import { PolicyHolder } from '../policy/holder.js';
+import type { PolicyInfo } from '../policy/holder.js';
+import { PolicyJudge } from '../policy/judge.js';
+import { MassChangeCounter } from '../policy/mass-change.js';
+import { QuarantineStore } from '../policy/quarantine.js';
+import { WebhookAlertSink, alertFromAction } from '../policy/alerts.js';
+import type { ChecksHook } from './anchor.worker.js';
+import { OWN_ACTOR } from './anchor.worker.js';
+import { ADMIN_RECORD } from './freeze.js';
+
+export interface ChecksOptions {
+  policyFile?: string;
+  alertWebhookUrl?: string;
+  alertWebhookSecret?: string;
+  /** reload the policy on file change and SIGHUP (the process that owns signals) */
+  watchPolicy?: boolean;
+}
+
+export interface Checks {
+  checks: ChecksHook;
+  close(): Promise<void>;
+}
+
+/** Anchors "this policy is now in force" in every known tenant chain (idempotent per policy). */
+async function anchorPolicyLoad(ledger: Ledger, info: PolicyInfo): Promise<void> {
+  const at = new Date().toISOString();
+  for (const tenant of await ledger.store.listTenants()) {
+    const source = tenant.startsWith('salesforce:') ? 'salesforce' : 'hubspot';
+    await ledger.append(tenant, [
+      {
+        event: {
+          tenant,
+          source,
+          object: ADMIN_RECORD.object,
+          recordId: 'policy',
+          eventId: `policy-${info.sha256.slice(0, 16)}`,
+          kind: 'admin',
+          actor: { ...OWN_ACTOR },
+          occurredAt: at,
+          fields: { action: 'policy-loaded', policySha256: info.sha256, rules: info.rules },
+        },
+        idempotencyKey: `policy|${tenant}|${info.sha256}`,
+        verdicts: [],
+      },
+    ]);
+  }
+}
+
+export async function createChecks(
+  options: ChecksOptions,
+  deps: { redis: Redis; ledger: Ledger; logger: Logger },
+): Promise<Checks> {
+  const logger = deps.logger.child({ module: 'checks' });
+  if (!options.policyFile)
+    return { checks: (_t, events) => Promise.resolve(events.map(() => [])), close: async () => {} };
+
+  const holder = await PolicyHolder.load(options.policyFile, {
+    logger,
+    // Our own write-backs (flags, reverts) are never judged again.
+    compile: {
+      exempt: { actors: [OWN_ACTOR.id], sources: ['CLIENT=CRM-LEDGER', 'client=crm-ledger'] },
+    },
+    onLoad: (info) => anchorPolicyLoad(deps.ledger, info),
+  });
+  if (options.watchPolicy) holder.start({ watchFile: true, sighup: true });
+  const judge = new PolicyJudge({
+    policy: () => holder.current,
+    counter: new MassChangeCounter(deps.redis),
+    quarantine: new QuarantineStore(deps.redis),
+  });
+  const alerts = new WebhookAlertSink({
+    logger,
+    url: options.alertWebhookUrl,
+    secret: options.alertWebhookSecret,
+  });
+
+  const checks: ChecksHook = async (_tenant, events) => {
+    const judgements = await judge.judgeBatch(
+      events.map((e) => ({ event: e.event, key: e.idempotencyKey })),
+    );
+    return judgements.map((j) => {
+      for (const a of j.actions) {
+        if (a.type === 'alert') void alerts.send(alertFromAction(a));
+      }
+      return j.verdicts.map((v): Verdict => {
+        const actions = [...new Set(j.actions.filter((a) => a.rule === v.rule).map((a) => a.type))];
+        return { ...v, actions };
+      });
+    });
+  };
+  return {
+    checks,
+    close: () => {
+      holder.stop();
+      return Promise.resolve();
+    },
+  };
+}
