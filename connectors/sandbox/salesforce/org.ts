@@ -212,8 +212,9 @@ export class SandboxOrg {
   }
 
   private stamp(): number {
-    // Non-decreasing, like SystemModstamp: two writes never go back in time.
-    this.lastStamp = Math.max(this.options.now(), this.lastStamp);
+    // Whole seconds, as Salesforce stores date-times ("Datetime fields do not store
+    // milliseconds"), and non-decreasing: two writes never go back in time.
+    this.lastStamp = Math.max(Math.floor(this.options.now() / 1000) * 1000, this.lastStamp);
     return this.lastStamp;
   }
 
