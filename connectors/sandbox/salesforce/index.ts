@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { normaliseSalesforceId } from '../../salesforce/org-allow-list.js';
 import { CometdBus } from './cometd.js';
 import type { RetainedEvent } from './cometd.js';
@@ -34,7 +34,8 @@ export interface SalesforceSandboxOptions {
   orgId?: string;
   /**
    * When set, only this token and the tokens the sandbox issues (refresh) are valid. When unset,
-   * any non-empty bearer token is accepted (until `expireSessions()`).
+   * any non-empty bearer token is accepted until `expireSessions()`; from then on only tokens
+   * the sandbox issues.
    */
   token?: string;
   /** OAuth client checks for the refresh_token grant; unset parts accept anything */
@@ -119,7 +120,10 @@ export interface SalesforceSandbox {
   setApiLimit(limit: number | undefined, used?: number): void;
   injectFaults(fault: FaultInjection): void;
   setLatency(ms: number): void;
-  /** every token issued or seen so far becomes invalid (REST 401, CometD 401::Authentication invalid) */
+  /**
+   * Every token issued or seen so far becomes invalid (REST 401 INVALID_SESSION_ID, CometD
+   * 401::Authentication invalid); from then on only tokens issued by the refresh grant are valid.
+   */
   expireSessions(): void;
   outboundDeliveries(): readonly OutboundDelivery[];
   /** Outbound Messages not yet acknowledged */
@@ -155,9 +159,11 @@ export async function startSalesforceSandbox(
   const issued = new Set<string>(options.token === undefined ? [] : [options.token]);
   const seen = new Set<string>();
   const expired = new Set<string>();
+  /** after expireSessions(), only tokens the sandbox issues are valid, even without `token` */
+  let strict = options.token !== undefined;
   const isTokenValid = (token: string): boolean => {
     if (token === '' || expired.has(token)) return false;
-    if (options.token !== undefined && !issued.has(token)) return false;
+    if (strict && !issued.has(token)) return false;
     seen.add(token);
     return true;
   };
@@ -176,6 +182,11 @@ export async function startSalesforceSandbox(
         sendJson(res, 500, [{ errorCode: 'UNKNOWN_EXCEPTION', message: String(err) }]);
       else res.destroy();
     });
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   const bus = new CometdBus({
     mount: '/cometd',
@@ -677,6 +688,7 @@ export async function startSalesforceSandbox(
     },
     expireSessions() {
       for (const token of [...seen, ...issued]) expired.add(token);
+      strict = true;
     },
     outboundDeliveries: () => org.outbound?.deliveries ?? [],
     outboundBacklog: () => org.outbound?.backlog() ?? 0,
@@ -706,8 +718,10 @@ export async function startSalesforceSandbox(
     async close() {
       await org.outbound?.close();
       bus.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Long polls and keep-alive sockets (faye's client retries on its own) would hold close().
+      for (const socket of sockets) socket.destroy();
+      await closed;
     },
   };
 
