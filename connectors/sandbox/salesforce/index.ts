@@ -123,6 +123,8 @@ export interface SalesforceSandbox {
   /**
    * Every token issued or seen so far becomes invalid (REST 401 INVALID_SESSION_ID, CometD
    * 401::Authentication invalid); from then on only tokens issued by the refresh grant are valid.
+   * A CometD client notices at its next `/meta/connect`, i.e. after the long poll it holds ends
+   * (`cometdTimeoutSeconds`), as with Salesforce.
    */
   expireSessions(): void;
   outboundDeliveries(): readonly OutboundDelivery[];
