@@ -7,8 +7,8 @@ import { createSalesforceConnector } from './salesforce/index.js';
 import type { Connector } from './types.js';
 
 export interface ConnectorSettings {
-  hubspot: { clientSecret?: string; publicUrl?: string; acceptV1?: boolean };
-  salesforce: { orgIds: string[] };
+  hubspot: { clientSecret?: string; publicUrl?: string; acceptV1?: boolean; appId?: string };
+  salesforce: { orgIds: string[]; cdcOrgIds?: string[] };
 }
 
 export function createConnectors(settings: ConnectorSettings): ReadonlyMap<Source, Connector> {

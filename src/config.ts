@@ -66,6 +66,8 @@ export interface Config {
   };
   anchor: { batchSize: number; batchWaitMs: number; lockMs: number };
   policyFile?: string;
+  /** where alerts go (HMAC-signed JSON, Slack-compatible `text`); unset: logged only */
+  alerts: { webhookUrl?: string; webhookSecret?: string };
   logLevel: LogLevel;
 }
 
@@ -253,6 +255,8 @@ const EnvObject = z
     CRM_LEDGER_SALESFORCE_CDC: oneOf(['on', 'off'] as const).default('on'),
     CRM_LEDGER_SANDBOX: oneOf(['auto', 'on', 'off'] as const).default('auto'),
     CRM_LEDGER_POLICY_FILE: text().optional(),
+    CRM_LEDGER_ALERT_WEBHOOK_URL: httpUrl().optional(),
+    CRM_LEDGER_ALERT_WEBHOOK_SECRET: secret().optional(),
     CRM_LEDGER_LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
     CRM_LEDGER_LEDGER_ORIGIN: origin().default('crm-ledger.local'),
     CRM_LEDGER_LEDGER_KEY_FILE: text().optional(),
@@ -287,6 +291,14 @@ const EnvObject = z
           path: ['CRM_LEDGER_SALESFORCE_ORG_IDS'],
           message:
             'required when Salesforce is connected (CRM_LEDGER_SALESFORCE_INSTANCE_URL or _ACCESS_TOKEN set): list the org ids whose messages are accepted',
+        });
+      }
+      if (has('CRM_LEDGER_ALERT_WEBHOOK_URL') && !has('CRM_LEDGER_ALERT_WEBHOOK_SECRET')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['CRM_LEDGER_ALERT_WEBHOOK_SECRET'],
+          message:
+            'required when CRM_LEDGER_ALERT_WEBHOOK_URL is set (alerts are HMAC-signed with it)',
         });
       }
       // Webhooks from a connected HubSpot app can only be verified with its client secret.
@@ -373,6 +385,10 @@ function toConfig(env: Env): Config {
       lockMs: env.CRM_LEDGER_ANCHOR_LOCK_MS,
     },
     ...optional('policyFile', env.CRM_LEDGER_POLICY_FILE),
+    alerts: {
+      ...optional('webhookUrl', env.CRM_LEDGER_ALERT_WEBHOOK_URL),
+      ...optional('webhookSecret', env.CRM_LEDGER_ALERT_WEBHOOK_SECRET),
+    },
     logLevel: env.CRM_LEDGER_LOG_LEVEL,
   };
 }
@@ -525,6 +541,15 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
       'Local sandbox HubSpot and Salesforce: auto (when no CRM is configured and Redis is embedded), on, off.',
   },
   CRM_LEDGER_POLICY_FILE: { default: null, description: 'Path to the change policy file.' },
+  CRM_LEDGER_ALERT_WEBHOOK_URL: {
+    default: null,
+    description:
+      'Alerts (tampering, policy alerts) are POSTed here as HMAC-signed JSON with a Slack-compatible text; unset: logged only.',
+  },
+  CRM_LEDGER_ALERT_WEBHOOK_SECRET: {
+    default: null,
+    description: 'HMAC-SHA256 secret for the X-CRM-Ledger-Signature header of alerts.',
+  },
   CRM_LEDGER_LOG_LEVEL: { default: 'info', description: `Log level: ${LOG_LEVELS.join('|')}.` },
   CRM_LEDGER_LEDGER_ORIGIN: {
     default: 'crm-ledger.local',

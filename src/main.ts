@@ -24,6 +24,30 @@ import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipel
 import { startAnchorWorker } from './pipeline/anchor.worker.js';
 import { startAnchorThread } from './pipeline/anchor-thread.js';
 import type { EmbeddedRedis } from './redis/embedded-server.js';
+import type { ChangeSink } from './pipeline/queues.js';
+import { createAnchorExtras } from './pipeline/anchor-extras.js';
+import type { AnchorExtrasOptions } from './pipeline/anchor-extras.js';
+import { startFlagWorker } from './pipeline/flag.worker.js';
+import { createFlagsQueue, flagsQueueName } from './pipeline/flags.js';
+import type { FrozenState } from './ledger/store.js';
+import { WebhookAlertSink } from './policy/alerts.js';
+import type { Alert } from './policy/alerts.js';
+import type { CrmClient } from '../connectors/types.js';
+import {
+  HubspotClient,
+  FLAG_PROPERTY as HUBSPOT_FLAG_PROPERTY,
+} from '../connectors/hubspot/client.js';
+import {
+  SalesforceClient,
+  DEFAULT_STATUS_FIELD as SALESFORCE_STATUS_FIELD,
+} from '../connectors/salesforce/client.js';
+import { startCdcSubscriber } from '../connectors/salesforce/cdc.js';
+import type { CdcSubscriber } from '../connectors/salesforce/cdc.js';
+import { normaliseSalesforceId } from '../connectors/salesforce/org-allow-list.js';
+import { startHubspotSandbox } from '../connectors/sandbox/hubspot/index.js';
+import type { HubspotSandbox } from '../connectors/sandbox/hubspot/index.js';
+import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
+import type { SalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
 
 export type Role = 'all' | 'api' | 'worker' | 'scheduler';
 
@@ -166,12 +190,6 @@ export async function startService(
         checkpointMinIntervalMs: config.ledger.checkpointMinIntervalMs,
       })
     : undefined;
-  const verification = new VerificationService(
-    store,
-    { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
-    new FileTrustStore(trustDir(config.dataDir)),
-  );
-
   // A crash between an append and its checkpoint leaves blocks no checkpoint covers: sign them now.
   if (ledger) {
     for (const tenant of await store.listTenants()) {
@@ -187,11 +205,118 @@ export async function startService(
     }
   }
 
+  const { token, created } = await adminToken(config, logger);
+  const sandboxCreds = await sandboxCredentials(config.dataDir);
+  const useSandbox =
+    config.sandbox === 'on' ||
+    (config.sandbox === 'auto' &&
+      !config.redis.url &&
+      !config.hubspot.clientSecret &&
+      config.salesforce.orgIds.length === 0);
+  const salesforceOrgIds = useSandbox ? [sandboxCreds.salesforceOrgId] : config.salesforce.orgIds;
+  const salesforceConnected = useSandbox || config.salesforce.instanceUrl !== undefined;
+  const hubspotAppId = config.hubspot.appId ?? (useSandbox ? String(SANDBOX_APP_ID) : undefined);
+
+  let server: Server | undefined;
+  let url = '';
+  const queue =
+    role === 'all' || role === 'api'
+      ? createChangesQueue(connectionFromUrl(redisUrl, 'producer'))
+      : undefined;
+  const alertSink = new WebhookAlertSink({
+    logger,
+    url: config.alerts.webhookUrl,
+    secret: config.alerts.webhookSecret,
+  });
+  if (queue) {
+    const hubspot: { clientSecret?: string; publicUrl?: string; appId?: string } = {};
+    if (config.hubspot.clientSecret) hubspot.clientSecret = config.hubspot.clientSecret;
+    if (config.http.publicUrl) hubspot.publicUrl = config.http.publicUrl;
+    if (hubspotAppId) hubspot.appId = hubspotAppId;
+    if (useSandbox) {
+      // No CRM configured: accept traffic signed with the local sandbox credentials (the sandbox
+      // CRMs started below and `crm-ledger demo` use them).
+      hubspot.clientSecret = sandboxCreds.hubspotClientSecret;
+      logger.info(
+        { file: sandboxCredentialsFile(config.dataDir) },
+        'no CRM configured: using the local sandbox HubSpot and Salesforce',
+      );
+    }
+    const app = createApp({
+      webhooks: {
+        connectors: createConnectors({
+          hubspot,
+          salesforce: {
+            orgIds: salesforceOrgIds,
+            ...(config.salesforce.cdc && salesforceConnected
+              ? { cdcOrgIds: salesforceOrgIds }
+              : {}),
+          },
+        }),
+        sink: createChangeSink(queue),
+        logger: logger.child({ module: 'webhooks' }),
+      },
+      logger: logger.child({ module: 'http' }),
+      adminToken: token,
+      tokens: await roleTokens(config),
+      verifierKeys: verifiers,
+      verification: new VerificationService(
+        store,
+        { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
+        new FileTrustStore(trustDir(config.dataDir)),
+        {
+          onTampered: (tenant, result, state) => {
+            logger.error(
+              { tenant, firstBadSeq: state.firstBadSeq },
+              'tampering found: tenant frozen',
+            );
+            void alertSink.send(tamperAlert(tenant, state, result.size));
+          },
+        },
+      ),
+      changeSink: createChangeSink(queue),
+      queueDepths: () => queueDepths(redisUrl, store),
+      ping: () => requestRedis.ping(),
+    });
+    server = await new Promise<Server>((res, rej) => {
+      const s = app.listen(config.http.port, config.http.host, () => res(s));
+      s.once('error', rej);
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.http.port;
+    url = `http://${config.http.host}:${port}`;
+    logger.info({ url, role }, 'crm-ledger listening');
+  }
+  const adminBaseUrl = config.http.publicUrl ?? (url || undefined);
+
+  // The local sandbox CRMs (the embedded default): they call our webhooks like the real ones.
+  const sandboxes =
+    useSandbox && role === 'all' ? await startSandboxes(url, sandboxCreds, logger) : undefined;
+
+  // Write-back clients, one per CRM account (tenant).
+  const clients = role === 'api' ? [] : buildCrmClients(config, sandboxes, adminBaseUrl, logger);
+  const extras: AnchorExtrasOptions = {
+    checks: {
+      ...(config.policyFile ? { policyFile: config.policyFile } : {}),
+      ...(config.alerts.webhookUrl ? { alertWebhookUrl: config.alerts.webhookUrl } : {}),
+      ...(config.alerts.webhookSecret ? { alertWebhookSecret: config.alerts.webhookSecret } : {}),
+      watchPolicy: true,
+    },
+    flags: true,
+    ...(adminBaseUrl ? { adminBaseUrl } : {}),
+    ownFields: OWN_FIELDS,
+  };
+
   // The anchor worker: in this thread for `--role worker`; in a worker thread of this process for
   // `--role all`, so that webhooks and anchoring each get a core.
-  const worker =
+  const workerExtras =
     role === 'worker' && ledger
+      ? await createAnchorExtras(extras, { redisUrl, redis, ledger, logger })
+      : undefined;
+  const worker =
+    role === 'worker' && ledger && workerExtras
       ? startAnchorWorker({
+          ...workerExtras.workerOptions,
           connection: connectionFromUrl(redisUrl, 'worker'),
           ledger,
           logger: logger.child({ module: 'anchor-worker' }),
@@ -212,54 +337,30 @@ export async function startService(
           batchWaitMs: config.anchor.batchWaitMs,
           lockMs: config.anchor.lockMs,
           logLevel: config.logLevel,
+          extras,
         })
       : undefined;
   await anchorThread?.ready;
 
-  const { token, created } = await adminToken(config, logger);
-  let server: Server | undefined;
-  let url = '';
-  const queue =
-    role === 'all' || role === 'api'
-      ? createChangesQueue(connectionFromUrl(redisUrl, 'producer'))
+  const flagWorkers = clients.map((client) =>
+    startFlagWorker({
+      connection: connectionFromUrl(redisUrl, 'worker'),
+      client,
+      logger: logger.child({ module: 'flag-worker', tenant: client.tenant }),
+    }),
+  );
+
+  // Salesforce Change Data Capture: one subscriber per org, in the scheduler (or all) role.
+  const cdcQueue =
+    config.salesforce.cdc && (role === 'all' || role === 'scheduler')
+      ? createChangesQueue(connectionFromUrl(redisUrl, 'worker'))
       : undefined;
-  if (queue) {
-    const hubspot: { clientSecret?: string; publicUrl?: string } = {};
-    if (config.hubspot.clientSecret) hubspot.clientSecret = config.hubspot.clientSecret;
-    if (config.http.publicUrl) hubspot.publicUrl = config.http.publicUrl;
-    let orgIds = config.salesforce.orgIds;
-    if (!config.redis.url && !config.hubspot.clientSecret && orgIds.length === 0) {
-      // The embedded default with no CRM configured: accept traffic signed with local sandbox
-      // credentials, so `crm-ledger demo` (and a person trying things out) can send changes.
-      const sandbox = await sandboxCredentials(config.dataDir);
-      hubspot.clientSecret = sandbox.hubspotClientSecret;
-      orgIds = [sandbox.salesforceOrgId];
-      logger.info(
-        { file: sandboxCredentialsFile(config.dataDir) },
-        'no CRM configured: webhooks accept sandbox credentials (try: npm run demo)',
-      );
-    }
-    const app = createApp({
-      webhooks: {
-        connectors: createConnectors({ hubspot, salesforce: { orgIds } }),
-        sink: createChangeSink(queue),
-        logger: logger.child({ module: 'webhooks' }),
-      },
-      logger: logger.child({ module: 'http' }),
-      adminToken: token,
-      tokens: await roleTokens(config),
-      verifierKeys: verifiers,
-      verification,
-      ping: () => requestRedis.ping(),
-    });
-    server = await new Promise<Server>((res, rej) => {
-      const s = app.listen(config.http.port, config.http.host, () => res(s));
-      s.once('error', rej);
-    });
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : config.http.port;
-    url = `http://${config.http.host}:${port}`;
-    logger.info({ url, role }, 'crm-ledger listening');
+  const cdc = cdcQueue ? await startCdc(clients, createChangeSink(cdcQueue), redis, logger) : [];
+
+  if (sandboxes) {
+    process.stdout.write(
+      `\n  Sandbox CRMs (no CRM configured):\n    HubSpot    ${sandboxes.hubspot.url}  (tenant hubspot:${sandboxes.hubspot.portalId})\n    Salesforce ${sandboxes.salesforce.url}  (tenant ${sandboxes.salesforce.tenant})\n  Try: npm run demo, or change a record in a sandbox (see README).\n`,
+    );
   }
   if (created) {
     // Shown once, at creation: the operator needs it to call /admin/*. Never logged afterwards.
@@ -282,14 +383,253 @@ export async function startService(
         const s = server;
         await new Promise<void>((r) => s.close(() => r()));
       }
+      await Promise.all(cdc.map((c) => c.stop()));
+      await cdcQueue?.close();
       await worker?.close();
+      await workerExtras?.close();
       await anchorThread?.close();
+      await Promise.all(flagWorkers.map((w) => w.close()));
       await queue?.close();
+      await sandboxes?.hubspot.close();
+      await sandboxes?.salesforce.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit()]);
       if (embedded) {
         await embedded.stop();
         await rm(redisUrlFile(config.dataDir), { force: true });
       }
     },
+  };
+}
+
+/** Our app id in the sandbox HubSpot (its writes come back attributed to it). */
+const SANDBOX_APP_ID = 54321;
+
+/** The fields crm-ledger writes in each CRM: a change to nothing else is our own echo. */
+const OWN_FIELDS: Record<string, string[]> = {
+  hubspot: [HUBSPOT_FLAG_PROPERTY],
+  salesforce: [SALESFORCE_STATUS_FIELD],
+};
+
+interface Sandboxes {
+  hubspot: HubspotSandbox;
+  salesforce: SalesforceSandbox;
+}
+
+async function startSandboxes(
+  url: string,
+  creds: SandboxCredentials,
+  logger: Logger,
+): Promise<Sandboxes> {
+  const hubspot = await startHubspotSandbox({
+    appId: SANDBOX_APP_ID,
+    clientSecret: creds.hubspotClientSecret,
+    ...(url ? { webhookTarget: `${url}/webhooks/hubspot` } : {}),
+  });
+  const salesforce = await startSalesforceSandbox({
+    orgId: creds.salesforceOrgId,
+    ...(url ? { outboundMessageUrl: `${url}/webhooks/salesforce` } : {}),
+  });
+  logger.info({ hubspot: hubspot.url, salesforce: salesforce.url }, 'sandbox CRMs started');
+  return { hubspot, salesforce };
+}
+
+/** One write-back client per configured CRM account (or per sandbox). */
+function buildCrmClients(
+  config: Config,
+  sandboxes: Sandboxes | undefined,
+  adminBaseUrl: string | undefined,
+  logger: Logger,
+): CrmClient[] {
+  const clients: CrmClient[] = [];
+  const hs = config.hubspot;
+  if (sandboxes) {
+    clients.push(
+      new HubspotClient({
+        tenant: `hubspot:${sandboxes.hubspot.portalId}`,
+        portalId: sandboxes.hubspot.portalId,
+        appId: sandboxes.hubspot.appId,
+        apiUrl: sandboxes.hubspot.url,
+        accessToken: 'sandbox',
+        adminBaseUrl,
+        logger: logger.child({ module: 'hubspot-client' }),
+      }),
+      new SalesforceClient({
+        tenant: sandboxes.salesforce.tenant,
+        instanceUrl: sandboxes.salesforce.url,
+        accessToken: 'sandbox',
+        version: config.salesforce.apiVersion,
+        logger: logger.child({ module: 'salesforce-client' }),
+      }),
+    );
+    return clients;
+  }
+  if (hs.portalId && (hs.accessToken || hs.refreshToken)) {
+    clients.push(
+      new HubspotClient({
+        tenant: `hubspot:${hs.portalId}`,
+        portalId: hs.portalId,
+        appId: hs.appId ?? 'unknown',
+        apiUrl: hs.apiUrl,
+        accessToken: hs.accessToken,
+        refresh:
+          hs.clientId && hs.clientSecret && hs.refreshToken
+            ? {
+                clientId: hs.clientId,
+                clientSecret: hs.clientSecret,
+                refreshToken: hs.refreshToken,
+              }
+            : undefined,
+        adminBaseUrl,
+        logger: logger.child({ module: 'hubspot-client' }),
+      }),
+    );
+  } else if (hs.accessToken) {
+    logger.warn(
+      'CRM_LEDGER_HUBSPOT_PORTAL_ID is not set: verdicts are not written back to HubSpot',
+    );
+  }
+  const sf = config.salesforce;
+  const org = sf.orgIds[0] ? normaliseSalesforceId(sf.orgIds[0]) : undefined;
+  if (sf.instanceUrl && org && (sf.accessToken || sf.refreshToken)) {
+    clients.push(
+      new SalesforceClient({
+        tenant: `salesforce:${org}`,
+        instanceUrl: sf.instanceUrl,
+        ...(sf.accessToken ? { accessToken: sf.accessToken } : {}),
+        ...(sf.clientId && sf.refreshToken
+          ? {
+              refresh: {
+                clientId: sf.clientId,
+                ...(sf.clientSecret ? { clientSecret: sf.clientSecret } : {}),
+                refreshToken: sf.refreshToken,
+                loginUrl: sf.loginUrl ?? 'https://login.salesforce.com',
+              },
+            }
+          : {}),
+        version: sf.apiVersion,
+        logger: logger.child({ module: 'salesforce-client' }),
+      }),
+    );
+  }
+  return clients;
+}
+
+/**
+ * Change Data Capture for each Salesforce client: events are queued like webhook requests (the
+ * replay id is saved only once they are in the queue); GAP events re-read the records named and
+ * queue their current state (anchored as the fields that differ from the last anchored state).
+ */
+async function startCdc(
+  clients: readonly CrmClient[],
+  sink: ChangeSink,
+  redis: Redis,
+  logger: Logger,
+): Promise<CdcSubscriber[]> {
+  const subscribers: CdcSubscriber[] = [];
+  for (const client of clients) {
+    if (!(client instanceof SalesforceClient)) continue;
+    const tenant = client.tenant;
+    const replayKey = `cl:{${tenant}}:cdc:replay`;
+    const log = logger.child({ module: 'salesforce-cdc', tenant });
+    subscribers.push(
+      await startCdcSubscriber({
+        connection: client.connection,
+        tenant,
+        logger: log,
+        replay: {
+          load: async () => {
+            const v = await redis.get(replayKey);
+            return v === null ? undefined : Number(v);
+          },
+          save: async (id) => {
+            await redis.set(replayKey, String(id));
+          },
+        },
+        onEvents: async (events) => {
+          if (events.length === 0) return;
+          await sink.enqueue({
+            source: 'salesforce',
+            receivedAt: new Date().toISOString(),
+            events,
+          });
+        },
+        onGap: async (refs, header) => {
+          if (refs.length === 0) {
+            log.warn(
+              { changeType: header.changeType },
+              'CDC gap without record ids: the next reconciliation covers it',
+            );
+            return;
+          }
+          const byObject = new Map<string, string[]>();
+          for (const r of refs) byObject.set(r.object, [...(byObject.get(r.object) ?? []), r.id]);
+          for (const [object, ids] of byObject) {
+            const page = await client.fetchRecords({ object, ids });
+            const at = new Date().toISOString();
+            await sink.enqueue({
+              source: 'salesforce',
+              receivedAt: at,
+              events: page.records.map((rec) => ({
+                event: {
+                  tenant,
+                  source: 'salesforce',
+                  object: rec.ref.object,
+                  recordId: rec.ref.id,
+                  eventId: `gap:${header.transactionKey}:${rec.ref.id}`,
+                  kind: rec.deleted ? 'delete' : 'reconciled',
+                  actor: { type: 'system', id: 'salesforce:cdc-gap' },
+                  occurredAt: rec.modifiedAt,
+                  fields: rec.fields,
+                },
+                idempotencyKey: `salesforce|${tenant}|gap|${header.transactionKey}|${rec.ref.id}`,
+                fullState: true,
+              })),
+            });
+          }
+        },
+      }),
+    );
+  }
+  return subscribers;
+}
+
+/** Waiting jobs of the changes queue and of each tenant's flags queue. */
+async function queueDepths(
+  redisUrl: string,
+  store: RedisLedgerStore,
+): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const connection = connectionFromUrl(redisUrl, 'producer');
+  const changes = createChangesQueue(connection);
+  try {
+    out['changes'] = await changes.getWaitingCount();
+    for (const tenant of await store.listTenants()) {
+      const q = createFlagsQueue(connection, tenant);
+      try {
+        out[flagsQueueName(tenant)] = await q.getWaitingCount();
+      } finally {
+        await q.close();
+      }
+    }
+  } finally {
+    await changes.close();
+  }
+  return out;
+}
+
+function tamperAlert(tenant: string, state: FrozenState, size: number): Alert {
+  return {
+    id: `tampered-${tenant}-${state.at}`,
+    type: 'ledger.tampered',
+    tenant,
+    rule: 'ledger-integrity',
+    code: state.code ?? 'CHAIN_TAMPERED',
+    verdict: 'tampered',
+    object: 'crm_ledger',
+    recordId: 'chain',
+    eventId: `seq-${state.firstBadSeq ?? -1}`,
+    reason: `${tenant}: ${state.reason}; anchoring is frozen until an admin repairs and resumes it`,
+    detail: { firstBadSeq: state.firstBadSeq ?? null, size, frozenBy: state.by },
+    policy: '',
   };
 }

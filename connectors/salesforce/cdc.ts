@@ -17,7 +17,7 @@
  */
 import type { Connection } from 'jsforce';
 import { StreamingExtension } from 'jsforce/lib/api/streaming.js';
-import type { Client, Subscription } from 'faye';
+import type { Client, Subscription } from '../faye-types.js';
 import type { RecordRef } from '../../src/model/change-event.js';
 import type { Logger } from '../../src/observability/logger.js';
 import type { ParsedEvent } from '../types.js';
@@ -88,7 +88,7 @@ export async function startCdcSubscriber(options: CdcSubscriberOptions): Promise
 
   async function subscribe(from: number): Promise<void> {
     const current = ++generation;
-    const next = options.connection.streaming.createClient([
+    const next = (options.connection.streaming.createClient as (e: unknown[]) => Client)([
       new StreamingExtension.AuthFailure(() => {
         if (current === generation) void recover('auth', received);
       }),

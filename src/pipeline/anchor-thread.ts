@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { workerEntry } from '../worker-entry.js';
 import type { LogLevel } from '../config.js';
+import type { AnchorExtrasOptions } from './anchor-extras.js';
 
 export interface AnchorThreadOptions {
   redisUrl: string;
@@ -22,6 +23,8 @@ export interface AnchorThreadOptions {
   logLevel: LogLevel;
   /** when set, the thread reports every append (event ids anchored, changes skipped) */
   reportAnchored?: boolean;
+  /** plain settings the thread builds the worker's extras from (see AnchorExtras) */
+  extras?: AnchorExtrasOptions;
 }
 
 export interface AnchorThread {

@@ -7,6 +7,7 @@ import { createLogger } from '../observability/logger.js';
 import { createRedis } from '../redis/connection.js';
 import { startAnchorWorker } from './anchor.worker.js';
 import { connectionFromUrl } from './queues.js';
+import { createAnchorExtras } from './anchor-extras.js';
 import type { AnchorThreadMessage, AnchorThreadOptions } from './anchor-thread.js';
 
 const options = workerData as AnchorThreadOptions;
@@ -26,7 +27,14 @@ async function start(): Promise<void> {
     maxChangeBytes: options.maxChangeBytes,
     checkpointMinIntervalMs: options.checkpointMinIntervalMs,
   });
+  const extras = await createAnchorExtras(options.extras ?? {}, {
+    redisUrl: options.redisUrl,
+    redis,
+    ledger,
+    logger,
+  });
   const worker = startAnchorWorker({
+    ...extras.workerOptions,
     connection: connectionFromUrl(options.redisUrl, 'worker'),
     ledger,
     logger: logger.child({ module: 'anchor-worker' }),
@@ -45,6 +53,7 @@ async function start(): Promise<void> {
     if (m.type !== 'close') return;
     void (async () => {
       await worker.close();
+      await extras.close();
       await redis.quit().catch(() => undefined);
       post({ type: 'closed' });
     })();

@@ -33,7 +33,7 @@ export const ALERT_DEFAULTS = {
 export interface Alert {
   /** stable id: the same alert re-sent (retry, re-judged change) has the same id */
   id: string;
-  type: 'policy.violation';
+  type: 'policy.violation' | 'ledger.tampered';
   tenant: string;
   rule: string;
   code: string;

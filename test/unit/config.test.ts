@@ -40,6 +40,7 @@ describe('loadConfig', () => {
           maxChangeBytes: 65_536,
         },
         anchor: { batchSize: 128, batchWaitMs: 20, lockMs: 30_000 },
+        alerts: {},
         logLevel: 'info',
       });
     });
@@ -83,6 +84,8 @@ describe('loadConfig', () => {
         CRM_LEDGER_SANDBOX: 'off',
         CRM_LEDGER_TOKENS_FILE: '/etc/crm-ledger/tokens.json',
         CRM_LEDGER_POLICY_FILE: './policy.yaml',
+        CRM_LEDGER_ALERT_WEBHOOK_URL: 'https://alerts.example.com/hook',
+        CRM_LEDGER_ALERT_WEBHOOK_SECRET: 'alert-secret',
         CRM_LEDGER_LOG_LEVEL: 'DEBUG',
         CRM_LEDGER_LEDGER_ORIGIN: 'ledger.example.com/acme',
         CRM_LEDGER_LEDGER_KEY_FILE: '/run/secrets/ledger.key',
@@ -130,6 +133,7 @@ describe('loadConfig', () => {
         },
         anchor: { batchSize: 1000, batchWaitMs: 0, lockMs: 30_000 },
         policyFile: './policy.yaml',
+        alerts: { webhookUrl: 'https://alerts.example.com/hook', webhookSecret: 'alert-secret' },
         logLevel: 'debug',
       });
     });

@@ -15,8 +15,15 @@
  * into faye's engine internals (`_server._engine._engine`); faye is pinned by package-lock.
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import faye from 'faye';
-import type { BayeuxMessage, ExtensionCallback, NodeAdapter } from 'faye';
+import fayeModule from 'faye';
+import type {
+  BayeuxMessage,
+  ExtensionCallback,
+  FayeModule,
+  NodeAdapter,
+} from '../../faye-types.js';
+
+const faye = fayeModule as unknown as FayeModule;
 
 export interface RetainedEvent {
   replayId: number;
