@@ -99,13 +99,17 @@ export function authenticate(
       }
     }
     if (!found) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="crm-ledger admin"');
-      sendError(res, 'UNAUTHORIZED', 'a valid admin bearer token is required');
+      sendUnauthorized(res);
       return;
     }
     res.locals['principal'] = { role: found.role, name: found.name } satisfies Principal;
     next();
   };
+}
+
+export function sendUnauthorized(res: Response): void {
+  res.setHeader('WWW-Authenticate', 'Bearer realm="crm-ledger admin"');
+  sendError(res, 'UNAUTHORIZED', 'a valid admin bearer token is required');
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

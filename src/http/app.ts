@@ -6,7 +6,13 @@ import type { RequestHandler } from 'express';
 import type { Logger } from '../observability/logger.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { formatVerifierKey } from '../ledger/checkpoint.js';
-import { adminTokenFrom, auditLog, authenticate, requireRole } from './admin-auth.js';
+import {
+  adminTokenFrom,
+  auditLog,
+  authenticate,
+  requireRole,
+  sendUnauthorized,
+} from './admin-auth.js';
 import type { AdminToken } from './admin-auth.js';
 import { AdminSessions } from './admin-session.js';
 import { dashboardRoutes } from './dashboard.routes.js';
@@ -100,9 +106,11 @@ export function createApp(deps: AppDeps): express.Express {
       QUEUES_BOARD_PATH,
       authenticate(tokens, {
         sessions,
+        // The board's page goes to the login form; its XHR API answers 401 like ours.
         onMissing: (req, res) => {
-          if (req.method === 'GET') res.redirect(303, '/admin/login');
-          else authenticate(tokens)(req, res, () => undefined);
+          if (req.method === 'GET' && !req.path.startsWith('/api/'))
+            res.redirect(303, '/admin/login');
+          else sendUnauthorized(res);
         },
       }),
       requireRole('operator'),
