@@ -30,6 +30,9 @@ code{font-size:.9em;word-break:break-all}
 
 export const STYLE_HASH = `sha256-${createHash('sha256').update(STYLE).digest('base64')}`;
 
+/** Built outside any template so that formatting can never change the hashed bytes. */
+const STYLE_ELEMENT = rawHtml('<style>' + STYLE + '</style>');
+
 export const HIDDEN_FOR_OPERATOR = 'hidden for operator role';
 
 export interface Nav {
@@ -47,9 +50,7 @@ export function page(title: string, nav: Nav, body: HtmlValue): string {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · crm-ledger admin</title>
-        <style>
-          ${rawHtml(STYLE)}
-        </style>
+        ${STYLE_ELEMENT}
       </head>
       <body>
         <header>
