@@ -150,6 +150,7 @@ describe('dashboard in a browser', () => {
       expect(latest).toContain('duplicate DUPLICATE_EMAIL — same email as contact 17');
       expect(latest).toContain('verified (in checkpoint 3)');
       await expectText(page.locator('main > p').first(), 'history intact');
+      await page.screenshot({ path: join(shots, 'timeline.png'), fullPage: true });
       await context.close();
     });
   });
