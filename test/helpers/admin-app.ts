@@ -10,7 +10,11 @@ import type { Redis } from 'ioredis';
 import { createApp } from '../../src/http/app.js';
 import type { AppDeps } from '../../src/http/app.js';
 import { adminTokenFrom } from '../../src/http/admin-auth.js';
-import type { RecentVerdict, TenantStatus } from '../../src/http/dashboard.routes.js';
+import type {
+  DashboardSources,
+  RecentVerdict,
+  TenantStatus,
+} from '../../src/http/dashboard.routes.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { VerificationService } from '../../src/ledger/verification.js';
 import { FileTrustStore } from '../../src/ledger/trust-store.js';
@@ -33,12 +37,14 @@ export interface AdminAppFixture {
 export async function createAdminApp(
   redis: Redis,
   extra: Partial<AppDeps> = {},
+  /** optional sources to leave unwired */
+  without: readonly (keyof DashboardSources)[] = [],
 ): Promise<AdminAppFixture> {
   const ledger = createTestLedger(redis, testSigner());
   const dir = await mkdtemp(join(tmpdir(), 'crm-ledger-dash-'));
   const frozen = new Map<string, string>();
   const verdicts: RecentVerdict[] = [];
-  const app = createApp({
+  const deps: AppDeps = {
     logger: createLogger({ level: 'silent' }),
     adminToken: ADMIN_TOKEN,
     tokens: [
@@ -58,7 +64,9 @@ export async function createAdminApp(
     },
     recentVerdicts: (limit) => Promise.resolve(verdicts.slice(0, limit)),
     ...extra,
-  });
+  };
+  for (const key of without) delete deps[key];
+  const app = createApp(deps);
   return {
     app,
     ledger,

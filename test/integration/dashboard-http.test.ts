@@ -356,6 +356,71 @@ describe('dashboard pages', () => {
   });
 });
 
+describe('recent verdicts page', () => {
+  it('lists verdicts with links to the record, reasons escaped, and hidden from operators', async () => {
+    fx.verdicts.unshift({
+      tenant,
+      object: 'contact',
+      id: 'x1',
+      seq: 1,
+      at: '2026-11-02T08:00:00.000Z',
+      type: 'unauthorised',
+      code: 'FIELD_NOT_ALLOWED',
+      reason: `edited by <u>intern</u>`,
+    });
+    const auditor = await request(fx.app)
+      .get('/admin/ui/verdicts')
+      .set('Cookie', await login(AUDITOR_TOKEN));
+    expect(auditor.status).toBe(200);
+    const text = squash(auditor.text);
+    expect(text).toContain('FIELD_NOT_ALLOWED');
+    expect(text).toContain('edited by &lt;u&gt;intern&lt;/u&gt;');
+    expect(text).toContain(`href="/admin/ui/records/${encodeURIComponent(tenant)}/contact/x1"`);
+    const operator = await request(fx.app)
+      .get('/admin/ui/verdicts')
+      .set('Cookie', await login(OPERATOR_TOKEN));
+    expect(squash(operator.text)).toContain('FIELD_NOT_ALLOWED');
+    expect(operator.text).not.toContain('intern');
+    expect(operator.text).toContain('hidden for operator role');
+    // The operator's navigation links bull-board; the auditor's does not.
+    expect(operator.text).toContain(`href="${QUEUES_BOARD_PATH}/"`);
+    expect(auditor.text).not.toContain(`href="${QUEUES_BOARD_PATH}/"`);
+  });
+
+  it('still renders the overview when a source fails, and is absent when not wired', async () => {
+    const failing = await createAdminApp(redis, {
+      recentVerdicts: () => Promise.reject(new Error('boom')),
+      queueDepths: () => Promise.reject(new Error('boom')),
+      tenantStatus: () => {
+        throw new Error('boom');
+      },
+    });
+    try {
+      const res = await request(failing.app)
+        .get('/admin/')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+      expect(res.status).toBe(200);
+      const text = squash(res.text);
+      expect(text).toContain('Queue depths unavailable');
+      expect(text).toContain('Verdicts unavailable');
+      expect(text).toContain('(freeze state unknown)');
+      expect(text).not.toContain('boom');
+    } finally {
+      await failing.close();
+    }
+    const bare = await createAdminApp(redis, {}, ['recentVerdicts']);
+    try {
+      const res = await request(bare.app)
+        .get('/admin/ui/verdicts')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+      expect(res.status).toBe(404);
+      expect(res.text).toContain('NOT_FOUND');
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
 describe('bull-board at /admin/queues', () => {
   it('is open to admin and operator, 403 for auditor, redirects a browser without a session', async () => {
     expect((await request(fx.app).get(`${QUEUES_BOARD_PATH}/`)).status).toBe(303);
