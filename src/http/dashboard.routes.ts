@@ -313,9 +313,16 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
       next(err);
       return;
     }
-    const code = err instanceof BaseError ? String(err.code) : 'INTERNAL';
+    const code = errorCode(err);
     const status = statusFor(code);
-    const message = err instanceof BaseError && status < 500 ? err.message : 'internal error';
+    const message =
+      err instanceof BaseError && status < 500
+        ? err.message
+        : code === 'BODY_TOO_LARGE'
+          ? 'the form is too large'
+          : code === 'QUERY_INVALID'
+            ? 'the form could not be read'
+            : 'internal error';
     if (status >= 500)
       log.error({ code, method: req.method, url: req.originalUrl.split('?')[0], err }, message);
     else
@@ -324,6 +331,16 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
   };
   router.use(onError);
   return router;
+}
+
+/** Our coded errors, and body-parser's (a login form too large, with too many fields, or unreadable). */
+function errorCode(err: unknown): string {
+  if (err instanceof BaseError) return String(err.code);
+  const type = (err as { type?: unknown } | null)?.type;
+  if (type === 'entity.too.large' || type === 'parameters.too.many') return 'BODY_TOO_LARGE';
+  if (typeof type === 'string' && type.startsWith('entity.')) return 'QUERY_INVALID';
+  if (type === 'charset.unsupported' || type === 'encoding.unsupported') return 'QUERY_INVALID';
+  return 'INTERNAL';
 }
 
 function overviewMode(req: Request): VerifyMode {

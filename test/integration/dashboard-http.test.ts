@@ -197,6 +197,24 @@ describe('dashboard login', () => {
     });
   });
 
+  describe('when the login form is oversized', () => {
+    it.each([
+      ['a huge token', { token: 'x'.repeat(10_000) }],
+      ['too many fields', { token: 'a', next: '/admin/', a: '1', b: '2', c: '3' }],
+    ])('answers 413 BODY_TOO_LARGE as a page (%s)', async (_name, form) => {
+      const res = await request(fx.app)
+        .post('/admin/login')
+        .set('Host', '127.0.0.1')
+        .set('Origin', ORIGIN)
+        .type('form')
+        .send(form);
+      expect(res.status).toBe(413);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+      expect(res.text).toContain('BODY_TOO_LARGE');
+      expect(res.headers['set-cookie']).toBeUndefined();
+    });
+  });
+
   describe('when a session is tampered with, expired or logged out', () => {
     it('refuses a cookie whose MAC does not hold', async () => {
       const cookie = await login(ADMIN_TOKEN);
