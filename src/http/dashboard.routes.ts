@@ -102,7 +102,17 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 
 /** `next` after login: one of our own pages, never another site (no open redirect). */
-const NEXT_RE = /^\/admin\/(?:[A-Za-z0-9._~%:-]+\/?)*$/;
+function isSafeNext(path: unknown): path is string {
+  return (
+    typeof path === 'string' &&
+    path.length <= 512 &&
+    /^\/admin\/[A-Za-z0-9._~%:/-]*$/.test(path) &&
+    !path.includes('//') &&
+    // WHATWG URL parsing reads %2e as a dot in path segments
+    !/%2e/i.test(path) &&
+    !/\/\.{1,2}(?:\/|$)/.test(path)
+  );
+}
 
 export function dashboardRoutes(deps: DashboardDeps): Router {
   const router = Router();
@@ -130,7 +140,7 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
     const next = req.originalUrl.split('?')[0] ?? '';
     res.redirect(
       303,
-      NEXT_RE.test(next) && next !== '/admin/'
+      isSafeNext(next) && next !== '/admin/'
         ? `/admin/login?next=${encodeURIComponent(next)}`
         : '/admin/login',
     );
@@ -141,10 +151,7 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
   ];
 
   router.get('/login', (req, res) => {
-    const next =
-      typeof req.query['next'] === 'string' && NEXT_RE.test(req.query['next'])
-        ? req.query['next']
-        : undefined;
+    const next = isSafeNext(req.query['next']) ? req.query['next'] : undefined;
     send(res, 200, loginPage(next ? { next } : {}));
   });
 
@@ -159,8 +166,7 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
       }
       const body = (req.body ?? {}) as Record<string, unknown>;
       const token = typeof body['token'] === 'string' ? body['token'].trim() : '';
-      const next =
-        typeof body['next'] === 'string' && NEXT_RE.test(body['next']) ? body['next'] : undefined;
+      const next = isSafeNext(body['next']) ? body['next'] : undefined;
       const found = findToken(deps.tokens, token);
       if (!found) {
         log.info({ event: 'login_failed' }, 'dashboard login refused');

@@ -140,13 +140,21 @@ describe('dashboard login', () => {
       expect(cookie).not.toContain(Buffer.from(ADMIN_TOKEN).toString('base64url'));
     });
 
-    it('refuses to redirect anywhere but our own pages after login', async () => {
+    it.each([
+      '//evil.example/admin/',
+      'https://evil.example/admin/',
+      '/admin//evil.example',
+      '/admin/../evil',
+      '/admin/ui/./x',
+      '/admin/%2E%2e/evil',
+      `/admin/${'a'.repeat(40)}!`,
+    ])('refuses to redirect anywhere but our own pages after login (next=%s)', async (next) => {
       const res = await request(fx.app)
         .post('/admin/login')
         .set('Host', '127.0.0.1')
         .set('Origin', ORIGIN)
         .type('form')
-        .send({ token: ADMIN_TOKEN, next: '//evil.example/admin/' });
+        .send({ token: ADMIN_TOKEN, next });
       expect(res.status).toBe(303);
       expect(res.headers['location']).toBe('/admin/');
     });
