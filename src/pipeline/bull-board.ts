@@ -48,25 +48,36 @@ export interface QueuesBoardOptions {
   readOnly?: boolean;
 }
 
-/** An Express router serving bull-board for `queues`. */
+export interface QueuesBoard {
+  /** mount at `basePath` behind authentication (app.ts AppDeps.queuesBoard) */
+  router: RequestHandler;
+  /** replaces the queues shown, e.g. when a flags queue for a new CRM account appears */
+  setQueues(queues: readonly Queue[]): void;
+}
+
+/** bull-board for `queues`, as an Express router. */
 export function createQueuesBoard(
   queues: readonly Queue[],
   options: QueuesBoardOptions,
-): RequestHandler {
+): QueuesBoard {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(options.basePath);
-  const adapters = queues.map((queue) => {
-    const adapter = new BullMQAdapter(queue, { readOnlyMode: options.readOnly ?? false });
-    adapter.setFormatter('data', (data: unknown) => redactJobData(data));
-    adapter.setFormatter('returnValue', (value: unknown) => redactJobData(value));
-    return adapter;
-  });
-  createBullBoard({
-    queues: adapters,
+  const adapt = (list: readonly Queue[]) =>
+    list.map((queue) => {
+      const adapter = new BullMQAdapter(queue, { readOnlyMode: options.readOnly ?? false });
+      adapter.setFormatter('data', (data: unknown) => redactJobData(data));
+      adapter.setFormatter('returnValue', (value: unknown) => redactJobData(value));
+      return adapter;
+    });
+  const board = createBullBoard({
+    queues: adapt(queues),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'crm-ledger queues' } },
   });
-  return serverAdapter.getRouter() as RequestHandler;
+  return {
+    router: serverAdapter.getRouter() as RequestHandler,
+    setQueues: (list) => board.replaceQueues(adapt(list)),
+  };
 }
 
 export interface QueueDepth {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
-import type { Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
 import { contactChange } from '../helpers/ledger.js';
 import {
@@ -23,6 +23,7 @@ import {
   HIDDEN_JOB_VALUE,
   queueDepthsOf,
 } from '../../src/pipeline/bull-board.js';
+import type { QueuesBoard } from '../../src/pipeline/bull-board.js';
 import { QUEUES_BOARD_PATH } from '../../src/http/app.js';
 import { SESSION_COOKIE } from '../../src/http/admin-session.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
@@ -35,6 +36,7 @@ const XSS_REASON = '<img src=x onerror=alert(1)>';
 let redis: Redis;
 let fx: AdminAppFixture;
 let queue: Queue<ChangesJob>;
+let board: QueuesBoard;
 let clock = Date.UTC(2026, 10, 1, 12, 0, 0);
 const tenant = randomTenant();
 
@@ -63,9 +65,10 @@ beforeAll(async () => {
     { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
     PREFIX,
   );
+  board = createQueuesBoard([queue], { basePath: QUEUES_BOARD_PATH });
   fx = await createAdminApp(redis, {
     now: () => clock,
-    queuesBoard: createQueuesBoard([queue], { basePath: QUEUES_BOARD_PATH }),
+    queuesBoard: board.router,
     queueDepths: queueDepthsOf(() => [queue]),
   });
   const change = contactChange(tenant, 'x1', {
@@ -473,5 +476,26 @@ describe('bull-board at /admin/queues', () => {
     expect(text).toContain(HIDDEN_JOB_VALUE);
     expect(text).toContain('hubspot.test.1');
     expect(text).not.toContain('ada@example.com');
+  });
+
+  it('shows queues added later (a flags queue for a new CRM account)', async () => {
+    const url = new URL(testRedisUrl());
+    const later = new Queue('flags-hubspot-99', {
+      connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
+      prefix: PREFIX,
+    });
+    try {
+      board.setQueues([queue, later]);
+      const res = await request(fx.app)
+        .get(`${QUEUES_BOARD_PATH}/api/queues`)
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+      expect(res.status).toBe(200);
+      const names = (res.body.queues as { name: string }[]).map((q) => q.name).sort();
+      expect(names).toEqual(['changes', 'flags-hubspot-99']);
+    } finally {
+      board.setQueues([queue]);
+      await later.obliterate({ force: true });
+      await later.close();
+    }
   });
 });
