@@ -9,10 +9,11 @@
  * gets 403; no or a wrong token gets 401.
  */
 import { createHash } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { constantTimeEqual } from '../security/constant-time.js';
 import type { Logger } from '../observability/logger.js';
 import { sendError } from './errors.js';
+import { AdminSessions, sameOrigin } from './admin-session.js';
 
 export const ROLES = ['admin', 'auditor', 'operator'] as const;
 export type Role = (typeof ROLES)[number];
@@ -43,26 +44,75 @@ export function principalOf(res: Response): Principal | undefined {
   return res.locals['principal'] as Principal | undefined;
 }
 
-/** 401 unless a known token is presented; sets res.locals.principal. */
-export function authenticate(tokens: readonly AdminToken[]): RequestHandler {
+/** The known token equal to `presented`, compared digest-to-digest against every token. */
+export function findToken(
+  tokens: readonly AdminToken[],
+  presented: string,
+): AdminToken | undefined {
+  const digest = tokenDigest(presented);
+  // Compare against every token (no early exit): the time does not tell which one matched.
+  let found: AdminToken | undefined;
+  for (const t of tokens) {
+    if (constantTimeEqual(digest, t.digest)) found ??= t;
+  }
+  return presented === '' ? undefined : found;
+}
+
+export interface AuthenticateOptions {
+  /** dashboard sessions: a valid session cookie authenticates like its token */
+  sessions?: AdminSessions<AdminToken>;
+  /** answers a request with no credentials at all (default: 401 JSON); e.g. redirect to login */
+  onMissing?: (req: Request, res: Response) => void;
+}
+
+/**
+ * 401 unless a known token is presented; sets res.locals.principal. The bearer header wins when
+ * sent (a wrong one is 401 even beside a valid cookie). A session cookie is accepted where
+ * `sessions` is given; a cookie-authenticated request that changes state must also come from our
+ * own origin (CSRF), else 403 ORIGIN_MISMATCH. API clients are unaffected: no cookie, same 401.
+ */
+export function authenticate(
+  tokens: readonly AdminToken[],
+  options: AuthenticateOptions = {},
+): RequestHandler {
   return (req, res, next) => {
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
-    const presented = tokenDigest(match?.[1] ?? '');
-    // Compare against every token (no early exit): the time does not tell which one matched.
+    const header = req.get('authorization');
+    const cookie = options.sessions ? AdminSessions.read(req) : undefined;
     let found: AdminToken | undefined;
-    for (const t of tokens) {
-      if (constantTimeEqual(presented, t.digest) && match) found ??= t;
+    if (header !== undefined || cookie === undefined) {
+      const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header ?? '');
+      found = findToken(tokens, match?.[1] ?? '');
+      if (!found && header === undefined && options.onMissing) {
+        options.onMissing(req, res);
+        return;
+      }
+    } else {
+      found = options.sessions?.open(cookie);
+      if (!found && options.onMissing) {
+        options.sessions?.clearCookie(req, res);
+        options.onMissing(req, res);
+        return;
+      }
+      if (found && !SAFE_METHODS.has(req.method) && !sameOrigin(req)) {
+        sendError(res, 'ORIGIN_MISMATCH', 'a cookie-authenticated change must come from this site');
+        return;
+      }
     }
     if (!found) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="crm-ledger admin"');
-      sendError(res, 'UNAUTHORIZED', 'a valid admin bearer token is required');
+      sendUnauthorized(res);
       return;
     }
     res.locals['principal'] = { role: found.role, name: found.name } satisfies Principal;
     next();
   };
 }
+
+export function sendUnauthorized(res: Response): void {
+  res.setHeader('WWW-Authenticate', 'Bearer realm="crm-ledger admin"');
+  sendError(res, 'UNAUTHORIZED', 'a valid admin bearer token is required');
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** 403 unless the authenticated principal has one of `roles` (admin always does). */
 export function requireRole(...roles: Role[]): RequestHandler {

@@ -2,18 +2,31 @@
  * createApp(deps): the Express app without listen(), so tests drive it with supertest.
  */
 import express from 'express';
+import type { RequestHandler } from 'express';
 import type { Logger } from '../observability/logger.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { formatVerifierKey } from '../ledger/checkpoint.js';
-import { adminTokenFrom, auditLog, authenticate } from './admin-auth.js';
+import {
+  adminTokenFrom,
+  auditLog,
+  authenticate,
+  requireRole,
+  sendUnauthorized,
+} from './admin-auth.js';
 import type { AdminToken } from './admin-auth.js';
+import { AdminSessions } from './admin-session.js';
+import { dashboardRoutes } from './dashboard.routes.js';
+import type { DashboardSources } from './dashboard.routes.js';
 import { adminRoutes } from './admin.routes.js';
 import type { AdminDeps } from './admin.routes.js';
 import { errorHandler, sendError } from './errors.js';
 import { webhookRoutes } from './webhooks.routes.js';
 import type { WebhookDeps } from './webhooks.routes.js';
 
-export interface AppDeps extends AdminDeps {
+/** Where bull-board is mounted (src/pipeline/bull-board.ts builds it with this base path). */
+export const QUEUES_BOARD_PATH = '/admin/queues';
+
+export interface AppDeps extends AdminDeps, DashboardSources {
   logger: Logger;
   /** the admin token in clear (environment or generated); hashed here, never kept */
   adminToken?: string;
@@ -24,6 +37,14 @@ export interface AppDeps extends AdminDeps {
   ping: () => Promise<unknown>;
   /** the CRM webhooks; absent: no /webhooks routes */
   webhooks?: WebhookDeps;
+  /** bull-board (createQueuesBoard with basePath QUEUES_BOARD_PATH); absent: no /admin/queues */
+  queuesBoard?: RequestHandler;
+  /** dashboard session HMAC key (≥ 32 bytes; shared by all API replicas); random per process if absent */
+  sessionSecret?: Uint8Array;
+  sessionTtlMs?: number;
+  /** `Secure` on the session cookie; 'auto' (default): when the request came over TLS */
+  secureCookie?: boolean | 'auto';
+  now?: () => number;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -58,12 +79,46 @@ export function createApp(deps: AppDeps): express.Express {
     ...(deps.adminToken ? [adminTokenFrom('admin', 'admin-token', deps.adminToken)] : []),
     ...(deps.tokens ?? []),
   ];
+  const sessions = new AdminSessions(tokens, {
+    ...(deps.sessionSecret ? { secret: deps.sessionSecret } : {}),
+    ...(deps.sessionTtlMs !== undefined ? { ttlMs: deps.sessionTtlMs } : {}),
+    ...(deps.secureCookie !== undefined ? { secureCookie: deps.secureCookie } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  app.use('/admin', auditLog(deps.logger.child({ audit: true })));
+  // The dashboard pages (HTML, session cookie or bearer; no credentials → the login form).
   app.use(
     '/admin',
-    auditLog(deps.logger.child({ audit: true })),
-    authenticate(tokens),
-    adminRoutes(deps),
+    dashboardRoutes({
+      logger: deps.logger,
+      verification: deps.verification,
+      verifierKeys: deps.verifierKeys,
+      tokens,
+      sessions,
+      ...(deps.queuesBoard ? { queuesPath: QUEUES_BOARD_PATH } : {}),
+      ...(deps.tenantStatus ? { tenantStatus: deps.tenantStatus } : {}),
+      ...(deps.queueDepths ? { queueDepths: deps.queueDepths } : {}),
+      ...(deps.recentVerdicts ? { recentVerdicts: deps.recentVerdicts } : {}),
+    }),
   );
+  if (deps.queuesBoard) {
+    app.use(
+      QUEUES_BOARD_PATH,
+      authenticate(tokens, {
+        sessions,
+        // The board's page goes to the login form; its XHR API answers 401 like ours.
+        onMissing: (req, res) => {
+          if (req.method === 'GET' && !req.path.startsWith('/api/'))
+            res.redirect(303, '/admin/login');
+          else sendUnauthorized(res);
+        },
+      }),
+      requireRole('operator'),
+      deps.queuesBoard,
+    );
+  }
+  // The JSON API: bearer token (or a dashboard session, for GETs from the browser).
+  app.use('/admin', authenticate(tokens, { sessions }), adminRoutes(deps));
 
   app.use((_req, res) => {
     sendError(res, 'NOT_FOUND', 'no such route');

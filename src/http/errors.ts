@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger.js';
 export type HttpErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'ORIGIN_MISMATCH'
   | 'NOT_FOUND'
   | 'TENANT_INVALID'
   | 'TENANT_UNKNOWN'
@@ -22,6 +23,7 @@ export type HttpErrorCode =
 const STATUS: Record<string, number> = {
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  ORIGIN_MISMATCH: 403,
   NOT_FOUND: 404,
   TENANT_INVALID: 400,
   TENANT_UNKNOWN: 404,
