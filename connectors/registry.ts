@@ -8,7 +8,7 @@ import type { Connector } from './types.js';
 
 export interface ConnectorSettings {
   hubspot: { clientSecret?: string; publicUrl?: string; acceptV1?: boolean; appId?: string };
-  salesforce: { orgIds: string[]; cdcOrgIds?: string[] };
+  salesforce: { orgIds: string[] };
 }
 
 export function createConnectors(settings: ConnectorSettings): ReadonlyMap<Source, Connector> {

@@ -41,6 +41,11 @@ export interface ParsedEvent {
    * plus a hash of the whole state (STATE_HASH_FIELD).
    */
   fullState?: true;
+  /**
+   * Anchor it only if some field differs from the record's last anchored state (a Salesforce CDC
+   * event whose change already came as an Outbound Message).
+   */
+  skipIfUnchanged?: true;
 }
 
 export type ParseResult =

@@ -12,7 +12,8 @@ import { loadSigningKey, loadVerifierKeys } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
-import { createApp } from './http/app.js';
+import { createApp, QUEUES_BOARD_PATH } from './http/app.js';
+import { createQueuesBoard, queueDepthsOf } from './pipeline/bull-board.js';
 import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
 import type { AdminToken } from './http/admin-auth.js';
 import { ConfigError } from './errors.js';
@@ -214,7 +215,6 @@ export async function startService(
       !config.hubspot.clientSecret &&
       config.salesforce.orgIds.length === 0);
   const salesforceOrgIds = useSandbox ? [sandboxCreds.salesforceOrgId] : config.salesforce.orgIds;
-  const salesforceConnected = useSandbox || config.salesforce.instanceUrl !== undefined;
   const hubspotAppId = config.hubspot.appId ?? (useSandbox ? String(SANDBOX_APP_ID) : undefined);
 
   let server: Server | undefined;
@@ -228,6 +228,7 @@ export async function startService(
     url: config.alerts.webhookUrl,
     secret: config.alerts.webhookSecret,
   });
+  const extraQueues: { close(): Promise<void> }[] = [];
   if (queue) {
     const hubspot: { clientSecret?: string; publicUrl?: string; appId?: string } = {};
     if (config.hubspot.clientSecret) hubspot.clientSecret = config.hubspot.clientSecret;
@@ -242,16 +243,27 @@ export async function startService(
         'no CRM configured: using the local sandbox HubSpot and Salesforce',
       );
     }
+    // Queues shown on /admin/queues (bull-board) and the dashboard: changes, and the flags
+    // queue of each CRM account we write back to.
+    const boardQueues = [
+      queue,
+      ...crmTenants(config, useSandbox, sandboxCreds).map((t) =>
+        createFlagsQueue(connectionFromUrl(redisUrl, 'producer'), t),
+      ),
+    ];
+    extraQueues.push(...boardQueues.slice(1));
+    const board = createQueuesBoard(boardQueues, { basePath: QUEUES_BOARD_PATH, readOnly: true });
     const app = createApp({
+      queuesBoard: board.router,
+      queueDepths: queueDepthsOf(() => boardQueues),
+      tenantStatus: async (t) => {
+        const frozen = await store.readFrozen(t);
+        return frozen ? { frozen: true, reason: frozen.reason } : { frozen: false };
+      },
       webhooks: {
         connectors: createConnectors({
           hubspot,
-          salesforce: {
-            orgIds: salesforceOrgIds,
-            ...(config.salesforce.cdc && salesforceConnected
-              ? { cdcOrgIds: salesforceOrgIds }
-              : {}),
-          },
+          salesforce: { orgIds: salesforceOrgIds },
         }),
         sink: createChangeSink(queue),
         logger: logger.child({ module: 'webhooks' }),
@@ -275,7 +287,7 @@ export async function startService(
         },
       ),
       changeSink: createChangeSink(queue),
-      queueDepths: () => queueDepths(redisUrl, store),
+      waitingCounts: () => waitingCounts(redisUrl, store),
       ping: () => requestRedis.ping(),
     });
     server = await new Promise<Server>((res, rej) => {
@@ -390,6 +402,7 @@ export async function startService(
       await anchorThread?.close();
       await Promise.all(flagWorkers.map((w) => w.close()));
       await queue?.close();
+      await Promise.all(extraQueues.map((q) => q.close()));
       await sandboxes?.hubspot.close();
       await sandboxes?.salesforce.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit()]);
@@ -403,6 +416,7 @@ export async function startService(
 
 /** Our app id in the sandbox HubSpot (its writes come back attributed to it). */
 const SANDBOX_APP_ID = 54321;
+const SANDBOX_PORTAL_ID = 62515;
 
 /** The fields crm-ledger writes in each CRM: a change to nothing else is our own echo. */
 const OWN_FIELDS: Record<string, string[]> = {
@@ -422,6 +436,7 @@ async function startSandboxes(
 ): Promise<Sandboxes> {
   const hubspot = await startHubspotSandbox({
     appId: SANDBOX_APP_ID,
+    portalId: SANDBOX_PORTAL_ID,
     clientSecret: creds.hubspotClientSecret,
     ...(url ? { webhookTarget: `${url}/webhooks/hubspot` } : {}),
   });
@@ -594,7 +609,7 @@ async function startCdc(
 }
 
 /** Waiting jobs of the changes queue and of each tenant's flags queue. */
-async function queueDepths(
+async function waitingCounts(
   redisUrl: string,
   store: RedisLedgerStore,
 ): Promise<Record<string, number>> {
@@ -632,4 +647,19 @@ function tamperAlert(tenant: string, state: FrozenState, size: number): Alert {
     detail: { firstBadSeq: state.firstBadSeq ?? null, size, frozenBy: state.by },
     policy: '',
   };
+}
+
+/** The CRM accounts (tenants) this service writes back to. */
+function crmTenants(config: Config, useSandbox: boolean, creds: SandboxCredentials): string[] {
+  if (useSandbox) {
+    const org = normaliseSalesforceId(creds.salesforceOrgId);
+    return [`hubspot:${SANDBOX_PORTAL_ID}`, ...(org ? [`salesforce:${org}`] : [])];
+  }
+  const out: string[] = [];
+  if (config.hubspot.portalId) out.push(`hubspot:${config.hubspot.portalId}`);
+  const org = config.salesforce.orgIds[0]
+    ? normaliseSalesforceId(config.salesforce.orgIds[0])
+    : undefined;
+  if (config.salesforce.instanceUrl && org) out.push(`salesforce:${org}`);
+  return out;
 }

@@ -154,7 +154,15 @@ export function cdcToEvents(message: unknown, tenant: string): CdcResult {
       const issue = checked.error.issues[0];
       return fail(`${issue?.path.join('.') ?? 'event'}: ${issue?.message ?? 'invalid'}`);
     }
-    events.push({ event: checked.data, idempotencyKey: `salesforce|${orgId}|cdc:${eventId}` });
+    // The same change may also come as an Outbound Message (orgs often have both): whichever comes
+    // second changes nothing against the record's anchored state and is not anchored again.
+    events.push({
+      event: checked.data,
+      idempotencyKey: `salesforce|${orgId}|cdc:${eventId}`,
+      ...(checked.data.kind === 'update' || checked.data.kind === 'create'
+        ? { skipIfUnchanged: true as const }
+        : {}),
+    });
   }
   return {
     ok: true,

@@ -36,12 +36,6 @@ export interface SalesforceConnectorOptions {
    * Throws OrgIdError on a malformed id.
    */
   orgIds: readonly string[];
-  /**
-   * Organisations whose changes arrive through Change Data Capture: their Outbound Messages are
-   * still authenticated and acknowledged, but not queued (CDC wins: it names the fields that
-   * changed and who changed them, and replays; both would anchor one change twice).
-   */
-  cdcOrgIds?: readonly string[];
 }
 
 const CONTENT_TYPE = 'text/xml; charset=utf-8';
@@ -50,7 +44,6 @@ const SYSTEM_ACTOR = { type: 'system', id: 'salesforce:outbound-message' } as co
 
 export function createSalesforceConnector(options: SalesforceConnectorOptions): Connector {
   const allowList = createOrgAllowList(options.orgIds);
-  const cdcOrgs = new Set((options.cdcOrgIds ?? []).map((id) => normaliseSalesforceId(id)));
 
   return {
     source: 'salesforce',
@@ -106,7 +99,6 @@ export function createSalesforceConnector(options: SalesforceConnectorOptions): 
           fullState: true,
         });
       }
-      if (cdcOrgs.has(orgId)) return { ok: true, events: [] };
       return { ok: true, events };
     },
 

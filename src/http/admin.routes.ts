@@ -18,7 +18,7 @@ export interface AdminDeps {
   /** queues admin actions (resume) as changes; absent: POST /admin/resume answers 503 */
   changeSink?: ChangeSink;
   /** waiting jobs per queue name (changes, flags-<tenant>), for /admin/tenants */
-  queueDepths?: () => Promise<Record<string, number>>;
+  waitingCounts?: () => Promise<Record<string, number>>;
   /** the ledger's checkpoint verifier keys (current first), put into evidence bundles */
   verifierKeys: readonly Verifier[];
 }
@@ -143,7 +143,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     for (const key of Object.keys(req.query))
       throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
     const store = deps.verification.store;
-    const depths = deps.queueDepths ? await deps.queueDepths() : {};
+    const depths = deps.waitingCounts ? await deps.waitingCounts() : {};
     const tenants = await Promise.all(
       (await deps.verification.tenants()).map(async (tenant) => {
         const [head, checkpoint, frozen] = await Promise.all([

@@ -190,6 +190,17 @@ export async function diffFullState(
   const states = new Map<string, Map<string, FieldValue>>();
   const out: ParsedEvent[] = [];
   for (const e of events) {
+    if (e.skipIfUnchanged && !e.fullState) {
+      const key = recordKeyOf({ object: e.event.object, id: e.event.recordId });
+      const state = states.get(key) ?? (await ledger.recordState(tenant, key));
+      states.set(key, state);
+      const changed = Object.entries(e.event.fields).some(
+        ([name, value]) => !state.has(name) || state.get(name) !== value,
+      );
+      for (const [name, value] of Object.entries(e.event.fields)) state.set(name, value);
+      if (changed || state.size === 0) out.push(e);
+      continue;
+    }
     if (!e.fullState) {
       out.push(e);
       continue;

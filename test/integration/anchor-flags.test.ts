@@ -204,6 +204,23 @@ describe('anchor worker → flags queue', () => {
       (st) => st === 'completed' || st === 'unknown',
     );
     expect(['completed', 'unknown']).toContain(jobState);
+    // The same change as a CDC event (changed fields only): nothing new, not anchored either.
+    const cdc = await changes.add('request', {
+      source: 'salesforce',
+      receivedAt: new Date().toISOString(),
+      events: [
+        {
+          event: { ...om('c1').event, fields: { Email: 'a@example.com' }, eventId: 'tx:1:c1' },
+          idempotencyKey: `cdc|${tenant}|c1`,
+          skipIfUnchanged: true,
+        },
+      ],
+    });
+    await until(
+      () => changes.getJobState(cdc.id as string),
+      (st) => st === 'completed' || st === 'unknown',
+    );
+    expect((await ledger.store.readHead(tenant)).size).toBe(1);
     expect((await ledger.store.readHead(tenant)).size).toBe(1);
   });
 });
