@@ -1,0 +1,560 @@
+/**
+ * Fellegi–Sunter scoring: each comparison puts a pair of profiles on one agreement level (or
+ * "null" when a side is missing the field); each level carries m = P(level | match) and
+ * u = P(level | non-match); the match weight is log2(λ/(1-λ)) + Σ log2(m/u) and the match
+ * probability its logistic. Parameters are estimated without labels: u from random pairs, m and λ
+ * by expectation–maximisation on blocked candidate pairs (Fellegi & Sunter 1969; Winkler 1988;
+ * the Splink approach), and persisted as JSON.
+ *
+ * Hard negatives override the weight: two different national ids or birth dates (beyond a typo)
+ * are different people, and a person whose names both disagree (colleagues on one switchboard
+ * phone, family at one address) is never a duplicate on shared contact data alone.
+ */
+import { z } from 'zod';
+import {
+  compareDates,
+  damerauDistance,
+  jaroWinkler,
+  phonetic,
+  tokenSimilarity,
+} from './compare.js';
+import { formalFirst } from './profile.js';
+import type { Profile } from './profile.js';
+
+/** Level index per comparison; NULL_LEVEL when either side lacks the field. */
+export const NULL_LEVEL = -1;
+
+export interface Comparison {
+  readonly name: string;
+  /** Canonical field names this comparison looks at (for the verdict's `fields`). */
+  readonly fields: readonly string[];
+  /** Level labels, best agreement first; the last is "disagree". */
+  readonly levels: readonly string[];
+  /** Level index or NULL_LEVEL. */
+  level(a: Profile, b: Profile, ctx: PairContext): number;
+}
+
+/** Per-pair facts computed once and shared by comparisons (name orientation). */
+export interface PairContext {
+  /** b's first/last name swapped gives the better alignment with a's */
+  swapped: boolean;
+}
+
+function stringLevels(
+  a: string | undefined,
+  b: string | undefined,
+  steps: readonly number[],
+): number {
+  if (a === undefined || b === undefined) return NULL_LEVEL;
+  if (a === b) return 0;
+  const s = jaroWinkler(a, b);
+  for (let i = 0; i < steps.length; i++) if (s >= (steps[i] as number)) return i + 1;
+  return steps.length + 1;
+}
+
+function bFirst(b: Profile, ctx: PairContext): string | undefined {
+  return ctx.swapped ? b.ln : b.fn;
+}
+function bLast(b: Profile, ctx: PairContext): string | undefined {
+  return ctx.swapped ? b.fn : b.ln;
+}
+
+const firstname: Comparison = {
+  name: 'firstname',
+  fields: ['firstname'],
+  levels: ['exact', 'nickname-or-jw92', 'jw80', 'disagree'],
+  level(a, b, ctx) {
+    const x = a.fn;
+    const y = bFirst(b, ctx);
+    if (x === undefined || y === undefined) return NULL_LEVEL;
+    if (x === y) return 0;
+    const fx = formalFirst(a) ?? x;
+    const fy = ctx.swapped ? y : (formalFirst(b) ?? y);
+    if (fx === fy) return 1;
+    const s = jaroWinkler(x, y);
+    if (s >= 0.92) return 1;
+    return s >= 0.8 ? 2 : 3;
+  },
+};
+
+const lastname: Comparison = {
+  name: 'lastname',
+  fields: ['lastname'],
+  levels: ['exact', 'jw92', 'jw80-or-phonetic', 'disagree'],
+  level(a, b, ctx) {
+    const x = a.ln;
+    const y = bLast(b, ctx);
+    if (x === undefined || y === undefined) return NULL_LEVEL;
+    if (x === y) return 0;
+    const s = jaroWinkler(x, y);
+    if (s >= 0.92) return 1;
+    if (s >= 0.8 || phonetic(x.replace(/ /g, '')) === phonetic(y.replace(/ /g, ''))) return 2;
+    return 3;
+  },
+};
+
+const birthdate: Comparison = {
+  name: 'birthdate',
+  fields: ['birthdate'],
+  levels: ['exact', 'typo-or-swapped', 'same-year', 'disagree'],
+  level(a, b) {
+    if (a.bd === undefined || b.bd === undefined) return NULL_LEVEL;
+    switch (compareDates(a.bd, b.bd)) {
+      case 'exact':
+        return 0;
+      case 'swapped':
+      case 'typo':
+        return 1;
+      case 'year':
+      case 'near':
+        return 2;
+      case 'different':
+        return 3;
+    }
+  },
+};
+
+const nationalId: Comparison = {
+  name: 'national_id',
+  fields: ['national_id'],
+  levels: ['exact', 'one-edit', 'two-edits', 'disagree'],
+  level(a, b) {
+    if (a.ni === undefined || b.ni === undefined) return NULL_LEVEL;
+    if (a.ni === b.ni) return 0;
+    const d = damerauDistance(a.ni, b.ni);
+    return d <= 1 ? 1 : d === 2 ? 2 : 3;
+  },
+};
+
+function localPart(email: string): string {
+  return email.slice(0, email.lastIndexOf('@'));
+}
+
+const email: Comparison = {
+  name: 'email',
+  fields: ['email'],
+  levels: ['exact', 'similar', 'disagree'],
+  level(a, b) {
+    if (a.em === undefined || b.em === undefined) return NULL_LEVEL;
+    if (a.em === b.em) return 0;
+    const la = localPart(a.em);
+    const lb = localPart(b.em);
+    // same mailbox name at another provider, or a typo in it
+    if (la === lb || (la.length >= 4 && jaroWinkler(la, lb) >= 0.92)) return 1;
+    return 2;
+  },
+};
+
+const phone: Comparison = {
+  name: 'phone',
+  fields: ['phone'],
+  levels: ['exact', 'last-7-digits', 'disagree'],
+  level(a, b) {
+    if (a.ph === undefined || b.ph === undefined) return NULL_LEVEL;
+    let best = 2;
+    for (const x of a.ph) {
+      for (const y of b.ph) {
+        if (x === y) return 0;
+        if (x.length >= 7 && y.length >= 7 && x.slice(-7) === y.slice(-7)) best = 1;
+      }
+    }
+    return best;
+  },
+};
+
+const street: Comparison = {
+  name: 'street',
+  fields: ['street'],
+  levels: ['exact', 'tokens90', 'tokens75', 'disagree'],
+  level(a, b) {
+    if (a.st === undefined || b.st === undefined) return NULL_LEVEL;
+    if (a.st === b.st) return 0;
+    const s = tokenSimilarity(a.st, b.st);
+    return s >= 0.9 ? 1 : s >= 0.75 ? 2 : 3;
+  },
+};
+
+const street2: Comparison = {
+  name: 'street2',
+  fields: ['street'],
+  levels: ['exact', 'tokens85', 'disagree'],
+  level(a, b) {
+    if (a.s2 === undefined || b.s2 === undefined) return NULL_LEVEL;
+    if (a.s2 === b.s2) return 0;
+    return tokenSimilarity(a.s2, b.s2) >= 0.85 ? 1 : 2;
+  },
+};
+
+const city: Comparison = {
+  name: 'city',
+  fields: ['city'],
+  levels: ['exact', 'jw90', 'disagree'],
+  level: (a, b) => stringLevels(a.ci, b.ci, [0.9]),
+};
+
+const postcode: Comparison = {
+  name: 'postcode',
+  fields: ['postcode'],
+  levels: ['exact', 'one-edit', 'disagree'],
+  level(a, b) {
+    if (a.pc === undefined || b.pc === undefined) return NULL_LEVEL;
+    if (a.pc === b.pc) return 0;
+    return damerauDistance(a.pc, b.pc) <= 1 ? 1 : 2;
+  },
+};
+
+const state: Comparison = {
+  name: 'state',
+  fields: ['state'],
+  levels: ['exact', 'disagree'],
+  level(a, b) {
+    if (a.sa === undefined || b.sa === undefined) return NULL_LEVEL;
+    return a.sa === b.sa ? 0 : 1;
+  },
+};
+
+const companyOfPerson: Comparison = {
+  name: 'company',
+  fields: ['company'],
+  levels: ['exact', 'jw90', 'disagree'],
+  level: (a, b) => stringLevels(a.co, b.co, [0.9]),
+};
+
+const country: Comparison = {
+  name: 'country',
+  fields: ['country'],
+  levels: ['exact', 'disagree'],
+  level(a, b) {
+    if (a.cc === undefined || b.cc === undefined) return NULL_LEVEL;
+    return a.cc === b.cc ? 0 : 1;
+  },
+};
+
+const companyName: Comparison = {
+  name: 'company',
+  fields: ['company'],
+  levels: ['exact', 'similar92', 'similar80', 'disagree'],
+  level(a, b) {
+    if (a.co === undefined || b.co === undefined) return NULL_LEVEL;
+    if (a.co === b.co) return 0;
+    const s = Math.max(jaroWinkler(a.co, b.co), tokenSimilarity(a.co, b.co));
+    return s >= 0.92 ? 1 : s >= 0.8 ? 2 : 3;
+  },
+};
+
+const domain: Comparison = {
+  name: 'domain',
+  fields: ['email'],
+  levels: ['exact', 'disagree'],
+  level(a, b) {
+    if (a.dm === undefined || b.dm === undefined) return NULL_LEVEL;
+    return a.dm === b.dm ? 0 : 1;
+  },
+};
+
+export const PERSON_COMPARISONS: readonly Comparison[] = [
+  firstname,
+  lastname,
+  birthdate,
+  nationalId,
+  email,
+  phone,
+  street,
+  street2,
+  city,
+  postcode,
+  state,
+  companyOfPerson,
+  country,
+];
+
+export const COMPANY_COMPARISONS: readonly Comparison[] = [
+  companyName,
+  domain,
+  phone,
+  street,
+  city,
+  postcode,
+  country,
+];
+
+export function comparisonsFor(kind: 'p' | 'c'): readonly Comparison[] {
+  return kind === 'p' ? PERSON_COMPARISONS : COMPANY_COMPARISONS;
+}
+
+/** Which orientation of b's names fits a's better (first/last swapped is a common entry error). */
+export function pairContext(a: Profile, b: Profile): PairContext {
+  if (a.k !== 'p' || b.fn === undefined || b.ln === undefined) return { swapped: false };
+  const af = a.fn ?? '';
+  const al = a.ln ?? '';
+  if (af === b.fn || al === b.ln) return { swapped: false };
+  const straight = jaroWinkler(af, b.fn) + jaroWinkler(al, b.ln);
+  const crossed = jaroWinkler(af, b.ln) + jaroWinkler(al, b.fn);
+  return { swapped: crossed > straight + 0.2 };
+}
+
+/** The comparison vector of a pair: one level per comparison. */
+export function compareProfiles(a: Profile, b: Profile): Int8Array {
+  const comparisons = comparisonsFor(a.k);
+  const ctx = pairContext(a, b);
+  const out = new Int8Array(comparisons.length);
+  for (let i = 0; i < comparisons.length; i++) {
+    out[i] = (comparisons[i] as Comparison).level(a, b, ctx);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+const levelParamsSchema = z.object({
+  m: z.array(z.number().gt(0).lt(1)),
+  u: z.array(z.number().gt(0).lt(1)),
+});
+const kindParamsSchema = z.object({
+  /** prior probability that a blocked candidate pair is a match */
+  lambda: z.number().gt(0).lt(1),
+  comparisons: z.record(z.string(), levelParamsSchema),
+});
+export const matchParamsSchema = z.object({
+  version: z.literal(1),
+  /** how they were estimated (data set, pairs, iterations) */
+  source: z.string().max(512),
+  person: kindParamsSchema,
+  company: kindParamsSchema,
+});
+export type MatchParams = z.infer<typeof matchParamsSchema>;
+export type KindParams = z.infer<typeof kindParamsSchema>;
+
+/** Validates parameters read from JSON (throws a ZodError naming the bad path). */
+export function parseMatchParams(json: unknown): MatchParams {
+  const params = matchParamsSchema.parse(json);
+  for (const kind of ['p', 'c'] as const) {
+    const kp = kind === 'p' ? params.person : params.company;
+    for (const c of comparisonsFor(kind)) {
+      const lp = kp.comparisons[c.name];
+      if (lp === undefined || lp.m.length !== c.levels.length || lp.u.length !== c.levels.length) {
+        throw new Error(
+          `match parameters: ${kind === 'p' ? 'person' : 'company'}.${c.name} needs ${c.levels.length} levels`,
+        );
+      }
+    }
+  }
+  return params;
+}
+
+/** Precomputed log2(m/u) tables for fast scoring. */
+export class Scorer {
+  private readonly weights: { p: Float64Array[]; c: Float64Array[] };
+  private readonly prior: { p: number; c: number };
+
+  constructor(readonly params: MatchParams) {
+    const table = (kind: 'p' | 'c', kp: KindParams) =>
+      comparisonsFor(kind).map((c) => {
+        const lp = kp.comparisons[c.name];
+        if (lp === undefined) throw new Error(`match parameters lack ${c.name}`);
+        return Float64Array.from(lp.m, (m, i) => Math.log2(m / (lp.u[i] as number)));
+      });
+    this.weights = { p: table('p', params.person), c: table('c', params.company) };
+    const logit = (l: number) => Math.log2(l / (1 - l));
+    this.prior = { p: logit(params.person.lambda), c: logit(params.company.lambda) };
+  }
+
+  /** Match weight (log2 odds) of a comparison vector, and per-comparison contributions. */
+  weight(kind: 'p' | 'c', levels: Int8Array, contributions?: Float64Array): number {
+    const w = this.weights[kind];
+    let total = this.prior[kind];
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i] as number;
+      const c = level === NULL_LEVEL ? 0 : ((w[i] as Float64Array)[level] as number);
+      if (contributions) contributions[i] = c;
+      total += c;
+    }
+    return total;
+  }
+
+  /** Scores a pair: probability in [0, 1] (0 for a hard negative) and what drove it. */
+  score(a: Profile, b: Profile): PairScore {
+    const levels = compareProfiles(a, b);
+    const contributions = new Float64Array(levels.length);
+    const weight = this.weight(a.k, levels, contributions);
+    const negative = hardNegative(a.k, levels);
+    const probability = negative !== undefined ? 0 : 1 / (1 + Math.pow(2, -weight));
+    return {
+      probability,
+      weight,
+      levels,
+      contributions,
+      ...(negative ? { hardNegative: negative } : {}),
+    };
+  }
+}
+
+export interface PairScore {
+  probability: number;
+  weight: number;
+  levels: Int8Array;
+  contributions: Float64Array;
+  hardNegative?: string;
+}
+
+const P = Object.fromEntries(PERSON_COMPARISONS.map((c, i) => [c.name, i])) as Record<
+  string,
+  number
+>;
+const C = Object.fromEntries(COMPANY_COMPARISONS.map((c, i) => [c.name, i])) as Record<
+  string,
+  number
+>;
+const at = (levels: Int8Array, i: number | undefined) =>
+  i === undefined ? NULL_LEVEL : (levels[i] as number);
+
+/**
+ * Rules that no amount of agreement elsewhere overrides. Returns the reason, or undefined.
+ * - national ids present on both sides and more than two edits apart: different people;
+ * - birth dates present on both and not equal up to a typo, a day/month swap or the same year;
+ * - person names both disagreeing (or one disagreeing, the other missing) and no identifier
+ *   (email, national id, birth date) agreeing: the shared phone/address is a switchboard,
+ *   a household or an office, not an identity;
+ * - companies whose names disagree outright.
+ */
+export function hardNegative(kind: 'p' | 'c', levels: Int8Array): string | undefined {
+  if (kind === 'c') {
+    return at(levels, C['company']) === 3 ? 'company names differ' : undefined;
+  }
+  if (at(levels, P['national_id']) === 3) return 'national ids differ';
+  if (at(levels, P['birthdate']) === 3) return 'birth dates differ';
+  const fn = at(levels, P['firstname']);
+  const ln = at(levels, P['lastname']);
+  const identified =
+    at(levels, P['email']) === 0 ||
+    (at(levels, P['national_id']) >= 0 && at(levels, P['national_id']) <= 1) ||
+    (at(levels, P['birthdate']) >= 0 && at(levels, P['birthdate']) <= 1);
+  const fnBad = fn === 3;
+  const lnBad = ln === 3;
+  if (
+    !identified &&
+    ((fnBad && lnBad) || (fnBad && ln === NULL_LEVEL) || (lnBad && fn === NULL_LEVEL))
+  ) {
+    return 'names differ';
+  }
+  if (!identified && fnBad) return 'first names differ';
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Estimation
+
+export interface EstimateOptions {
+  /** EM iterations at most (stops earlier when parameters move less than `tolerance`) */
+  maxIterations?: number;
+  tolerance?: number;
+}
+
+const clampP = (x: number) => Math.min(1 - 1e-6, Math.max(1e-6, x));
+
+/**
+ * u-probabilities from comparison vectors of random (almost surely non-matching) pairs: the share
+ * of pairs on each level among those where the comparison is not null. Laplace-smoothed.
+ */
+export function estimateU(kind: 'p' | 'c', vectors: readonly Int8Array[]): number[][] {
+  const comparisons = comparisonsFor(kind);
+  return comparisons.map((c, i) => {
+    const counts = new Array<number>(c.levels.length).fill(1);
+    for (const v of vectors) {
+      const level = v[i] as number;
+      if (level !== NULL_LEVEL) counts[level] = (counts[level] as number) + 1;
+    }
+    const total = counts.reduce((x, y) => x + y, 0);
+    return counts.map((n) => clampP(n / total));
+  });
+}
+
+/**
+ * EM for m and λ with u fixed (u from random pairs is far better estimated than EM's u on blocked
+ * pairs). Input: comparison vectors of blocked candidate pairs, no labels.
+ */
+export function estimateM(
+  kind: 'p' | 'c',
+  vectors: readonly Int8Array[],
+  u: readonly (readonly number[])[],
+  start: { m: readonly (readonly number[])[]; lambda: number },
+  options: EstimateOptions = {},
+): { m: number[][]; lambda: number; iterations: number } {
+  const comparisons = comparisonsFor(kind);
+  const maxIterations = options.maxIterations ?? 50;
+  const tolerance = options.tolerance ?? 1e-5;
+  let m = start.m.map((row) => [...row]);
+  let lambda = start.lambda;
+  let iterations = 0;
+  for (; iterations < maxIterations; iterations++) {
+    const mCounts = comparisons.map((c) => new Array<number>(c.levels.length).fill(0.01));
+    let matchSum = 0;
+    for (const v of vectors) {
+      let logM = Math.log(lambda);
+      let logU = Math.log(1 - lambda);
+      for (let i = 0; i < v.length; i++) {
+        const level = v[i] as number;
+        if (level === NULL_LEVEL) continue;
+        logM += Math.log((m[i] as number[])[level] as number);
+        logU += Math.log((u[i] as number[])[level] as number);
+      }
+      const pMatch = 1 / (1 + Math.exp(logU - logM));
+      matchSum += pMatch;
+      for (let i = 0; i < v.length; i++) {
+        const level = v[i] as number;
+        if (level !== NULL_LEVEL) (mCounts[i] as number[])[level]! += pMatch;
+      }
+    }
+    const nextLambda = clampP(matchSum / Math.max(1, vectors.length));
+    const nextM = mCounts.map((row) => {
+      const total = row.reduce((x, y) => x + y, 0);
+      return row.map((n) => clampP(n / total));
+    });
+    let delta = Math.abs(nextLambda - lambda);
+    for (let i = 0; i < nextM.length; i++) {
+      for (let j = 0; j < (nextM[i] as number[]).length; j++) {
+        delta = Math.max(delta, Math.abs((nextM[i] as number[])[j]! - (m[i] as number[])[j]!));
+      }
+    }
+    m = nextM;
+    lambda = nextLambda;
+    if (delta < tolerance) {
+      iterations++;
+      break;
+    }
+  }
+  return { m, lambda, iterations };
+}
+
+/** A starting point for EM: agreement likely under a match, disagreement likely otherwise. */
+export function initialM(kind: 'p' | 'c'): number[][] {
+  return comparisonsFor(kind).map((c) => {
+    const n = c.levels.length;
+    // 0.8 on exact, the rest spread with the disagreement level lowest
+    const row = c.levels.map((_, i) =>
+      i === 0 ? 0.8 : i === n - 1 ? 0.05 : 0.15 / Math.max(1, n - 2),
+    );
+    const total = row.reduce((x, y) => x + y, 0);
+    return row.map((x) => x / total);
+  });
+}
+
+/** Builds persisted parameters for one kind from estimates. */
+export function kindParams(
+  kind: 'p' | 'c',
+  m: readonly (readonly number[])[],
+  u: readonly (readonly number[])[],
+  lambda: number,
+): KindParams {
+  const comparisons: Record<string, { m: number[]; u: number[] }> = {};
+  comparisonsFor(kind).forEach((c, i) => {
+    comparisons[c.name] = {
+      m: (m[i] as number[]).map((x) => round(clampP(x))),
+      u: (u[i] as number[]).map((x) => round(clampP(x))),
+    };
+  });
+  return { lambda: round(lambda), comparisons };
+}
+
+const round = (x: number) => Number(x.toPrecision(6));
