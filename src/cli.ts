@@ -26,6 +26,7 @@ import type { Role } from './main.js';
 import { createLogger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { verifyBody } from './http/admin.routes.js';
+import { registerDedupeCommand } from './dedupe/cli.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -436,6 +437,7 @@ export function buildProgram(): Command {
     .action(async (opts: { out?: string; name?: string }) => {
       process.exitCode = await keygenCommand(opts);
     });
+  registerDedupeCommand(program);
   return program;
 }
 

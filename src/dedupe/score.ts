@@ -449,6 +449,14 @@ export interface EstimateOptions {
   /** EM iterations at most (stops earlier when parameters move less than `tolerance`) */
   maxIterations?: number;
   tolerance?: number;
+  /**
+   * Re-estimate u too (default true). Candidate pairs all share a blocking key, so their
+   * non-matches agree far more often than random pairs do; the matcher only ever scores such
+   * pairs, so the u it needs is P(level | non-match, blocked). Random-pair u is the start point.
+   * With u fixed to random pairs EM explains the blocking-induced agreement as matches (λ → 1)
+   * unless the comparisons a session blocked on are left out (see bench/dedupe-train.ts).
+   */
+  estimateU?: boolean;
 }
 
 const clampP = (x: number) => Math.min(1 - 1e-6, Math.max(1e-6, x));
@@ -471,24 +479,27 @@ export function estimateU(kind: 'p' | 'c', vectors: readonly Int8Array[]): numbe
 }
 
 /**
- * EM for m and λ with u fixed (u from random pairs is far better estimated than EM's u on blocked
- * pairs). Input: comparison vectors of blocked candidate pairs, no labels.
+ * EM for m, u and λ over comparison vectors of blocked candidate pairs, no labels (Winkler 1988),
+ * started from `start.m`, random-pair `u` and `start.lambda`.
  */
 export function estimateM(
   kind: 'p' | 'c',
   vectors: readonly Int8Array[],
   u: readonly (readonly number[])[],
   start: { m: readonly (readonly number[])[]; lambda: number },
-  options: EstimateOptions = {},
-): { m: number[][]; lambda: number; iterations: number } {
+  options: EstimateOptions & { fixedM?: boolean } = {},
+): { m: number[][]; u: number[][]; lambda: number; iterations: number } {
   const comparisons = comparisonsFor(kind);
   const maxIterations = options.maxIterations ?? 50;
   const tolerance = options.tolerance ?? 1e-5;
+  const reestimateU = options.estimateU ?? true;
   let m = start.m.map((row) => [...row]);
+  let uu = u.map((row) => [...row]);
   let lambda = start.lambda;
   let iterations = 0;
   for (; iterations < maxIterations; iterations++) {
     const mCounts = comparisons.map((c) => new Array<number>(c.levels.length).fill(0.01));
+    const uCounts = comparisons.map((c) => new Array<number>(c.levels.length).fill(0.01));
     let matchSum = 0;
     for (const v of vectors) {
       let logM = Math.log(lambda);
@@ -497,20 +508,24 @@ export function estimateM(
         const level = v[i] as number;
         if (level === NULL_LEVEL) continue;
         logM += Math.log((m[i] as number[])[level] as number);
-        logU += Math.log((u[i] as number[])[level] as number);
+        logU += Math.log((uu[i] as number[])[level] as number);
       }
       const pMatch = 1 / (1 + Math.exp(logU - logM));
       matchSum += pMatch;
       for (let i = 0; i < v.length; i++) {
         const level = v[i] as number;
-        if (level !== NULL_LEVEL) (mCounts[i] as number[])[level]! += pMatch;
+        if (level === NULL_LEVEL) continue;
+        (mCounts[i] as number[])[level]! += pMatch;
+        (uCounts[i] as number[])[level]! += 1 - pMatch;
       }
     }
     const nextLambda = clampP(matchSum / Math.max(1, vectors.length));
-    const nextM = mCounts.map((row) => {
+    const normalise = (row: number[]) => {
       const total = row.reduce((x, y) => x + y, 0);
       return row.map((n) => clampP(n / total));
-    });
+    };
+    const nextM = options.fixedM === true ? m : mCounts.map(normalise);
+    if (reestimateU) uu = uCounts.map(normalise);
     let delta = Math.abs(nextLambda - lambda);
     for (let i = 0; i < nextM.length; i++) {
       for (let j = 0; j < (nextM[i] as number[]).length; j++) {
@@ -524,7 +539,7 @@ export function estimateM(
       break;
     }
   }
-  return { m, lambda, iterations };
+  return { m, u: uu, lambda, iterations };
 }
 
 /** A starting point for EM: agreement likely under a match, disagreement likely otherwise. */
