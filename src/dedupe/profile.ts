@@ -134,8 +134,8 @@ export function blockKeys(p: Profile): string[] {
     if (mf !== undefined && ml !== undefined && mf !== '' && ml !== '') {
       keys.push(mf < ml ? `pn:${mf}:${ml}` : `pn:${ml}:${mf}`);
     }
-    const place = p.pc ?? p.ci;
-    if (place !== undefined) {
+    for (const place of [p.pc, p.ci]) {
+      if (place === undefined) continue;
       if (ml) keys.push(`pp:${ml}:${place}`);
       if (mf && mf !== ml) keys.push(`pp:${mf}:${place}`);
       if (p.sn !== undefined) keys.push(`pa:${p.sn}:${place}`);

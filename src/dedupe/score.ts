@@ -52,6 +52,16 @@ function stringLevels(
   return steps.length + 1;
 }
 
+/**
+ * One edit or adjacent transposition in a name of 4+ letters; in shorter names only a
+ * transposition ("sma"/"sam"), since one substitution there makes another name ("sam"/"pam").
+ */
+function isTypo(x: string, y: string): boolean {
+  if (Math.abs(x.length - y.length) > 1 || damerauDistance(x, y) > 1) return false;
+  if (x.length >= 4 && y.length >= 4) return true;
+  return x.length === y.length && [...x].sort().join('') === [...y].sort().join('');
+}
+
 function bFirst(b: Profile, ctx: PairContext): string | undefined {
   return ctx.swapped ? b.ln : b.fn;
 }
@@ -72,7 +82,7 @@ const firstname: Comparison = {
     const fy = ctx.swapped ? y : (formalFirst(b) ?? y);
     if (fx === fy) return 1;
     const s = jaroWinkler(x, y);
-    if (s >= 0.92) return 1;
+    if (s >= 0.92 || isTypo(x, y)) return 1;
     return s >= 0.8 ? 2 : 3;
   },
 };
@@ -87,7 +97,7 @@ const lastname: Comparison = {
     if (x === undefined || y === undefined) return NULL_LEVEL;
     if (x === y) return 0;
     const s = jaroWinkler(x, y);
-    if (s >= 0.92) return 1;
+    if (s >= 0.92 || isTypo(x, y)) return 1;
     if (s >= 0.8 || phonetic(x.replace(/ /g, '')) === phonetic(y.replace(/ /g, ''))) return 2;
     return 3;
   },
@@ -169,7 +179,13 @@ const street: Comparison = {
   level(a, b) {
     if (a.st === undefined || b.st === undefined) return NULL_LEVEL;
     if (a.st === b.st) return 0;
-    const s = tokenSimilarity(a.st, b.st);
+    let s = tokenSimilarity(a.st, b.st);
+    // the two address lines swapped or merged (a building name in line 1 or 2)
+    if (s < 0.9 && (a.s2 !== undefined || b.s2 !== undefined)) {
+      const fa = a.s2 === undefined ? a.st : `${a.st} ${a.s2}`;
+      const fb = b.s2 === undefined ? b.st : `${b.st} ${b.s2}`;
+      s = Math.max(s, tokenSimilarity(fa, fb));
+    }
     return s >= 0.9 ? 1 : s >= 0.75 ? 2 : 3;
   },
 };
@@ -288,6 +304,7 @@ export function pairContext(a: Profile, b: Profile): PairContext {
   const af = a.fn ?? '';
   const al = a.ln ?? '';
   if (af === b.fn || al === b.ln) return { swapped: false };
+  if (af === b.ln || al === b.fn) return { swapped: true };
   const straight = jaroWinkler(af, b.fn) + jaroWinkler(al, b.ln);
   const crossed = jaroWinkler(af, b.ln) + jaroWinkler(al, b.fn);
   return { swapped: crossed > straight + 0.2 };
@@ -410,35 +427,56 @@ const at = (levels: Int8Array, i: number | undefined) =>
   i === undefined ? NULL_LEVEL : (levels[i] as number);
 
 /**
- * Rules that no amount of agreement elsewhere overrides. Returns the reason, or undefined.
- * - national ids present on both sides and more than two edits apart: different people;
- * - birth dates present on both and not equal up to a typo, a day/month swap or the same year;
- * - person names both disagreeing (or one disagreeing, the other missing) and no identifier
- *   (email, national id, birth date) agreeing: the shared phone/address is a switchboard,
- *   a household or an office, not an identity;
+ * Rules that override the weight. Returns the reason, or undefined.
+ * - national ids present on both sides and more than two edits apart, or birth dates present on
+ *   both and not equal up to a typo, a day/month swap or the same year: different people, unless
+ *   the *other* identifier agrees and the names agree (an entry error in one identifier: the data
+ *   entry replaced a value). Both identifiers differing is always a veto.
+ * - with no identifier (email, national id, birth date) agreeing: another first name is another
+ *   person (the shared phone/address is a switchboard, a household or an office); another last
+ *   name counts only at the same address with the same first name (married name); agreeing
+ *   names need a phone or an address to agree too (namesakes);
  * - companies whose names disagree outright.
  */
 export function hardNegative(kind: 'p' | 'c', levels: Int8Array): string | undefined {
   if (kind === 'c') {
     return at(levels, C['company']) === 3 ? 'company names differ' : undefined;
   }
-  if (at(levels, P['national_id']) === 3) return 'national ids differ';
-  if (at(levels, P['birthdate']) === 3) return 'birth dates differ';
   const fn = at(levels, P['firstname']);
   const ln = at(levels, P['lastname']);
-  const identified =
-    at(levels, P['email']) === 0 ||
-    (at(levels, P['national_id']) >= 0 && at(levels, P['national_id']) <= 1) ||
-    (at(levels, P['birthdate']) >= 0 && at(levels, P['birthdate']) <= 1);
-  const fnBad = fn === 3;
-  const lnBad = ln === 3;
-  if (
-    !identified &&
-    ((fnBad && lnBad) || (fnBad && ln === NULL_LEVEL) || (lnBad && fn === NULL_LEVEL))
-  ) {
-    return 'names differ';
+  const ni = at(levels, P['national_id']);
+  const bd = at(levels, P['birthdate']);
+  const niAgrees = ni >= 0 && ni <= 1;
+  const bdAgrees = bd >= 0 && bd <= 1;
+  const namesAgree = fn !== 3 && ln !== 3 && ((fn >= 0 && fn <= 1) || (ln >= 0 && ln <= 1));
+  if (ni === 3 && bd === 3) return 'national ids and birth dates differ';
+  if (ni === 3 && !(bdAgrees && namesAgree)) return 'national ids differ';
+  if (bd === 3 && !(niAgrees && namesAgree)) return 'birth dates differ';
+  // Without an identifier agreeing, a name disagreement is a different person (colleagues on one
+  // switchboard, a household at one address), and names alone are a namesake, not an identity.
+  const identified = at(levels, P['email']) === 0 || niAgrees || bdAgrees;
+  const st = at(levels, P['street']);
+  const pc = at(levels, P['postcode']);
+  const city = at(levels, P['city']);
+  const sameAddress =
+    (st >= 0 && st <= 1) ||
+    at(levels, P['street2']) === 0 ||
+    (pc === 0 && city >= 0 && city <= 1) ||
+    (pc === 1 && city === 0);
+  if (!identified) {
+    // Another first name is another person (household members, colleagues on one switchboard)
+    // when their emails differ too; without emails it takes the same last name at the same
+    // address for the weights to decide (a first name mistyped or replaced by the data entry).
+    if (fn === 3 && (at(levels, P['email']) === 2 || !(ln >= 0 && ln <= 1 && sameAddress))) {
+      return 'first names differ';
+    }
+    // Another last name with the same first name is a maiden/married name only at one address.
+    if (ln === 3 && !((fn === 0 || fn === 1) && sameAddress)) return 'last names differ';
+    // Agreeing names alone are namesakes: a phone or an address must agree too.
+    const located =
+      at(levels, P['phone']) === 0 || (st >= 0 && st <= 2) || sameAddress || (pc === 1 && city === 1);
+    if (!located) return 'only the names agree';
   }
-  if (!identified && fnBad) return 'first names differ';
   return undefined;
 }
 
