@@ -28,7 +28,7 @@ import {
 import type { KindParams, MatchParams } from '../src/dedupe/score.js';
 import { generateCompanies, generateSynthetic } from './dedupe-synth.js';
 
-const BLOCK_CAP = 200;
+const BLOCK_CAP = 100;
 const RANDOM_PAIRS = 300_000;
 
 function rng(seed: number): () => number {

@@ -172,21 +172,42 @@ const phone: Comparison = {
   },
 };
 
+const HOUSE_NUMBER = /^\d+[a-z]?$/;
+
+/** Street lines split into house numbers and words ("12a main st" → ["12a"], "main st"). */
+function splitStreet(line: string): { numbers: string; words: string } {
+  const numbers: string[] = [];
+  const words: string[] = [];
+  for (const t of line.split(' ')) (HOUSE_NUMBER.test(t) ? numbers : words).push(t);
+  return { numbers: numbers.join(' '), words: words.join(' ') };
+}
+
+function streetSimilarity(a: string, b: string): { numbersDiffer: boolean; words: number } {
+  const x = splitStreet(a);
+  const y = splitStreet(b);
+  const numbersDiffer = x.numbers !== '' && y.numbers !== '' && x.numbers !== y.numbers;
+  const words = x.words === y.words ? 1 : tokenSimilarity(x.words, y.words);
+  return { numbersDiffer, words };
+}
+
 const street: Comparison = {
   name: 'street',
   fields: ['street'],
-  levels: ['exact', 'tokens90', 'tokens75', 'disagree'],
+  levels: ['exact', 'similar', 'same-street-or-close', 'disagree'],
   level(a, b) {
     if (a.st === undefined || b.st === undefined) return NULL_LEVEL;
     if (a.st === b.st) return 0;
-    let s = tokenSimilarity(a.st, b.st);
+    let sim = streetSimilarity(a.st, b.st);
     // the two address lines swapped or merged (a building name in line 1 or 2)
-    if (s < 0.9 && (a.s2 !== undefined || b.s2 !== undefined)) {
+    if ((sim.words < 0.9 || sim.numbersDiffer) && (a.s2 !== undefined || b.s2 !== undefined)) {
       const fa = a.s2 === undefined ? a.st : `${a.st} ${a.s2}`;
       const fb = b.s2 === undefined ? b.st : `${b.st} ${b.s2}`;
-      s = Math.max(s, tokenSimilarity(fa, fb));
+      const merged = streetSimilarity(fa, fb);
+      if (merged.words > sim.words) sim = merged;
     }
-    return s >= 0.9 ? 1 : s >= 0.75 ? 2 : 3;
+    // Another house number in the same street is a neighbour, at best weak evidence.
+    if (sim.numbersDiffer) return sim.words >= 0.9 ? 2 : 3;
+    return sim.words >= 0.9 ? 1 : sim.words >= 0.85 ? 2 : 3;
   },
 };
 
@@ -454,15 +475,16 @@ export function hardNegative(kind: 'p' | 'c', levels: Int8Array): string | undef
   if (bd === 3 && !(niAgrees && namesAgree)) return 'birth dates differ';
   // Without an identifier agreeing, a name disagreement is a different person (colleagues on one
   // switchboard, a household at one address), and names alone are a namesake, not an identity.
-  const identified = at(levels, P['email']) === 0 || niAgrees || bdAgrees;
+  // A birth date one typo away is shared by too many people to identify anyone on its own.
+  const identified = at(levels, P['email']) === 0 || niAgrees || bd === 0;
   const st = at(levels, P['street']);
   const pc = at(levels, P['postcode']);
   const city = at(levels, P['city']);
+  // Postcode and city are a neighbourhood, not an address: they stand in only without a street.
   const sameAddress =
     (st >= 0 && st <= 1) ||
     at(levels, P['street2']) === 0 ||
-    (pc === 0 && city >= 0 && city <= 1) ||
-    (pc === 1 && city === 0);
+    (st === NULL_LEVEL && pc === 0 && city >= 0 && city <= 1);
   if (!identified) {
     // Another first name is another person (household members, colleagues on one switchboard)
     // when their emails differ too; without emails it takes the same last name at the same
@@ -472,9 +494,14 @@ export function hardNegative(kind: 'p' | 'c', levels: Int8Array): string | undef
     }
     // Another last name with the same first name is a maiden/married name only at one address.
     if (ln === 3 && !((fn === 0 || fn === 1) && sameAddress)) return 'last names differ';
-    // Agreeing names alone are namesakes: a phone or an address must agree too.
+    // Agreeing names alone are namesakes: a phone or an address must agree too; the
+    // neighbourhood (postcode and city) is enough only when both names agree closely.
+    const namesClose = fn >= 0 && fn <= 1 && ln >= 0 && ln <= 1;
     const located =
-      at(levels, P['phone']) === 0 || (st >= 0 && st <= 2) || sameAddress || (pc === 1 && city === 1);
+      at(levels, P['phone']) === 0 ||
+      (st >= 0 && st <= 2) ||
+      sameAddress ||
+      (namesClose && pc >= 0 && pc <= 1 && city >= 0 && city <= 1);
     if (!located) return 'only the names agree';
   }
   return undefined;
