@@ -341,10 +341,15 @@ export function normaliseCompany(value: string | undefined): string | undefined 
   tokens = tokens.filter((t) => t !== '');
   if (tokens[0] === 'the' && tokens.length > 1) tokens = tokens.slice(1);
   // Strip legal forms from the end only ("AS Roma" keeps its AS), but never to nothing.
-  while (tokens.length > 1 && LEGAL_SUFFIXES.has(tokens[tokens.length - 1] as string)) {
-    tokens.pop();
+  // ("GmbH & Co. KG": the '&' between legal forms goes with them.)
+  let stripped = false;
+  while (tokens.length > 1) {
+    const last = tokens[tokens.length - 1] as string;
+    if (LEGAL_SUFFIXES.has(last) || (stripped && last === 'and')) {
+      tokens.pop();
+      stripped = true;
+    } else break;
   }
-  if (tokens.length > 1 && tokens[tokens.length - 1] === 'and') tokens.pop();
   return tokens.length === 0 ? undefined : tokens.join(' ');
 }
 
