@@ -97,7 +97,15 @@ monarch virtucon blue sun nakatomi zorg oceanic primatech sirius ollivander blut
   .split(/\s+/)
   .filter(Boolean);
 const COMPANY_SUFFIX = ['Inc', 'Ltd', 'LLC', 'GmbH', 'Pty Ltd', 'SA', 'Corp', ''];
-const COMPANY_KIND = ['Industries', 'Logistics', 'Consulting', 'Systems', 'Foods', 'Labs', 'Partners'];
+const COMPANY_KIND = [
+  'Industries',
+  'Logistics',
+  'Consulting',
+  'Systems',
+  'Foods',
+  'Labs',
+  'Partners',
+];
 
 /** mulberry32: small, fast, deterministic. */
 function rng(seed: number): () => number {
@@ -238,9 +246,7 @@ function newPerson(g: Gen, shared?: Partial<Person>): Person {
       : `${g.chance(0.5) ? first : (first[0] ?? '')}${sep}${last}${g.digits(3)}`;
   const work = g.chance(0.4);
   const company = companyName(g);
-  const domain = work
-    ? `${company.split(' ')[0]?.toLowerCase() ?? 'co'}.com`
-    : g.pick(FREE_MAIL);
+  const domain = work ? `${company.split(' ')[0]?.toLowerCase() ?? 'co'}.com` : g.pick(FREE_MAIL);
   return {
     first,
     last,
@@ -313,7 +319,8 @@ function corrupt(g: Gen, p: Person): Person {
   }
   if (g.chance(0.3)) d.first = cap(d.first);
   if (g.chance(0.3)) d.last = d.last.toUpperCase();
-  if (g.chance(0.2)) d.phone = d.phone.replace(/^\+\d+ /, '0').replace(/ /g, g.pick(['', '-', ' ']));
+  if (g.chance(0.2))
+    d.phone = d.phone.replace(/^\+\d+ /, '0').replace(/ /g, g.pick(['', '-', ' ']));
   return d;
 }
 
@@ -387,7 +394,8 @@ export function generateSynthetic(n: number, seed: number): SynthData {
     rows.push({ entity, person: p });
     if (g.chance(0.3)) {
       const dups = 1 + Math.floor(g.r() * g.r() * 3);
-      for (let k = 0; k < dups && rows.length < n; k++) rows.push({ entity, person: corrupt(g, p) });
+      for (let k = 0; k < dups && rows.length < n; k++)
+        rows.push({ entity, person: corrupt(g, p) });
     }
   }
   // Fisher–Yates shuffle: duplicates arrive anywhere after (or before) their original.
@@ -445,11 +453,23 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   process.stdout.write(`wrote ${data.records.length} records to ${out} and ${out}.truth.csv\n`);
 }
 
-export const COMPANY_COLUMNS = ['id', 'name', 'domain', 'phone', 'address', 'city', 'zip', 'country'] as const;
+export const COMPANY_COLUMNS = [
+  'id',
+  'name',
+  'domain',
+  'phone',
+  'address',
+  'city',
+  'zip',
+  'country',
+] as const;
 export type CompanyRecord = Record<(typeof COMPANY_COLUMNS)[number], string>;
 
 /** Companies (HubSpot property names) with re-entered duplicates: legal form, typos, www. */
-export function generateCompanies(n: number, seed: number): { records: CompanyRecord[]; entityOf: Map<string, number> } {
+export function generateCompanies(
+  n: number,
+  seed: number,
+): { records: CompanyRecord[]; entityOf: Map<string, number> } {
   const g = new Gen(seed);
   const rows: { entity: number; c: CompanyRecord }[] = [];
   let entity = 0;

@@ -43,7 +43,10 @@ function rng(seed: number): () => number {
 }
 
 /** Candidate pairs (earlier, later) sharing a blocking key with one of `prefixes`, in memory. */
-function blockedPairs(profiles: readonly Profile[], prefixes?: readonly string[]): [number, number][] {
+function blockedPairs(
+  profiles: readonly Profile[],
+  prefixes?: readonly string[],
+): [number, number][] {
   const blocks = new Map<string, number[]>();
   const pairs: [number, number][] = [];
   profiles.forEach((p, i) => {
@@ -94,7 +97,8 @@ export function estimateKind(
   for (let i = 0; i < RANDOM_PAIRS; i++) {
     const a = Math.floor(random() * profiles.length);
     const b = Math.floor(random() * profiles.length);
-    if (a !== b) randomVectors.push(compareProfiles(profiles[a] as Profile, profiles[b] as Profile));
+    if (a !== b)
+      randomVectors.push(compareProfiles(profiles[a] as Profile, profiles[b] as Profile));
   }
   const u = estimateU(kind, randomVectors);
   const mSums = comparisons.map((c) => new Array<number>(c.levels.length).fill(0));
@@ -107,11 +111,19 @@ export function estimateKind(
       for (const i of excluded) if (i >= 0) v[i] = NULL_LEVEL;
       return v;
     });
-    const em = estimateM(kind, vectors, u, { m: initialM(kind), lambda: 0.5 }, {
-      maxIterations: 100,
-      estimateU: false,
-    });
-    lines.push(`  session ${session.prefixes.join('+')}: ${vectors.length} pairs, ${em.iterations} iterations, λ=${em.lambda.toFixed(3)}`);
+    const em = estimateM(
+      kind,
+      vectors,
+      u,
+      { m: initialM(kind), lambda: 0.5 },
+      {
+        maxIterations: 100,
+        estimateU: false,
+      },
+    );
+    lines.push(
+      `  session ${session.prefixes.join('+')}: ${vectors.length} pairs, ${em.iterations} iterations, λ=${em.lambda.toFixed(3)}`,
+    );
     comparisons.forEach((_, i) => {
       if (excluded.includes(i)) return;
       (em.m[i] as number[]).forEach((x, j) => ((mSums[i] as number[])[j]! += x));
@@ -121,7 +133,9 @@ export function estimateKind(
   const m = mSums.map((row, i) => row.map((x) => x / Math.max(1, mCounts[i] as number)));
   // λ among all blocked candidate pairs (the pairs the matcher scores), m and u fixed.
   const pairs = blockedPairs(profiles);
-  const vectors = pairs.map(([a, b]) => compareProfiles(profiles[a] as Profile, profiles[b] as Profile));
+  const vectors = pairs.map(([a, b]) =>
+    compareProfiles(profiles[a] as Profile, profiles[b] as Profile),
+  );
   const final = estimateM(kind, vectors, u, { m, lambda: 0.1 }, { estimateU: false, fixedM: true });
   let report = `${kind === 'p' ? 'person' : 'company'}: ${profiles.length} records, ${pairs.length} blocked pairs, ${randomVectors.length} random pairs, λ=${final.lambda.toFixed(4)}`;
   if (isMatch) {
@@ -146,7 +160,7 @@ function main(): void {
   let company: { params: KindParams; report: string };
   let source: string;
   if (input !== '') {
-    const rows = parse(readFileSync(input), { columns: true, trim: true }) as Record<string, string>[];
+    const rows = parse<Record<string, string>>(readFileSync(input), { columns: true, trim: true });
     const objectKind = identityKindOf(arg('--object', 'contact')) ?? 'person';
     person = estimateKind('p', profilesOf(rows, objectKind), seed);
     company = person;
@@ -155,10 +169,20 @@ function main(): void {
     const n = Number(arg('--records', '30000'));
     const synth = generateSynthetic(n, seed);
     const ids = synth.records.map((r) => synth.entityOf.get(r.id));
-    person = estimateKind('p', profilesOf(synth.records, 'person'), seed, (a, b) => ids[a] === ids[b]);
+    person = estimateKind(
+      'p',
+      profilesOf(synth.records, 'person'),
+      seed,
+      (a, b) => ids[a] === ids[b],
+    );
     const companies = generateCompanies(Math.floor(n / 3), seed + 1);
     const cids = companies.records.map((r) => companies.entityOf.get(r.id));
-    company = estimateKind('c', profilesOf(companies.records, 'company'), seed, (a, b) => cids[a] === cids[b]);
+    company = estimateKind(
+      'c',
+      profilesOf(companies.records, 'company'),
+      seed,
+      (a, b) => cids[a] === cids[b],
+    );
     source = `bench/dedupe-train.ts: u from ${RANDOM_PAIRS} random pairs, m and λ by EM (no labels) on bench/dedupe-synth.ts data (${n} people seed ${seed}, ${Math.floor(n / 3)} companies)`;
   }
   process.stdout.write(`${person.report}\n${input === '' ? company.report + '\n' : ''}`);

@@ -51,7 +51,9 @@ export class DedupeKeys {
   readonly flags: string;
   constructor(readonly space: string) {
     if (!/^[A-Za-z0-9_:.-]{1,100}$/.test(space)) {
-      throw new Error(`dedupe space must be 1-100 of [A-Za-z0-9_:.-], got ${JSON.stringify(space)}`);
+      throw new Error(
+        `dedupe space must be 1-100 of [A-Za-z0-9_:.-], got ${JSON.stringify(space)}`,
+      );
     }
     this.prefix = `cl:{dedupe:${space}}:`;
     this.ids = `${this.prefix}ids`;
@@ -148,7 +150,10 @@ export class BlockingIndex {
     this.maxCandidates = options.maxCandidates ?? 1000;
     const commands = redis as unknown as Record<string, ScriptFn | undefined>;
     const bound = {} as Record<ScriptName, ScriptFn>;
-    for (const [name, spec] of Object.entries(SCRIPTS) as [ScriptName, (typeof SCRIPTS)[ScriptName]][]) {
+    for (const [name, spec] of Object.entries(SCRIPTS) as [
+      ScriptName,
+      (typeof SCRIPTS)[ScriptName],
+    ][]) {
       // Versioned names (STYLE.md rule 9): a changed script never runs under an old name.
       const command = `dedupe${name[0]?.toUpperCase()}${name.slice(1)}V${spec.version}`;
       if (typeof commands[command] !== 'function') {

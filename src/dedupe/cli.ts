@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 import { basename } from 'node:path';
-import { Command, Option } from 'commander';
+import { Option } from 'commander';
+import type { Command } from 'commander';
 import { parse } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { Redis } from 'ioredis';
@@ -85,7 +86,9 @@ async function readRows(file: string): Promise<Record<string, string>[]> {
 function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return Number.NaN;
   const sorted = Float64Array.from(xs).sort();
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+  return sorted[
+    Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  ] as number;
 }
 
 export interface DedupeReport {
@@ -113,9 +116,15 @@ export async function runDedupe(
   write: (line: string) => void,
 ): Promise<DedupeReport> {
   const explicit = parseMap(opts.map);
-  const ignored = new Set((opts.ignore ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  const ignored = new Set(
+    (opts.ignore ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   const threshold = opts.threshold === undefined ? DEFAULT_THRESHOLD : Number(opts.threshold);
-  if (!(threshold > 0 && threshold <= 1)) throw new DedupeUsageError('--threshold must be in (0, 1]');
+  if (!(threshold > 0 && threshold <= 1))
+    throw new DedupeUsageError('--threshold must be in (0, 1]');
   const blockCap = opts.blockCap === undefined ? undefined : Number(opts.blockCap);
   if (blockCap !== undefined && !(Number.isInteger(blockCap) && blockCap > 0)) {
     throw new DedupeUsageError('--block-cap must be a positive integer');
@@ -131,20 +140,30 @@ export async function runDedupe(
     }
     for (const row of rows) {
       const id = row[opts.id] ?? '';
-      if (id === '' || seenIds.has(id)) throw new DedupeUsageError(`${file}: empty or repeated id ${JSON.stringify(id)}`);
+      if (id === '' || seenIds.has(id))
+        throw new DedupeUsageError(`${file}: empty or repeated id ${JSON.stringify(id)}`);
       seenIds.add(id);
       const fields: Record<string, string> = {};
       for (const [column, value] of Object.entries(row)) {
         if (column !== opts.id && !ignored.has(column)) fields[column] = value;
       }
-      records.push({ tenant: `csv:${i}-${basename(file).replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}`, id, fields });
+      records.push({
+        tenant: `csv:${i}-${basename(file)
+          .replace(/[^A-Za-z0-9_-]/g, '_')
+          .slice(0, 40)}`,
+        id,
+        fields,
+      });
     }
   }
   if (opts.shuffle !== undefined) {
     const rand = mulberry32(Number(opts.shuffle));
     for (let i = records.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
-      [records[i], records[j]] = [records[j] as (typeof records)[number], records[i] as (typeof records)[number]];
+      [records[i], records[j]] = [
+        records[j] as (typeof records)[number],
+        records[i] as (typeof records)[number],
+      ];
     }
   }
 
@@ -168,16 +187,23 @@ export async function runDedupe(
       const clusters = new Map<string, string[]>();
       for (const r of records) {
         const e = febrlEntity(r.id);
-        if (e === undefined) throw new DedupeUsageError(`--truth febrl: id ${JSON.stringify(r.id)} is not rec-N-org/dup-k`);
+        if (e === undefined)
+          throw new DedupeUsageError(
+            `--truth febrl: id ${JSON.stringify(r.id)} is not rec-N-org/dup-k`,
+          );
         const list = clusters.get(e) ?? [];
         list.push(r.id);
         clusters.set(e, list);
       }
       for (const ids of clusters.values()) {
-        for (let i = 0; i < ids.length; i++) for (let j = i + 1; j < ids.length; j++) link(ids[i]!, ids[j]!);
+        for (let i = 0; i < ids.length; i++)
+          for (let j = i + 1; j < ids.length; j++) link(ids[i]!, ids[j]!);
       }
     } else {
-      const rows = parseSync(readFileSync(opts.truth), { trim: true, skip_empty_lines: true }) as string[][];
+      const rows: string[][] = parseSync(readFileSync(opts.truth), {
+        trim: true,
+        skip_empty_lines: true,
+      });
       for (const [a, b] of rows.slice(1)) if (a && b) link(a, b);
     }
   }
@@ -192,7 +218,9 @@ export async function runDedupe(
       redis,
       space,
       threshold,
-      ...(opts.params ? { params: parseMatchParams(JSON.parse(readFileSync(opts.params, 'utf8'))) } : {}),
+      ...(opts.params
+        ? { params: parseMatchParams(JSON.parse(readFileSync(opts.params, 'utf8'))) }
+        : {}),
       ...(opts.country ? { defaultCountry: opts.country.toUpperCase() } : {}),
       ...(blockCap === undefined ? {} : { blockCap }),
     });
@@ -210,7 +238,13 @@ export async function runDedupe(
     for (const r of records) {
       const t0 = process.hrtime.bigint();
       const obs = await matcher.observeDetailed(
-        { tenant: r.tenant, object: opts.object, id: r.id.replace(/[^A-Za-z0-9._~-]/g, '_'), kind: 'create', fields: r.fields },
+        {
+          tenant: r.tenant,
+          object: opts.object,
+          id: r.id.replace(/[^A-Za-z0-9._~-]/g, '_'),
+          kind: 'create',
+          fields: r.fields,
+        },
         explicit,
       );
       latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -251,7 +285,9 @@ export async function runDedupe(
       const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
       const blockingRecall = truePairs === 0 ? 1 : blockedTrue / truePairs;
       report.truth = { truePairs, blockingRecall, precision, recall, f1, tp, fp, fn };
-      write(`blocking recall: ${blockingRecall.toFixed(4)} (${blockedTrue}/${truePairs} true pairs among candidates)`);
+      write(
+        `blocking recall: ${blockingRecall.toFixed(4)} (${blockedTrue}/${truePairs} true pairs among candidates)`,
+      );
       write(
         `precision: ${precision.toFixed(4)}  recall: ${recall.toFixed(4)}  F1: ${f1.toFixed(4)}  (tp ${tp}, fp ${fp}, fn ${fn}, threshold ${threshold})`,
       );
@@ -263,7 +299,13 @@ export async function runDedupe(
       // a configured Redis: leave nothing behind
       let cursor = '0';
       do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `cl:{dedupe:${space}}:*`, 'COUNT', 1000);
+        const [next, keys] = await redis.scan(
+          cursor,
+          'MATCH',
+          `cl:{dedupe:${space}}:*`,
+          'COUNT',
+          1000,
+        );
         cursor = next;
         if (keys.length > 0) await redis.unlink(...keys);
       } while (cursor !== '0');

@@ -94,7 +94,12 @@ export class Matcher {
     change: ObservedChange,
     explicitMap?: Readonly<Record<string, ProfileField>>,
   ): Promise<Observation> {
-    const ignored: Observation = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
+    const ignored: Observation = {
+      verdict: undefined,
+      candidates: [],
+      matches: [],
+      action: 'ignored',
+    };
     const kind = identityKindOf(change.object);
     if (kind === undefined) return ignored;
     const ref: RecordRef = { tenant: change.tenant, object: change.object, id: change.id };
@@ -126,7 +131,7 @@ export class Matcher {
       const result = await this.index.upsert(record, previous?.version ?? 0, leave, blocks);
       if (result.status === 'conflict') continue;
       if (result.status === 'gone') return ignored;
-      return this.judge(ref, result.iid, record, result.candidates);
+      return this.judge(result.iid, record, result.candidates);
     }
     throw new Error(`dedupe: ${key} kept changing under us (${MAX_ATTEMPTS} attempts)`);
   }
@@ -164,7 +169,6 @@ export class Matcher {
   }
 
   private async judge(
-    ref: RecordRef,
     iid: number,
     record: StoredRecord,
     candidates: readonly Candidate[],
@@ -210,7 +214,6 @@ export class Matcher {
       score: round(best.score.probability),
       fields,
     };
-    void ref;
     return { verdict, candidates: refs, matches, action: 'indexed' };
   }
 }

@@ -140,7 +140,16 @@ describe('addresses', () => {
 
 describe('normaliseBirthdate', () => {
   it('reads the common formats', () => {
-    for (const v of ['19800312', '1980-03-12', '1980-03-12T00:00:00Z', '12/03/1980', '12.3.1980', '12 Mar 1980', 'March 12, 1980', '12-mar-1980']) {
+    for (const v of [
+      '19800312',
+      '1980-03-12',
+      '1980-03-12T00:00:00Z',
+      '12/03/1980',
+      '12.3.1980',
+      '12 Mar 1980',
+      'March 12, 1980',
+      '12-mar-1980',
+    ]) {
       expect(normaliseBirthdate(v, 'AU'), v).toBe('19800312');
     }
   });
