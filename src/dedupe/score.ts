@@ -186,7 +186,14 @@ function streetSimilarity(a: string, b: string): { numbersDiffer: boolean; words
   const x = splitStreet(a);
   const y = splitStreet(b);
   const numbersDiffer = x.numbers !== '' && y.numbers !== '' && x.numbers !== y.numbers;
-  const words = x.words === y.words ? 1 : tokenSimilarity(x.words, y.words);
+  // Word by word, and as one string: typists split and join words ("hilder street"/"hilderst").
+  const words =
+    x.words === y.words
+      ? 1
+      : Math.max(
+          tokenSimilarity(x.words, y.words),
+          jaroWinkler(x.words.replace(/ /g, ''), y.words.replace(/ /g, '')),
+        );
   return { numbersDiffer, words };
 }
 
@@ -496,12 +503,17 @@ export function hardNegative(kind: 'p' | 'c', levels: Int8Array): string | undef
     if (ln === 3 && !((fn === 0 || fn === 1) && sameAddress)) return 'last names differ';
     // Agreeing names alone are namesakes: a phone or an address must agree too; the
     // neighbourhood (postcode and city) is enough only when both names agree closely.
-    const namesClose = fn >= 0 && fn <= 1 && ln >= 0 && ln <= 1;
+    const close = (l: number) => l === 0 || l === 1;
+    const namesClose =
+      (close(fn) && close(ln)) ||
+      (close(fn) && ln === NULL_LEVEL) ||
+      (fn === NULL_LEVEL && close(ln));
+    // (Another house number in the same street counts only within the same postcode.)
     const located =
       at(levels, P['phone']) === 0 ||
-      (st >= 0 && st <= 2) ||
       sameAddress ||
-      (namesClose && pc >= 0 && pc <= 1 && city >= 0 && city <= 1);
+      (st === 2 && pc === 0) ||
+      (namesClose && pc === 0 && (city === NULL_LEVEL || city <= 1));
     if (!located) return 'only the names agree';
   }
   return undefined;
