@@ -100,7 +100,7 @@ export type UpsertResult =
 
 export interface BlockingIndexOptions {
   /** Blocks with more members are joined but not read (a common key must not explode the
-   * candidate set). Default 100. */
+   * candidate set). Default 40. */
   blockCap?: number;
   /** At most this many candidates per record. Default 1000. */
   maxCandidates?: number;
@@ -146,7 +146,7 @@ export class BlockingIndex {
     options: BlockingIndexOptions = {},
   ) {
     this.keys = new DedupeKeys(space);
-    this.blockCap = options.blockCap ?? 100;
+    this.blockCap = options.blockCap ?? 40;
     this.maxCandidates = options.maxCandidates ?? 1000;
     const commands = redis as unknown as Record<string, ScriptFn | undefined>;
     const bound = {} as Record<ScriptName, ScriptFn>;

@@ -332,7 +332,10 @@ export function pairContext(a: Profile, b: Profile): PairContext {
   const af = a.fn ?? '';
   const al = a.ln ?? '';
   if (af === b.fn || al === b.ln) return { swapped: false };
-  if (af === b.ln || al === b.fn) return { swapped: true };
+  // An exact cross match counts only when the other cross pair is close too: "Christina Gordon"
+  // and "Gordon Albert" are two Gordons, not a swap.
+  if (af === b.ln && jaroWinkler(al, b.fn) >= 0.8) return { swapped: true };
+  if (al === b.fn && jaroWinkler(af, b.ln) >= 0.8) return { swapped: true };
   const straight = jaroWinkler(af, b.fn) + jaroWinkler(al, b.ln);
   const crossed = jaroWinkler(af, b.ln) + jaroWinkler(al, b.fn);
   return { swapped: crossed > straight + 0.2 };
@@ -482,8 +485,12 @@ export function hardNegative(kind: 'p' | 'c', levels: Int8Array): string | undef
   if (bd === 3 && !(niAgrees && namesAgree)) return 'birth dates differ';
   // Without an identifier agreeing, a name disagreement is a different person (colleagues on one
   // switchboard, a household at one address), and names alone are a namesake, not an identity.
-  // A birth date one typo away is shared by too many people to identify anyone on its own.
-  const identified = at(levels, P['email']) === 0 || niAgrees || bd === 0;
+  // A birth date is shared by too many people to identify anyone on its own (birthday paradox:
+  // 100k customers share many): it counts, exactly, only next to a name that agrees.
+  const identified =
+    at(levels, P['email']) === 0 ||
+    niAgrees ||
+    (bd === 0 && (fn === 0 || fn === 1 || ln === 0 || ln === 1));
   const st = at(levels, P['street']);
   const pc = at(levels, P['postcode']);
   const city = at(levels, P['city']);
