@@ -33,6 +33,7 @@ import { resumeTenant } from './pipeline/freeze.js';
 import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
 import { parseTokensFile, ROLES, tokenDigest } from './http/admin-auth.js';
 import type { Role as TokenRole } from './http/admin-auth.js';
+import { registerDedupeCommand } from './dedupe/cli.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -664,6 +665,7 @@ export function buildProgram(): Command {
       process.exitCode = await keygenCommand(opts);
     });
   registerPolicyCommands(program);
+  registerDedupeCommand(program);
   return program;
 }
 

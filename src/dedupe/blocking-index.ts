@@ -1,0 +1,263 @@
+/**
+ * The candidate index in Redis: per identity space, each record's stored profile and the blocking
+ * sets it belongs to. Every key of a space shares one hash tag (`cl:{dedupe:<space>}:…`), so a
+ * space lives on one Redis Cluster slot and the Lua scripts may touch all its keys.
+ *
+ * Records are numbered inside the space (iid, from a counter) so that blocks are sets of small
+ * integers: Redis stores those as compact intsets. Writes are Lua scripts with a compare-and-set on
+ * the record's version; the caller merges partial changes and retries on conflict.
+ *
+ * Keys (`DedupeKeys`):
+ *   ids    HASH  "<tenant>/<object>/<id>" -> iid
+ *   prof   HASH  iid -> "<version>|<stored record json>"
+ *   seq    STRING last iid
+ *   gone   HASH  merged-away ref -> winner ref (tombstones: late events for a loser are ignored)
+ *   flags  SET   "<iid>:<iid>" pairs already flagged
+ *   b:<k>  SET   iids sharing blocking key k
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { RawProfile } from './fields.js';
+import type { Profile } from './profile.js';
+
+export interface RecordRef {
+  tenant: string;
+  object: string;
+  id: string;
+}
+
+/** `<tenant>/<object>/<id>`: none of the three may contain '/' (see model/change-event.ts). */
+export function refKey(ref: RecordRef): string {
+  return `${ref.tenant}/${ref.object}/${ref.id}`;
+}
+
+export function parseRefKey(key: string): RecordRef {
+  const first = key.indexOf('/');
+  const second = key.indexOf('/', first + 1);
+  return {
+    tenant: key.slice(0, first),
+    object: key.slice(first + 1, second),
+    id: key.slice(second + 1),
+  };
+}
+
+/** Every key of one identity space, under one hash tag. */
+export class DedupeKeys {
+  readonly prefix: string;
+  readonly ids: string;
+  readonly prof: string;
+  readonly seq: string;
+  readonly gone: string;
+  readonly flags: string;
+  constructor(readonly space: string) {
+    if (!/^[A-Za-z0-9_:.-]{1,100}$/.test(space)) {
+      throw new Error(
+        `dedupe space must be 1-100 of [A-Za-z0-9_:.-], got ${JSON.stringify(space)}`,
+      );
+    }
+    this.prefix = `cl:{dedupe:${space}}:`;
+    this.ids = `${this.prefix}ids`;
+    this.prof = `${this.prefix}prof`;
+    this.seq = `${this.prefix}seq`;
+    this.gone = `${this.prefix}gone`;
+    this.flags = `${this.prefix}flags`;
+  }
+  block(key: string): string {
+    return `${this.prefix}b:${key}`;
+  }
+}
+
+/** What the index stores per record. */
+export interface StoredRecord {
+  /** ref key */
+  r: string;
+  /** raw profile fields, merged across partial changes */
+  f: RawProfile;
+  /** normalised profile */
+  n: Profile;
+}
+
+export interface IndexedRecord {
+  iid: number;
+  version: number;
+  record: StoredRecord;
+}
+
+export type ReadResult =
+  | { status: 'found'; indexed: IndexedRecord }
+  | { status: 'unknown' }
+  | { status: 'gone'; winner: string };
+
+export interface Candidate {
+  iid: number;
+  record: StoredRecord;
+}
+
+export type UpsertResult =
+  | { status: 'ok'; iid: number; version: number; blockSizes: number[]; candidates: Candidate[] }
+  | { status: 'conflict' }
+  | { status: 'gone'; winner: string };
+
+export interface BlockingIndexOptions {
+  /** Blocks with more members are joined but not read (a common key must not explode the
+   * candidate set). Default 40. */
+  blockCap?: number;
+  /** At most this many candidates per record. Default 1000. */
+  maxCandidates?: number;
+}
+
+const SCRIPTS = {
+  upsertProfile: { file: 'upsertProfile.lua', version: 1 },
+  removeProfile: { file: 'removeProfile.lua', version: 1 },
+  readProfile: { file: 'readProfile.lua', version: 1 },
+  claimPairs: { file: 'claimPairs.lua', version: 1 },
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
+
+const sources = new Map<ScriptName, string>();
+function scriptSource(name: ScriptName): string {
+  let src = sources.get(name);
+  if (src === undefined) {
+    src = readFileSync(new URL(`lua/${SCRIPTS[name].file}`, import.meta.url), 'utf8');
+    sources.set(name, src);
+  }
+  return src;
+}
+
+type ScriptFn = (numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
+
+function decodeStored(stored: string): { version: number; record: StoredRecord } {
+  const bar = stored.indexOf('|');
+  return {
+    version: Number(stored.slice(0, bar)),
+    record: JSON.parse(stored.slice(bar + 1)) as StoredRecord,
+  };
+}
+
+export class BlockingIndex {
+  readonly keys: DedupeKeys;
+  readonly blockCap: number;
+  readonly maxCandidates: number;
+  private readonly scripts: Record<ScriptName, ScriptFn>;
+
+  constructor(
+    private readonly redis: Redis,
+    space: string,
+    options: BlockingIndexOptions = {},
+  ) {
+    this.keys = new DedupeKeys(space);
+    this.blockCap = options.blockCap ?? 40;
+    this.maxCandidates = options.maxCandidates ?? 1000;
+    const commands = redis as unknown as Record<string, ScriptFn | undefined>;
+    const bound = {} as Record<ScriptName, ScriptFn>;
+    for (const [name, spec] of Object.entries(SCRIPTS) as [
+      ScriptName,
+      (typeof SCRIPTS)[ScriptName],
+    ][]) {
+      // Versioned names (STYLE.md rule 9): a changed script never runs under an old name.
+      const command = `dedupe${name[0]?.toUpperCase()}${name.slice(1)}V${spec.version}`;
+      if (typeof commands[command] !== 'function') {
+        redis.defineCommand(command, { lua: scriptSource(name) });
+      }
+      const fn = commands[command] as ScriptFn;
+      bound[name] = fn.bind(redis);
+    }
+    this.scripts = bound;
+  }
+
+  async read(ref: RecordRef): Promise<ReadResult> {
+    const k = this.keys;
+    const reply = (await this.scripts.readProfile(3, k.ids, k.prof, k.gone, refKey(ref))) as [
+      number,
+      string?,
+      string?,
+    ];
+    if (reply[0] === -2) return { status: 'gone', winner: reply[1] as string };
+    if (reply[0] !== 1) return { status: 'unknown' };
+    const { version, record } = decodeStored(reply[2] as string);
+    return { status: 'found', indexed: { iid: Number(reply[1]), version, record } };
+  }
+
+  /**
+   * Writes `record` under `expectedVersion` (0 for a new record), leaving `leaveBlocks` and
+   * joining `blocks`; returns the candidates found in the blocks joined (never the record itself).
+   */
+  async upsert(
+    record: StoredRecord,
+    expectedVersion: number,
+    leaveBlocks: readonly string[],
+    blocks: readonly string[],
+  ): Promise<UpsertResult> {
+    const k = this.keys;
+    const keys = [
+      k.ids,
+      k.prof,
+      k.seq,
+      k.gone,
+      ...leaveBlocks.map((b) => k.block(b)),
+      ...blocks.map((b) => k.block(b)),
+    ];
+    const reply = (await this.scripts.upsertProfile(
+      keys.length,
+      ...keys,
+      record.r,
+      expectedVersion,
+      JSON.stringify(record),
+      leaveBlocks.length,
+      this.blockCap,
+      this.maxCandidates,
+    )) as [number, ...unknown[]];
+    if (reply[0] === -1) return { status: 'conflict' };
+    if (reply[0] === -2) return { status: 'gone', winner: reply[1] as string };
+    const [, iid, version, sizes, flat] = reply as [number, string, number, number[], string[]];
+    const candidates: Candidate[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      candidates.push({
+        iid: Number(flat[i]),
+        record: decodeStored(flat[i + 1] as string).record,
+      });
+    }
+    return { status: 'ok', iid: Number(iid), version, blockSizes: sizes, candidates };
+  }
+
+  /**
+   * Removes a record at `expectedVersion` from `blocks` (its stored profile's keys); with
+   * `mergedInto`, leaves a tombstone so that late events for it are ignored. False on conflict.
+   */
+  async remove(
+    ref: RecordRef,
+    expectedVersion: number,
+    blocks: readonly string[],
+    mergedInto?: RecordRef,
+  ): Promise<boolean> {
+    const k = this.keys;
+    const keys = [k.ids, k.prof, k.gone, ...blocks.map((b) => k.block(b))];
+    const reply = await this.scripts.removeProfile(
+      keys.length,
+      ...keys,
+      refKey(ref),
+      expectedVersion,
+      mergedInto === undefined ? '' : refKey(mergedInto),
+    );
+    return reply === 1;
+  }
+
+  /** Marks pairs as flagged; true for each pair not flagged before. */
+  async claimPairs(pairs: readonly (readonly [number, number])[]): Promise<boolean[]> {
+    if (pairs.length === 0) return [];
+    const args = pairs.map(([a, b]) => (a < b ? `${a}:${b}` : `${b}:${a}`));
+    const reply = (await this.scripts.claimPairs(1, this.keys.flags, ...args)) as number[];
+    return reply.map((x) => x === 1);
+  }
+
+  /** Members of one block (tests, diagnostics). */
+  async blockMembers(key: string): Promise<number[]> {
+    const members = await this.redis.smembers(this.keys.block(key));
+    return members.map(Number).sort((a, b) => a - b);
+  }
+
+  /** Number of records indexed in the space. */
+  async size(): Promise<number> {
+    return this.redis.hlen(this.keys.ids);
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * The online duplicate-customer matcher the anchor worker calls for each change: it merges the
+ * (possibly partial) change into the record's stored profile, re-indexes it, scores the candidates
+ * found in its blocks across every tenant of the identity space, and returns a duplicate verdict
+ * for pairs not flagged before.
+ */
+import type { Redis } from 'ioredis';
+import { BlockingIndex, parseRefKey, refKey } from './blocking-index.js';
+import type { Candidate, IndexedRecord, RecordRef, StoredRecord } from './blocking-index.js';
+import { DEFAULT_MATCH_PARAMS } from './default-params.js';
+import { identityKindOf, mapFields } from './fields.js';
+import type { ProfileField, RawProfile } from './fields.js';
+import { blockKeys, buildProfile } from './profile.js';
+import { Scorer, comparisonsFor } from './score.js';
+import type { MatchParams, PairScore } from './score.js';
+
+/** Probability at or above which a candidate is judged a duplicate. */
+export const DEFAULT_THRESHOLD = 0.9;
+const MAX_ATTEMPTS = 8;
+
+export interface MatcherOptions {
+  redis: Redis;
+  /** Identity space: tenants whose records may be the same people (e.g. one company's CRMs). */
+  space: string;
+  threshold?: number;
+  params?: MatchParams;
+  /** ISO country for phones and dates when a record has none ('AU', 'US', …). */
+  defaultCountry?: string;
+  blockCap?: number;
+  maxCandidates?: number;
+}
+
+/** The subset of a ChangeEvent the matcher reads. */
+export interface ObservedChange {
+  tenant: string;
+  object: string;
+  id: string;
+  kind: string;
+  fields: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export interface DuplicateCandidate extends RecordRef {
+  score: number;
+}
+
+/** Fits `verdictSchema` (model/verdict.ts) as a loose object. */
+export interface DuplicateVerdict {
+  type: 'duplicate';
+  code: 'DUPLICATE_CUSTOMER';
+  reason: string;
+  candidates: DuplicateCandidate[];
+  score: number;
+  fields: string[];
+}
+
+/** What one observation did, for the CLI and benchmarks. */
+export interface Observation {
+  verdict: DuplicateVerdict | undefined;
+  /** every candidate scored (refs), matches or not */
+  candidates: RecordRef[];
+  /** candidates at or above the threshold, including pairs flagged before */
+  matches: DuplicateCandidate[];
+  /** what happened to the record in the index */
+  action: 'indexed' | 'removed' | 'ignored';
+}
+
+const PERSON_KINDS = new Set(['create', 'update', 'merge', 'restore', 'reconciled']);
+const REMOVE_KINDS = new Set(['delete', 'erasure']);
+
+export class Matcher {
+  readonly index: BlockingIndex;
+  readonly threshold: number;
+  private readonly scorer: Scorer;
+  private readonly defaultCountry: string | undefined;
+
+  constructor(options: MatcherOptions) {
+    const threshold = options.threshold ?? DEFAULT_THRESHOLD;
+    if (!(threshold > 0 && threshold <= 1)) throw new RangeError('threshold must be in (0, 1]');
+    this.threshold = threshold;
+    this.index = new BlockingIndex(options.redis, options.space, {
+      ...(options.blockCap === undefined ? {} : { blockCap: options.blockCap }),
+      ...(options.maxCandidates === undefined ? {} : { maxCandidates: options.maxCandidates }),
+    });
+    this.scorer = new Scorer(options.params ?? DEFAULT_MATCH_PARAMS);
+    this.defaultCountry = options.defaultCountry;
+  }
+
+  /** The pipeline's call: a verdict when the change makes the record a new duplicate. */
+  async observe(change: ObservedChange): Promise<DuplicateVerdict | undefined> {
+    return (await this.observeDetailed(change)).verdict;
+  }
+
+  async observeDetailed(
+    change: ObservedChange,
+    explicitMap?: Readonly<Record<string, ProfileField>>,
+  ): Promise<Observation> {
+    const ignored: Observation = {
+      verdict: undefined,
+      candidates: [],
+      matches: [],
+      action: 'ignored',
+    };
+    const kind = identityKindOf(change.object);
+    if (kind === undefined) return ignored;
+    const ref: RecordRef = { tenant: change.tenant, object: change.object, id: change.id };
+    if (REMOVE_KINDS.has(change.kind)) {
+      await this.remove(ref);
+      return { ...ignored, action: 'removed' };
+    }
+    if (!PERSON_KINDS.has(change.kind)) return ignored;
+
+    const update = mapFields(change.fields, kind, explicitMap);
+    const key = refKey(ref);
+    // A creation is almost always new: try without reading first (one round trip); a replayed or
+    // late creation conflicts and takes the read-merge path like an update.
+    let previous: IndexedRecord | undefined;
+    let needRead = change.kind !== 'create';
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (needRead) {
+        const read = await this.index.read(ref);
+        if (read.status === 'gone') return ignored;
+        previous = read.status === 'found' ? read.indexed : undefined;
+      }
+      needRead = true;
+      const raw = mergeRaw(previous?.record.f, update);
+      const profile = buildProfile(raw, kind, this.countryOptions());
+      const record: StoredRecord = { r: key, f: raw, n: profile };
+      const blocks = blockKeys(profile);
+      const oldBlocks = previous ? blockKeys(previous.record.n) : [];
+      const leave = oldBlocks.filter((b) => !blocks.includes(b));
+      const result = await this.index.upsert(record, previous?.version ?? 0, leave, blocks);
+      if (result.status === 'conflict') continue;
+      if (result.status === 'gone') return ignored;
+      return this.judge(result.iid, record, result.candidates);
+    }
+    throw new Error(`dedupe: ${key} kept changing under us (${MAX_ATTEMPTS} attempts)`);
+  }
+
+  /** Takes a record out of the index (deleted or erased in the CRM). */
+  async remove(ref: RecordRef): Promise<void> {
+    await this.removeWithTombstone(ref, undefined);
+  }
+
+  /**
+   * The CRM merged `losers` into `winner`: the losers leave the index and are never flagged again
+   * (late events for them are ignored); the winner keeps its profile (its own update event
+   * carries the merged fields).
+   */
+  async merge(winner: RecordRef, losers: readonly RecordRef[]): Promise<void> {
+    for (const loser of losers) {
+      if (refKey(loser) === refKey(winner)) continue;
+      await this.removeWithTombstone(loser, winner);
+    }
+  }
+
+  private async removeWithTombstone(ref: RecordRef, mergedInto: RecordRef | undefined) {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const read = await this.index.read(ref);
+      if (read.status === 'gone') return;
+      const version = read.status === 'found' ? read.indexed.version : 0;
+      const blocks = read.status === 'found' ? blockKeys(read.indexed.record.n) : [];
+      if (await this.index.remove(ref, version, blocks, mergedInto)) return;
+    }
+    throw new Error(`dedupe: ${refKey(ref)} kept changing under us (${MAX_ATTEMPTS} attempts)`);
+  }
+
+  private countryOptions() {
+    return this.defaultCountry === undefined ? {} : { defaultCountry: this.defaultCountry };
+  }
+
+  private async judge(
+    iid: number,
+    record: StoredRecord,
+    candidates: readonly Candidate[],
+  ): Promise<Observation> {
+    const scored: { candidate: Candidate; score: PairScore }[] = [];
+    const refs: RecordRef[] = [];
+    for (const candidate of candidates) {
+      if (candidate.record.n.k !== record.n.k || candidate.record.r === record.r) continue;
+      refs.push(parseRefKey(candidate.record.r));
+      const score = this.scorer.score(record.n, candidate.record.n);
+      if (score.probability >= this.threshold) scored.push({ candidate, score });
+    }
+    scored.sort((x, y) => y.score.weight - x.score.weight);
+    const matches = scored.map(({ candidate, score }) => ({
+      ...parseRefKey(candidate.record.r),
+      score: round(score.probability),
+    }));
+    if (scored.length === 0) {
+      return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
+    }
+    const fresh = await this.index.claimPairs(scored.map(({ candidate }) => [iid, candidate.iid]));
+    const flagged = scored.filter((_, i) => fresh[i] === true);
+    if (flagged.length === 0) {
+      return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
+    }
+    const best = flagged[0] as (typeof flagged)[number];
+    const fields = drivingFields(record.n.k, best.score);
+    const others = flagged.map(({ candidate, score }) => ({
+      ...parseRefKey(candidate.record.r),
+      score: round(score.probability),
+    }));
+    const named = others
+      .slice(0, 5)
+      .map((c) => `${c.tenant} ${c.object} ${c.id} (${c.score})`)
+      .join(', ');
+    const more = others.length > 5 ? ` and ${others.length - 5} more` : '';
+    const reason = `possible duplicate of ${named}${more}; agreeing on ${fields.join(', ') || 'several fields'}`;
+    const verdict: DuplicateVerdict = {
+      type: 'duplicate',
+      code: 'DUPLICATE_CUSTOMER',
+      reason: reason.slice(0, 1024),
+      candidates: others,
+      score: round(best.score.probability),
+      fields,
+    };
+    return { verdict, candidates: refs, matches, action: 'indexed' };
+  }
+}
+
+/** Canonical field names whose agreement added evidence (≥ 1 bit), strongest first. */
+function drivingFields(kind: 'p' | 'c', score: PairScore): string[] {
+  const comparisons = comparisonsFor(kind);
+  const order = [...score.contributions.keys()]
+    .filter((i) => (score.contributions[i] as number) >= 1)
+    .sort((a, b) => (score.contributions[b] as number) - (score.contributions[a] as number));
+  const names: string[] = [];
+  for (const i of order) {
+    for (const f of comparisons[i]?.fields ?? []) if (!names.includes(f)) names.push(f);
+  }
+  return names;
+}
+
+/** Later values win; an empty value clears the field. */
+function mergeRaw(previous: RawProfile | undefined, update: RawProfile): RawProfile {
+  const merged: RawProfile = { ...previous };
+  for (const [field, value] of Object.entries(update) as [ProfileField, string][]) {
+    if (value === '') delete merged[field];
+    else merged[field] = value;
+  }
+  return merged;
+}
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000;

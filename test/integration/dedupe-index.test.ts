@@ -1,0 +1,259 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Matcher } from '../../src/dedupe/matcher.js';
+import type { ObservedChange } from '../../src/dedupe/matcher.js';
+import { verdictSchema } from '../../src/model/verdict.js';
+import { connect } from '../helpers/redis.js';
+
+let redis: Redis;
+const extra: Redis[] = [];
+const connectExtra = () => {
+  const r = connect();
+  extra.push(r);
+  return r;
+};
+beforeAll(() => {
+  redis = connect();
+});
+afterAll(async () => {
+  await Promise.all([redis, ...extra].map((r) => r.quit()));
+});
+
+const space = () => `test-${randomBytes(6).toString('hex')}`;
+const HS = 'hubspot:62515';
+const SF = 'salesforce:00D000000000001';
+
+function hubspot(id: string, fields: ObservedChange['fields'], kind = 'create'): ObservedChange {
+  return { tenant: HS, object: 'contact', id, kind, fields };
+}
+function salesforce(id: string, fields: ObservedChange['fields'], kind = 'create'): ObservedChange {
+  return { tenant: SF, object: 'contact', id, kind, fields };
+}
+
+const jane = {
+  firstname: 'Jane',
+  lastname: 'Doe',
+  email: 'jane.doe@gmail.com',
+  phone: '0412 345 678',
+  address: '12 Wallaby Place',
+  city: 'Sydney',
+  zip: '2000',
+};
+const janeSalesforce = {
+  FirstName: 'Jane',
+  LastName: 'Deo',
+  Email: 'janedoe@gmail.com',
+  MobilePhone: '+61 412 345 678',
+  MailingStreet: '12 Wallaby Pl',
+  MailingCity: 'Sydney',
+  MailingPostalCode: '2000',
+};
+
+describe('dedupe index and matcher (Redis)', () => {
+  describe('when the same person arrives from HubSpot and then Salesforce with a typo', () => {
+    it('flags the second with a verdict naming the first, across tenants', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      expect(await m.observe(hubspot('101', jane))).toBeUndefined();
+      const verdict = await m.observe(salesforce('003A', janeSalesforce));
+      expect(verdict).toBeDefined();
+      expect(verdictSchema.parse(verdict)).toBeTruthy();
+      expect(verdict!.code).toBe('DUPLICATE_CUSTOMER');
+      expect(verdict!.candidates).toEqual([
+        { tenant: HS, object: 'contact', id: '101', score: expect.any(Number) },
+      ]);
+      expect(verdict!.score).toBeGreaterThanOrEqual(m.threshold);
+      expect(verdict!.fields).toEqual(expect.arrayContaining(['email', 'phone']));
+      expect(verdict!.reason).toContain('hubspot:62515 contact 101');
+    });
+  });
+
+  describe('when a record changes again after being flagged', () => {
+    it('does not flag the same pair twice, nor a record against itself', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await m.observe(hubspot('101', jane));
+      expect(await m.observe(salesforce('003A', janeSalesforce))).toBeDefined();
+      expect(
+        await m.observe(salesforce('003A', { Title: 'CFO', LastName: 'Doe' }, 'update')),
+      ).toBeUndefined();
+      expect(await m.observe(hubspot('101', { lastname: 'Doe' }, 'update'))).toBeUndefined();
+      const solo = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      expect(await solo.observe(hubspot('7', jane))).toBeUndefined();
+      expect(await solo.observe(hubspot('7', jane, 'update'))).toBeUndefined();
+      expect(await solo.observe(hubspot('7', jane, 'create'))).toBeUndefined();
+    });
+  });
+
+  describe('when a partial update changes one property', () => {
+    it('merges it into the stored profile and moves the record between blocks', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await m.observe(hubspot('1', { firstname: 'Ann', lastname: 'Lee', email: 'ann@old.com' }));
+      const ref = { tenant: HS, object: 'contact', id: '1' };
+      const before = await m.index.read(ref);
+      expect(before.status).toBe('found');
+      expect(await m.index.blockMembers('pe:ann@old.com')).toHaveLength(1);
+      await m.observe(hubspot('1', { email: 'ann@new.com' }, 'update'));
+      expect(await m.index.blockMembers('pe:ann@old.com')).toEqual([]);
+      expect(await m.index.blockMembers('pe:ann@new.com')).toHaveLength(1);
+      const after = await m.index.read(ref);
+      expect(after.status === 'found' && after.indexed.record.f).toEqual({
+        firstname: 'Ann',
+        lastname: 'Lee',
+        email: 'ann@new.com',
+      });
+      expect(after.status === 'found' && after.indexed.version).toBe(2);
+      // a null value clears the field and its block
+      await m.observe(hubspot('1', { email: null }, 'update'));
+      expect(await m.index.blockMembers('pe:ann@new.com')).toEqual([]);
+    });
+  });
+
+  describe('when two workers update one record at once', () => {
+    it('loses neither change (compare-and-set, retried)', async () => {
+      const s = space();
+      const workers = [1, 2, 3, 4].map(() => new Matcher({ redis: connectExtra(), space: s }));
+      await workers[0]!.observe(hubspot('1', { firstname: 'Ann' }));
+      const props = ['lastname', 'email', 'city', 'zip'];
+      const values = ['Lee', 'ann@x.com', 'Perth', '6000'];
+      await Promise.all(
+        workers.map((w, i) => w.observe(hubspot('1', { [props[i]!]: values[i]! }, 'update'))),
+      );
+      const read = await workers[0]!.index.read({ tenant: HS, object: 'contact', id: '1' });
+      expect(read.status === 'found' && read.indexed.record.f).toEqual({
+        firstname: 'Ann',
+        lastname: 'Lee',
+        email: 'ann@x.com',
+        city: 'Perth',
+        postcode: '6000',
+      });
+      expect(read.status === 'found' && read.indexed.version).toBe(5);
+    });
+  });
+
+  describe('when a record is deleted', () => {
+    it('leaves every block and is no longer a candidate', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await m.observe(hubspot('101', jane));
+      await m.observe(hubspot('101', {}, 'delete'));
+      expect(await m.index.size()).toBe(0);
+      expect(await m.index.blockMembers('pe:janedoe@gmail.com')).toEqual([]);
+      expect(await m.observe(salesforce('003A', janeSalesforce))).toBeUndefined();
+    });
+  });
+
+  describe('when the CRM merges two records', () => {
+    it('removes the loser, ignores its late events and never flags it against the winner', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await m.observe(hubspot('1', jane));
+      const winner = { tenant: HS, object: 'contact', id: '1' };
+      const loser = { tenant: HS, object: 'contact', id: '2' };
+      await m.merge(winner, [loser]);
+      expect(await m.observe(hubspot('2', jane, 'update'))).toBeUndefined();
+      expect((await m.index.read(loser)).status).toBe('gone');
+      expect(await m.index.size()).toBe(1);
+    });
+    it('takes an indexed loser out of its blocks', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await m.observe(hubspot('1', jane));
+      await m.observe(hubspot('2', { ...jane, firstname: 'Janet' }));
+      await m.merge({ tenant: HS, object: 'contact', id: '1' }, [
+        { tenant: HS, object: 'contact', id: '2' },
+      ]);
+      expect(await m.index.blockMembers('pe:janedoe@gmail.com')).toHaveLength(1);
+    });
+  });
+
+  describe('when colleagues share a switchboard number', () => {
+    it('does not flag them', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      const office = {
+        phone: '02 9000 0000',
+        company: 'Acme',
+        address: '1 George St',
+        city: 'Sydney',
+        zip: '2000',
+      };
+      await m.observe(
+        hubspot('1', {
+          firstname: 'Alice',
+          lastname: 'Nguyen',
+          email: 'alice@acme.com',
+          ...office,
+        }),
+      );
+      const obs = await m.observeDetailed(
+        hubspot('2', {
+          firstname: 'Bruce',
+          lastname: 'Taylor',
+          email: 'bruce@acme.com',
+          ...office,
+        }),
+      );
+      expect(obs.candidates).toHaveLength(1);
+      expect(obs.verdict).toBeUndefined();
+    });
+  });
+
+  describe('when a block grows past the cap', () => {
+    it('joins it but does not read it', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU', blockCap: 3 });
+      for (let i = 0; i < 5; i++) {
+        await m.observe(
+          hubspot(String(i), { firstname: `P${i}x`, lastname: `Q${i}y`, phone: '02 9000 0000' }),
+        );
+      }
+      expect(await m.index.blockMembers('pt:+61290000000')).toHaveLength(5);
+      const obs = await m.observeDetailed(
+        hubspot('9', { firstname: 'Zed', lastname: 'Zulu', phone: '02 9000 0000' }),
+      );
+      expect(obs.candidates).toHaveLength(0);
+    });
+  });
+
+  describe('when the object is not a person or company', () => {
+    it('is ignored', async () => {
+      const m = new Matcher({ redis, space: space() });
+      const obs = await m.observeDetailed({
+        tenant: HS,
+        object: 'deal',
+        id: '1',
+        kind: 'create',
+        fields: { amount: 5 },
+      });
+      expect(obs.action).toBe('ignored');
+      expect(await m.index.size()).toBe(0);
+    });
+  });
+
+  describe('when companies are the same account in both CRMs', () => {
+    it('flags by company name and domain', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await m.observe({
+        tenant: HS,
+        object: 'company',
+        id: '55',
+        kind: 'create',
+        fields: { name: 'Acme Pty Ltd', domain: 'acme.com.au', city: 'Sydney' },
+      });
+      const v = await m.observe({
+        tenant: SF,
+        object: 'account',
+        id: '001A',
+        kind: 'create',
+        fields: { Name: 'ACME', Website: 'https://www.acme.com.au', BillingCity: 'Sydney' },
+      });
+      expect(v?.candidates[0]).toMatchObject({ tenant: HS, object: 'company', id: '55' });
+    });
+  });
+
+  describe('when keys are built', () => {
+    it('puts every key of a space under one hash tag', async () => {
+      const s = space();
+      const m = new Matcher({ redis, space: s, defaultCountry: 'AU' });
+      await m.observe(hubspot('1', jane));
+      const keys = await redis.keys(`*${s}*`);
+      expect(keys.length).toBeGreaterThan(3);
+      for (const k of keys) expect(k.startsWith(`cl:{dedupe:${s}}:`)).toBe(true);
+    });
+  });
+});
