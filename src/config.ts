@@ -66,6 +66,8 @@ export interface Config {
   };
   anchor: { batchSize: number; batchWaitMs: number; lockMs: number };
   policyFile?: string;
+  /** duplicate matching before anchoring: all tenants of this deployment are one identity space */
+  dedupe: { enabled: boolean; threshold: number; defaultCountry?: string };
   /** where alerts go (HMAC-signed JSON, Slack-compatible `text`); unset: logged only */
   alerts: { webhookUrl?: string; webhookSecret?: string };
   logLevel: LogLevel;
@@ -255,6 +257,9 @@ const EnvObject = z
     CRM_LEDGER_SALESFORCE_CDC: oneOf(['on', 'off'] as const).default('on'),
     CRM_LEDGER_SANDBOX: oneOf(['auto', 'on', 'off'] as const).default('auto'),
     CRM_LEDGER_POLICY_FILE: text().optional(),
+    CRM_LEDGER_DEDUPE: oneOf(['on', 'off'] as const).default('on'),
+    CRM_LEDGER_DEDUPE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.9),
+    CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: text().optional(),
     CRM_LEDGER_ALERT_WEBHOOK_URL: httpUrl().optional(),
     CRM_LEDGER_ALERT_WEBHOOK_SECRET: secret().optional(),
     CRM_LEDGER_LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
@@ -385,6 +390,11 @@ function toConfig(env: Env): Config {
       lockMs: env.CRM_LEDGER_ANCHOR_LOCK_MS,
     },
     ...optional('policyFile', env.CRM_LEDGER_POLICY_FILE),
+    dedupe: {
+      enabled: env.CRM_LEDGER_DEDUPE === 'on',
+      threshold: env.CRM_LEDGER_DEDUPE_THRESHOLD,
+      ...optional('defaultCountry', env.CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY),
+    },
     alerts: {
       ...optional('webhookUrl', env.CRM_LEDGER_ALERT_WEBHOOK_URL),
       ...optional('webhookSecret', env.CRM_LEDGER_ALERT_WEBHOOK_SECRET),
@@ -541,6 +551,19 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
       'Local sandbox HubSpot and Salesforce: auto (when no CRM is configured and Redis is embedded), on, off.',
   },
   CRM_LEDGER_POLICY_FILE: { default: null, description: 'Path to the change policy file.' },
+  CRM_LEDGER_DEDUPE: {
+    default: 'on',
+    description:
+      'Match each contact/lead/company/account change against the customers already known (all tenants together) before anchoring: on|off.',
+  },
+  CRM_LEDGER_DEDUPE_THRESHOLD: {
+    default: '0.9',
+    description: 'Match probability (0-1) above which a change is judged a duplicate.',
+  },
+  CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: {
+    default: null,
+    description: 'ISO country for phone numbers and dates of records that name none (e.g. US, AU).',
+  },
   CRM_LEDGER_ALERT_WEBHOOK_URL: {
     default: null,
     description:

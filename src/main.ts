@@ -58,6 +58,8 @@ export interface RunningService {
   adminToken: string;
   /** the appending ledger; absent for the api role, which holds no signing key */
   ledger: Ledger | undefined;
+  /** the local sandbox CRMs, when this process started them */
+  sandboxes: Sandboxes | undefined;
   stop(): Promise<void>;
 }
 
@@ -309,6 +311,17 @@ export async function startService(
   const clients = role === 'api' ? [] : buildCrmClients(config, sandboxes, adminBaseUrl, logger);
   const extras: AnchorExtrasOptions = {
     checks: {
+      ...(config.dedupe.enabled
+        ? {
+            dedupe: {
+              space: 'default',
+              threshold: config.dedupe.threshold,
+              ...(config.dedupe.defaultCountry
+                ? { defaultCountry: config.dedupe.defaultCountry }
+                : {}),
+            },
+          }
+        : {}),
       ...(config.policyFile ? { policyFile: config.policyFile } : {}),
       ...(config.alerts.webhookUrl ? { alertWebhookUrl: config.alerts.webhookUrl } : {}),
       ...(config.alerts.webhookSecret ? { alertWebhookSecret: config.alerts.webhookSecret } : {}),
@@ -387,6 +400,7 @@ export async function startService(
     redisUrl,
     adminToken: token,
     ledger,
+    sandboxes,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -424,7 +438,7 @@ const OWN_FIELDS: Record<string, string[]> = {
   salesforce: [SALESFORCE_STATUS_FIELD],
 };
 
-interface Sandboxes {
+export interface Sandboxes {
   hubspot: HubspotSandbox;
   salesforce: SalesforceSandbox;
 }

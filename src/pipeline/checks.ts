@@ -18,10 +18,14 @@ import { MassChangeCounter } from '../policy/mass-change.js';
 import { QuarantineStore } from '../policy/quarantine.js';
 import { WebhookAlertSink, alertFromAction } from '../policy/alerts.js';
 import type { ChecksHook } from './anchor.worker.js';
+import type { ParsedEvent } from '../../connectors/types.js';
+import { Matcher } from '../dedupe/matcher.js';
 import { OWN_ACTOR } from './anchor.worker.js';
 import { ADMIN_RECORD } from './freeze.js';
 
 export interface ChecksOptions {
+  /** duplicate matching across the tenants of one identity space; absent: off */
+  dedupe?: { space: string; threshold?: number; defaultCountry?: string };
   policyFile?: string;
   alertWebhookUrl?: string;
   alertWebhookSecret?: string;
@@ -64,8 +68,34 @@ export async function createChecks(
   deps: { redis: Redis; ledger: Ledger; logger: Logger },
 ): Promise<Checks> {
   const logger = deps.logger.child({ module: 'checks' });
-  if (!options.policyFile)
-    return { checks: (_t, events) => Promise.resolve(events.map(() => [])), close: async () => {} };
+  const matcher = options.dedupe
+    ? new Matcher({
+        redis: deps.redis,
+        space: options.dedupe.space,
+        ...(options.dedupe.threshold !== undefined ? { threshold: options.dedupe.threshold } : {}),
+        ...(options.dedupe.defaultCountry ? { defaultCountry: options.dedupe.defaultCountry } : {}),
+      })
+    : undefined;
+  /** Duplicates: each change in order (a later change of the batch sees the earlier ones). */
+  const dedupe = async (events: readonly ParsedEvent[]): Promise<Verdict[][]> => {
+    const out: Verdict[][] = [];
+    for (const { event } of events) {
+      const v = matcher
+        ? await matcher.observe({
+            tenant: event.tenant,
+            object: event.object,
+            id: event.recordId,
+            kind: event.kind,
+            fields: event.fields,
+          })
+        : undefined;
+      out.push(v ? [v as unknown as Verdict] : []);
+    }
+    return out;
+  };
+  if (!options.policyFile) {
+    return { checks: (_tenant, events) => dedupe(events), close: () => Promise.resolve() };
+  }
 
   const holder = await PolicyHolder.load(options.policyFile, {
     logger,
@@ -88,17 +118,22 @@ export async function createChecks(
   });
 
   const checks: ChecksHook = async (_tenant, events) => {
+    const duplicates = await dedupe(events);
     const judgements = await judge.judgeBatch(
       events.map((e) => ({ event: e.event, key: e.idempotencyKey })),
     );
-    return judgements.map((j) => {
+    return judgements.map((j, i) => {
       for (const a of j.actions) {
         if (a.type === 'alert') void alerts.send(alertFromAction(a));
       }
-      return j.verdicts.map((v): Verdict => {
-        const actions = [...new Set(j.actions.filter((a) => a.rule === v.rule).map((a) => a.type))];
-        return { ...v, actions };
-      });
+      return j.verdicts
+        .map((v): Verdict => {
+          const actions = [
+            ...new Set(j.actions.filter((a) => a.rule === v.rule).map((a) => a.type)),
+          ];
+          return { ...v, actions };
+        })
+        .concat(duplicates[i] ?? []);
     });
   };
   return {

@@ -367,7 +367,7 @@ describe('Salesforce sandbox', () => {
       const live: Message[] = [];
       const first = conn.streaming.createClient([new StreamingExtension.Replay(channel, -1)]);
       const sub = first.subscribe(channel, (m: unknown) => live.push(m as Message));
-      await new Promise<void>((resolve, reject) => sub.then(resolve, reject));
+      await new Promise<void>((resolve, reject) => void sub.then(resolve, reject));
 
       const a = (await conn.sobject('Contact').create({ LastName: 'A' })) as SaveResult;
       const b = (await conn.sobject('Contact').create({ LastName: 'B' })) as SaveResult;
@@ -397,7 +397,7 @@ describe('Salesforce sandbox', () => {
       ]);
       cleanups.push(() => void second.disconnect());
       const sub2 = second.subscribe(channel, (m: unknown) => replayed.push(m as Message));
-      await new Promise<void>((resolve, reject) => sub2.then(resolve, reject));
+      await new Promise<void>((resolve, reject) => void sub2.then(resolve, reject));
       await waitFor(() => replayed.length >= 3, 'the three missed events');
       await conn.sobject('Contact').create({ LastName: 'C' });
       await waitFor(() => replayed.length === 4, 'one more live event');
@@ -428,17 +428,18 @@ describe('Salesforce sandbox', () => {
       ]);
       cleanups.push(() => void client.disconnect());
       const sub = client.subscribe('/data/ChangeEvents', (m: unknown) => all.push(m));
-      await new Promise<void>((resolve, reject) => sub.then(resolve, reject));
+      await new Promise<void>((resolve, reject) => void sub.then(resolve, reject));
       await waitFor(() => all.length === 2, 'both retained events');
 
       const bad = conn.streaming.createClient([
         new StreamingExtension.Replay('/data/ContactChangeEvent', 999_999),
       ]);
       cleanups.push(() => void bad.disconnect());
-      const refused = await new Promise<unknown>((resolve) =>
-        bad
-          .subscribe('/data/ContactChangeEvent', () => undefined)
-          .then(() => resolve(undefined), resolve),
+      const refused = await new Promise<unknown>(
+        (resolve) =>
+          void bad
+            .subscribe('/data/ContactChangeEvent', () => undefined)
+            .then(() => resolve(undefined), resolve),
       );
       expect(String((refused as { message?: string } | undefined)?.message)).toContain('replayId');
     });
@@ -453,7 +454,7 @@ describe('Salesforce sandbox', () => {
           new StreamingExtension.AuthFailure((m: unknown) => resolve(m as { error?: string })),
         ]);
         cleanups.push(() => void client.disconnect());
-        client.subscribe('/data/ChangeEvents', () => undefined);
+        void client.subscribe('/data/ChangeEvents', () => undefined);
       });
       expect(failure.error).toBe('403::Handshake denied');
       expect(failure.ext).toEqual({ sfdc: { failureReason: '401::Authentication invalid' } });

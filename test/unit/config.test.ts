@@ -40,6 +40,7 @@ describe('loadConfig', () => {
           maxChangeBytes: 65_536,
         },
         anchor: { batchSize: 128, batchWaitMs: 20, lockMs: 30_000 },
+        dedupe: { enabled: true, threshold: 0.9 },
         alerts: {},
         logLevel: 'info',
       });
@@ -84,6 +85,9 @@ describe('loadConfig', () => {
         CRM_LEDGER_SANDBOX: 'off',
         CRM_LEDGER_TOKENS_FILE: '/etc/crm-ledger/tokens.json',
         CRM_LEDGER_POLICY_FILE: './policy.yaml',
+        CRM_LEDGER_DEDUPE: 'off',
+        CRM_LEDGER_DEDUPE_THRESHOLD: '0.8',
+        CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: 'AU',
         CRM_LEDGER_ALERT_WEBHOOK_URL: 'https://alerts.example.com/hook',
         CRM_LEDGER_ALERT_WEBHOOK_SECRET: 'alert-secret',
         CRM_LEDGER_LOG_LEVEL: 'DEBUG',
@@ -133,6 +137,7 @@ describe('loadConfig', () => {
         },
         anchor: { batchSize: 1000, batchWaitMs: 0, lockMs: 30_000 },
         policyFile: './policy.yaml',
+        dedupe: { enabled: false, threshold: 0.8, defaultCountry: 'AU' },
         alerts: { webhookUrl: 'https://alerts.example.com/hook', webhookSecret: 'alert-secret' },
         logLevel: 'debug',
       });

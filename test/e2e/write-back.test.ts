@@ -1,0 +1,225 @@
+/**
+ * The whole service against both sandbox CRMs, through the real SDKs: a person edits a contact in
+ * each CRM → HubSpot webhook / Salesforce CDC → checks (the change policy, the duplicate matcher)
+ * → anchored with its verdicts → flag jobs → the status field and a note/task written back with
+ * @hubspot/api-client and jsforce, visible through the same SDKs; the echo of our own write-back
+ * is anchored as crm-ledger's and never flagged again.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client as HubspotSdk } from '@hubspot/api-client';
+import jsforce from 'jsforce';
+import { loadConfig } from '../../src/config.js';
+import { startService } from '../../src/main.js';
+import type { RunningService } from '../../src/main.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+
+const POLICY = `version: 1
+groups:
+  data-stewards: ["hubspot:user:7", "salesforce:user:005000000000007AAA"]
+rules:
+  - name: protect-contact-email
+    match: { object: contact, kind: [update], fields: [email] }
+    allow: { groups: [data-stewards] }
+    action: [flag]
+`;
+
+let dir: string;
+let service: RunningService;
+let ledger: Ledger;
+
+async function until<T>(
+  what: string,
+  read: () => Promise<T> | T,
+  ok: (v: T) => boolean,
+  ms = 20_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function blocksOf(tenant: string, object: string, id: string) {
+  const index = await ledger.store.readRecord(tenant, `${object}/${id}`);
+  return (
+    await ledger.readBlocks(
+      tenant,
+      index.map((e) => e.seq),
+    )
+  ).map((b) => b!.block);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crm-ledger-writeback-'));
+  await writeFile(join(dir, 'policy.yaml'), POLICY);
+  service = await startService(
+    loadConfig({
+      CRM_LEDGER_DATA_DIR: dir,
+      CRM_LEDGER_PORT: '0',
+      CRM_LEDGER_LOG_LEVEL: 'silent',
+      CRM_LEDGER_POLICY_FILE: join(dir, 'policy.yaml'),
+    }),
+    createLogger({ level: 'silent' }),
+  );
+  if (!service.ledger || !service.sandboxes) throw new Error('the embedded default runs sandboxes');
+  ledger = service.ledger;
+}, 60_000);
+afterAll(async () => {
+  await service?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('write-back to the sandbox CRMs', () => {
+  it('HubSpot: an email edited by a user outside the stewards is flagged once; the echo is not', async () => {
+    const hs = service.sandboxes!.hubspot;
+    const tenant = `hubspot:${hs.portalId}`;
+    const created = hs.createAsUser(
+      'contacts',
+      { email: 'grace@example.com', firstname: 'Grace', lastname: 'Hopper' },
+      // A steward creates it (HubSpot reports a creation's values as property changes too).
+      7,
+    );
+    await until(
+      'the creation anchored',
+      () => blocksOf(tenant, 'contact', created.id),
+      (b) => b.length >= 1,
+    );
+    hs.updateAsUser('contacts', created.id, { email: 'grace.h@example.org' }, 42);
+
+    const sdk = new HubspotSdk({ accessToken: 'auditor', basePath: hs.url });
+    const flagged = await until(
+      'the flag property',
+      async () =>
+        (await sdk.crm.contacts.basicApi.getById(created.id, ['crm_ledger_status'])).properties,
+      (p) => typeof p['crm_ledger_status'] === 'string' && p['crm_ledger_status'] !== '',
+    );
+    expect(flagged['crm_ledger_status']).toContain('unauthorised');
+    expect(hs.notesFor('contacts', created.id)).toHaveLength(1);
+
+    // The block holds the verdict, with the rule and the response it chose.
+    const blocks = await blocksOf(tenant, 'contact', created.id);
+    const judged = blocks.find((b) => b.verdicts.length > 0)!;
+    expect(judged.actor).toMatchObject({ id: 'hubspot:user:42' });
+    expect(judged.verdicts[0]).toMatchObject({
+      type: 'unauthorised',
+      rule: 'protect-contact-email',
+      actions: ['flag'],
+    });
+
+    // Our own property write comes back as a webhook: anchored as crm-ledger, not judged.
+    const echo = await until(
+      'the echo anchored',
+      () => blocksOf(tenant, 'contact', created.id),
+      (b) => b.some((x) => x.actor.id === 'crm-ledger'),
+    );
+    expect(
+      echo.filter((x) => x.actor.id === 'crm-ledger').every((x) => x.verdicts.length === 0),
+    ).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(hs.notesFor('contacts', created.id)).toHaveLength(1);
+    expect(await ledger.verify(tenant)).toMatchObject({ ok: true });
+  }, 60_000);
+
+  it('Salesforce: a CDC change by a user outside the stewards gets the status field and one Task', async () => {
+    const sf = service.sandboxes!.salesforce;
+    const tenant = sf.tenant;
+    const created = sf.changeAsUser({
+      userId: '005000000000042AAA',
+      type: 'Contact',
+      op: 'create',
+      fields: { FirstName: 'Alan', LastName: 'Turing', Email: 'alan@example.com' },
+    });
+    const id = created['Id'] as string;
+    await until(
+      'the creation anchored',
+      () => blocksOf(tenant, 'contact', id),
+      (b) => b.length >= 1,
+    );
+    sf.changeAsUser({
+      userId: '005000000000042AAA',
+      type: 'Contact',
+      op: 'update',
+      id,
+      fields: { Email: 'alan.t@example.org' },
+    });
+
+    const conn = new jsforce.Connection({
+      instanceUrl: sf.url,
+      accessToken: 'auditor',
+      version: '61.0',
+    });
+    const record = await until(
+      'the status field',
+      () => conn.sobject('Contact').retrieve(id) as Promise<Record<string, unknown>>,
+      (r) => typeof r['CRM_Ledger_Status__c'] === 'string',
+    );
+    expect(record['CRM_Ledger_Status__c']).toContain('unauthorised');
+    const tasks = await conn.query<{ Id: string; Subject: string }>(
+      `SELECT Id, Subject FROM Task WHERE WhoId = '${id}'`,
+    );
+    expect(tasks.records).toHaveLength(1);
+    expect(tasks.records[0]?.Subject).toContain('unauthorised');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sf.tasks().filter((t) => t['WhoId'] === id)).toHaveLength(1);
+  }, 60_000);
+
+  it('the same person in HubSpot and then in Salesforce with a typo is judged a duplicate, naming the other record', async () => {
+    const hs = service.sandboxes!.hubspot;
+    const sf = service.sandboxes!.salesforce;
+    const inHubspot = hs.createAsUser(
+      'contacts',
+      {
+        email: 'katherine.johnson@example.com',
+        firstname: 'Katherine',
+        lastname: 'Johnson',
+        phone: '+1 757 555 0100',
+        city: 'Hampton',
+      },
+      7,
+    );
+    await until(
+      'the HubSpot contact anchored',
+      () => blocksOf(`hubspot:${hs.portalId}`, 'contact', inHubspot.id),
+      (b) => b.length >= 1,
+    );
+    const inSalesforce = sf.changeAsUser({
+      userId: '005000000000007AAA',
+      type: 'Contact',
+      op: 'create',
+      fields: {
+        FirstName: 'Katherine',
+        LastName: 'Jonson',
+        Email: 'katherine.johnson@example.com',
+        Phone: '+1 757 555 0100',
+        MailingCity: 'Hampton',
+      },
+    });
+    const id = inSalesforce['Id'] as string;
+    const blocks = await until(
+      'the duplicate verdict',
+      () => blocksOf(sf.tenant, 'contact', id),
+      (b) => b.some((x) => x.verdicts.some((v) => v.type === 'duplicate')),
+    );
+    const verdict = blocks
+      .flatMap((b) => b.verdicts)
+      .find((v) => v.type === 'duplicate') as unknown as {
+      candidates: { tenant: string; id: string }[];
+    };
+    expect(verdict.candidates).toContainEqual(
+      expect.objectContaining({ tenant: `hubspot:${hs.portalId}`, id: inHubspot.id }),
+    );
+    const task = await until(
+      'the Task',
+      () => sf.tasks().filter((t) => t['WhoId'] === id),
+      (t) => t.length === 1,
+    );
+    expect(String(task[0]?.['Description'])).toContain(inHubspot.id);
+  }, 60_000);
+});
