@@ -136,7 +136,7 @@ describe('write-back to the sandbox CRMs', () => {
       op: 'create',
       fields: { FirstName: 'Alan', LastName: 'Turing', Email: 'alan@example.com' },
     });
-    const id = created['Id'] as string;
+    const id = created['Id'];
     await until(
       'the creation anchored',
       () => blocksOf(tenant, 'contact', id),
@@ -201,7 +201,7 @@ describe('write-back to the sandbox CRMs', () => {
         MailingCity: 'Hampton',
       },
     });
-    const id = inSalesforce['Id'] as string;
+    const id = inSalesforce['Id'];
     const blocks = await until(
       'the duplicate verdict',
       () => blocksOf(sf.tenant, 'contact', id),
