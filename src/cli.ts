@@ -150,7 +150,27 @@ async function verifyCommand(opts: {
 async function serveCommand(opts: { role: Role }): Promise<void> {
   const cfg = config();
   const logger = createLogger({ level: cfg.logLevel });
-  const service = await startService(cfg, logger, opts.role);
+  // Signals are handled from the first moment: a SIGTERM during startup (the HTTP server listens
+  // before the workers are up) waits for startup, then drains and stops.
+  const starting = startService(cfg, logger, opts.role);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    starting
+      .then((service) => service.stop())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  const service = await starting;
   if (service.url) {
     process.stdout.write(
       [
@@ -164,21 +184,6 @@ async function serveCommand(opts: { role: Role }): Promise<void> {
       ].join('\n') + '\n',
     );
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    service.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
 async function keygenCommand(opts: { out?: string; name?: string }): Promise<number> {

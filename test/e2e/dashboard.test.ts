@@ -17,7 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
-import { connect, randomTenant } from '../helpers/redis.js';
+import { Redis as RedisClient } from 'ioredis';
+import { randomTenant } from '../helpers/redis.js';
+import { startRedisServer } from '../../src/redis/embedded-server.js';
+import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
 import { contactChange } from '../helpers/ledger.js';
 import { ADMIN_TOKEN, OPERATOR_TOKEN, createAdminApp } from '../helpers/admin-app.js';
 import type { AdminAppFixture } from '../helpers/admin-app.js';
@@ -32,6 +35,9 @@ const KEEP_SHOTS = process.env['CRM_LEDGER_SCREENSHOT_DIR'];
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 let redis: Redis;
+// A private redis-server: the overview lists every tenant it finds, and other test files put
+// theirs (some deliberately tampered) on the shared test Redis.
+let redisServer: EmbeddedRedis;
 let fx: AdminAppFixture;
 let server: Server;
 let base: string;
@@ -67,7 +73,8 @@ async function rowText(page: Page, tenant: string): Promise<string> {
 
 beforeAll(async () => {
   await assertChromium();
-  redis = connect();
+  redisServer = await startRedisServer({ persistence: 'none' });
+  redis = new RedisClient(redisServer.url);
   fx = await createAdminApp(redis);
   const change = contactChange(intact, 'c42', {
     fields: { email: 'grace@example.com', lastname: 'Hopper' },
@@ -100,6 +107,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   await redis?.quit();
   await fx?.close();
+  await redisServer?.stop();
   if (shots && !KEEP_SHOTS) await rm(shots, { recursive: true, force: true });
 });
 

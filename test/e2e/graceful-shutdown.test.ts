@@ -113,7 +113,8 @@ describe('serve on SIGTERM', () => {
     expect(code).toBe(0);
 
     await serve();
-    for (let i = 0; i < 100; i++) {
+    // Up to a minute: the restarted worker also runs the duplicate matcher on each change.
+    for (let i = 0; i < 300; i++) {
       const v = await adminGet('/admin/verify?tenant=hubspot:777');
       if (v['size'] === acknowledged) break;
       await new Promise((r) => setTimeout(r, 200));
