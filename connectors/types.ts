@@ -88,6 +88,11 @@ export interface FlagRequest {
   verdicts: readonly Verdict[];
   /** the admin URL of the record's history, for the note/task */
   adminUrl?: string;
+  /**
+   * The policy said `revert`: after flagging, restore these values (the record's last anchored
+   * state before the change; null clears a field that had no value).
+   */
+  revert?: Record<string, FieldValue>;
 }
 
 export type FlagOutcome =

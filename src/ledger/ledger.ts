@@ -141,8 +141,15 @@ export class Ledger {
    * The record's latest anchored value of every field (its projection), from its vault entries.
    * Fields of erased or missing entries are left out.
    */
-  async recordState(tenant: string, recordKey: string): Promise<Map<string, FieldValue>> {
-    const history = await this.store.readRecord(tenant, recordKey);
+  async recordState(
+    tenant: string,
+    recordKey: string,
+    /** only blocks before this seq: the state a change was made on */
+    beforeSeq = Number.POSITIVE_INFINITY,
+  ): Promise<Map<string, FieldValue>> {
+    const history = (await this.store.readRecord(tenant, recordKey)).filter(
+      (h) => h.seq < beforeSeq,
+    );
     const entries = await this.store.readVaultEntries(
       tenant,
       history.map((h) => h.seq),

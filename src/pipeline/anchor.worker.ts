@@ -21,7 +21,7 @@ import { sha256Hex } from '../ledger/hash.js';
 import type { Verdict } from '../model/verdict.js';
 import type { Logger } from '../observability/logger.js';
 import { CHANGES_QUEUE, QUEUE_PREFIX } from './queues.js';
-import { shouldFlag } from './flags.js';
+import { shouldFlag, wantsRevert } from './flags.js';
 import type { FlagSink } from './flags.js';
 import type { ChangesJob } from './queues.js';
 
@@ -305,6 +305,22 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
         if (found && verdicts.length > 0)
           requests.push(flagRequest(tenant, r.change, r.seq, found.hash, verdicts));
       });
+    }
+    // Reverts restore the state the change was made on, from the ledger (never from the CRM).
+    for (const r of requests) {
+      if (!r.verdicts.some(wantsRevert)) continue;
+      const change = prepared.find(
+        (p) => p.event.recordId === r.ref.id && p.event.object === r.ref.object,
+      );
+      if (!change || change.event.kind !== 'update') continue;
+      const before = await ledger.recordState(tenant, change.recordKey, r.seq);
+      if (before.size === 0) continue;
+      const revert: Record<string, FieldValue> = {};
+      for (const name of Object.keys(change.event.fields)) {
+        if (name === STATE_HASH_FIELD) continue;
+        revert[name] = before.get(name) ?? null;
+      }
+      r.revert = revert;
     }
     if (requests.length > 0) await options.flags?.enqueue(requests);
   };

@@ -100,7 +100,13 @@ export function startFlagWorker(options: FlagWorkerOptions): RunningFlagWorker {
 
   const process = async (job: Job<FlagJob, FlagOutcome>): Promise<FlagOutcome> => {
     try {
-      const outcome = await batcher.submit(job.data.request);
+      const request = job.data.request;
+      const outcome = await batcher.submit(request);
+      if (request.revert && outcome.status !== 'record-missing') {
+        // Restored as our own change: its echo is anchored as crm-ledger's and never judged.
+        await client.revert(request.ref, request.revert, `policy verdict on block ${request.seq}`);
+        logger.info({ tenant: client.tenant, seq: request.seq }, 'reverted');
+      }
       logger.debug({ tenant: client.tenant, seq: outcome.seq, status: outcome.status }, 'flagged');
       return outcome;
     } catch (err) {

@@ -40,6 +40,12 @@ export function shouldFlag(verdict: Verdict): boolean {
   return true;
 }
 
+/** A verdict whose rule chose `revert`. */
+export function wantsRevert(verdict: Verdict): boolean {
+  const actions = (verdict as { actions?: unknown }).actions;
+  return Array.isArray(actions) && actions.includes('revert');
+}
+
 export const FLAG_JOB_OPTIONS: JobsOptions = {
   // 5xx and network errors: exponential backoff with jitter, for about a day. 429s do not count
   // (the worker rate-limits the queue for Retry-After and puts the job back).

@@ -25,6 +25,10 @@ rules:
     match: { object: contact, kind: [update], fields: [email] }
     allow: { groups: [data-stewards] }
     action: [flag]
+  - name: protect-contact-phone
+    match: { object: contact, kind: [update], fields: [phone] }
+    allow: { groups: [data-stewards] }
+    action: [flag, revert]
 `;
 
 let dir: string;
@@ -125,6 +129,49 @@ describe('write-back to the sandbox CRMs', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(hs.notesFor('contacts', created.id)).toHaveLength(1);
     expect(await ledger.verify(tenant)).toMatchObject({ ok: true });
+  }, 60_000);
+
+  it('HubSpot: a phone edited outside the stewards is reverted, the revert anchored as crm-ledger and not reverted again', async () => {
+    const hs = service.sandboxes!.hubspot;
+    const tenant = `hubspot:${hs.portalId}`;
+    const created = hs.createAsUser(
+      'contacts',
+      {
+        email: 'mary@example.com',
+        firstname: 'Mary',
+        lastname: 'Jackson',
+        phone: '+1 757 555 0199',
+      },
+      7,
+    );
+    await until(
+      'the creation anchored',
+      () => blocksOf(tenant, 'contact', created.id),
+      (b) => b.length >= 4,
+    );
+    hs.updateAsUser('contacts', created.id, { phone: '+1 202 555 0000' }, 42);
+    const sdk = new HubspotSdk({ accessToken: 'auditor', basePath: hs.url });
+    const restored = await until(
+      'the revert',
+      async () => (await sdk.crm.contacts.basicApi.getById(created.id, ['phone'])).properties,
+      (p) => p['phone'] === '+1 757 555 0199',
+    );
+    expect(restored['phone']).toBe('+1 757 555 0199');
+    const blocks = await until(
+      'the revert anchored',
+      () => blocksOf(tenant, 'contact', created.id),
+      (b) => b.some((x) => x.actor.id === 'crm-ledger' && 'phone' in x.fields),
+    );
+    expect(blocks.find((b) => b.verdicts.length > 0)?.verdicts[0]).toMatchObject({
+      rule: 'protect-contact-phone',
+      actions: ['flag', 'revert'],
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    // One note (the flag), one revert: the revert's echo was not judged again.
+    expect(hs.notesFor('contacts', created.id)).toHaveLength(1);
+    expect(
+      (await sdk.crm.contacts.basicApi.getById(created.id, ['phone'])).properties['phone'],
+    ).toBe('+1 757 555 0199');
   }, 60_000);
 
   it('Salesforce: a CDC change by a user outside the stewards gets the status field and one Task', async () => {
