@@ -16,6 +16,7 @@ import type { EmbeddedRedis } from '../src/redis/embedded-server.js';
 import { appendBench } from './append.bench.js';
 import { buildChain } from './chain.js';
 import type { ChainFixture } from './chain.js';
+import { flagsBench } from './flags.bench.js';
 import { hashBench } from './hash.bench.js';
 import { ingestBench } from './ingest.bench.js';
 import { infoNumber, machineInfo, out, progress, Report, secondsSince, nowNs } from './lib.js';
@@ -31,6 +32,7 @@ const BENCHES: readonly Bench[] = [
   verifyBench,
   storageBench,
   proofBench,
+  flagsBench,
   ingestBench,
 ];
 
