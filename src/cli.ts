@@ -34,6 +34,8 @@ import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipel
 import { parseTokensFile, ROLES, tokenDigest } from './http/admin-auth.js';
 import type { Role as TokenRole } from './http/admin-auth.js';
 import { registerDedupeCommand } from './dedupe/cli.js';
+import { startHubspotSandbox } from '../connectors/sandbox/hubspot/index.js';
+import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -554,6 +556,45 @@ async function resumeCommand(opts: { tenant: string; as?: string }): Promise<num
   }
 }
 
+/** Both sandbox CRMs, standalone, until SIGINT/SIGTERM. */
+async function sandboxCommand(opts: {
+  hubspotPort: string;
+  salesforcePort: string;
+  webhookTarget?: string;
+  hubspotClientSecret?: string;
+  salesforceOrgId?: string;
+  token?: string;
+}): Promise<number> {
+  const target = opts.webhookTarget?.replace(/\/+$/, '');
+  const hubspot = await startHubspotSandbox({
+    port: Number(opts.hubspotPort),
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.hubspotClientSecret ? { clientSecret: opts.hubspotClientSecret } : {}),
+    ...(target ? { webhookTarget: `${target}/webhooks/hubspot` } : {}),
+  });
+  const salesforce = await startSalesforceSandbox({
+    port: Number(opts.salesforcePort),
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.salesforceOrgId ? { orgId: opts.salesforceOrgId } : {}),
+    ...(target ? { outboundMessageUrl: `${target}/webhooks/salesforce` } : {}),
+  });
+  process.stdout.write(
+    `HubSpot sandbox    ${hubspot.url}  (portal ${hubspot.portalId}, app ${hubspot.appId})\n` +
+      `Salesforce sandbox ${salesforce.url}  (org ${salesforce.orgId}; CometD at /cometd/<version>)\n` +
+      (target
+        ? `webhooks and Outbound Messages go to ${target}\n`
+        : 'no --webhook-target: no webhooks sent\n') +
+      `${opts.token ? 'only the given token is accepted' : 'any bearer token is accepted'}; Ctrl-C stops\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await hubspot.close();
+  await salesforce.close();
+  return EXIT_OK;
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -627,6 +668,27 @@ export function buildProgram(): Command {
     .action(async (opts: { tenant: string; as?: string }) => {
       process.exitCode = await resumeCommand(opts);
     });
+  program
+    .command('sandbox')
+    .description('run the sandbox HubSpot and Salesforce until stopped (for trying things by hand)')
+    .option('--hubspot-port <port>', 'HubSpot sandbox port (0: any free port)', '0')
+    .option('--salesforce-port <port>', 'Salesforce sandbox port (0: any free port)', '0')
+    .option('--webhook-target <url>', 'crm-ledger base URL the sandboxes send webhooks to')
+    .option('--hubspot-client-secret <secret>', 'signs the HubSpot webhooks (v3)')
+    .option('--salesforce-org-id <id>', 'the sandbox org id (15 or 18 characters)')
+    .option('--token <token>', 'accept only this bearer token (default: any)')
+    .action(
+      async (opts: {
+        hubspotPort: string;
+        salesforcePort: string;
+        webhookTarget?: string;
+        hubspotClientSecret?: string;
+        salesforceOrgId?: string;
+        token?: string;
+      }) => {
+        process.exitCode = await sandboxCommand(opts);
+      },
+    );
   program
     .command('token')
     .description('manage admin API tokens')

@@ -2,7 +2,7 @@
  * The `crm-ledger` command as an operator runs it: a real process, a real redis-server, a key on
  * disk. Exit codes are part of the interface: 0 intact, 1 tampered, 2 usage or connection error.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +147,32 @@ describe('crm-ledger verify', () => {
     expect(bad.stdout).toContain('FAILED [PROOF_INVALID]: block #0:');
     expect((await cli(['verify-evidence', join(dir, 'missing.json')], offline)).code).toBe(2);
   }, 60_000);
+
+  it('sandbox runs both sandbox CRMs until SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'sandbox'], {
+      env: { PATH: process.env['PATH'] ?? '' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const end = Date.now() + 20_000;
+    while (!out.includes('Ctrl-C') && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const hubspot = /HubSpot sandbox\s+(http:\/\/[0-9.:]+)/.exec(out)?.[1];
+    const salesforce = /Salesforce sandbox\s+(http:\/\/[0-9.:]+)/.exec(out)?.[1];
+    expect(hubspot).toBeDefined();
+    const contacts = await fetch(`${hubspot}/crm/v3/objects/contacts`, {
+      headers: { Authorization: 'Bearer anything' },
+    });
+    expect(contacts.status).toBe(200);
+    const versions = await fetch(
+      `${salesforce}/services/data/v61.0/sobjects/Contact/003000000000001AAA`,
+      {
+        headers: { Authorization: 'Bearer anything' },
+      },
+    );
+    expect(versions.status).toBe(404);
+    child.kill('SIGTERM');
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+  }, 30_000);
 
   it('--help lists the commands', async () => {
     const { code, stdout } = await cli(['--help']);
