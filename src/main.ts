@@ -13,6 +13,7 @@ import { RedisLedgerStore } from './ledger/store.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import { createApp, QUEUES_BOARD_PATH } from './http/app.js';
+import { Metrics } from './observability/metrics.js';
 import { createQueuesBoard, queueDepthsOf } from './pipeline/bull-board.js';
 import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
 import type { AdminToken } from './http/admin-auth.js';
@@ -231,6 +232,20 @@ export async function startService(
     secret: config.alerts.webhookSecret,
   });
   const extraQueues: { close(): Promise<void> }[] = [];
+  const metrics = new Metrics({
+    tenants: async () =>
+      Promise.all(
+        (await store.listTenants()).map(async (tenant) => {
+          const [head, cp, frozen] = await Promise.all([
+            store.readHead(tenant),
+            store.latestCheckpoint(tenant),
+            store.readFrozen(tenant),
+          ]);
+          return { tenant, size: head.size, checkpointSize: cp?.size ?? 0, frozen: !!frozen };
+        }),
+      ),
+    waiting: () => waitingCounts(redisUrl, store),
+  });
   if (queue) {
     const hubspot: { clientSecret?: string; publicUrl?: string; appId?: string } = {};
     if (config.hubspot.clientSecret) hubspot.clientSecret = config.hubspot.clientSecret;
@@ -269,7 +284,12 @@ export async function startService(
         }),
         sink: createChangeSink(queue),
         logger: logger.child({ module: 'webhooks' }),
+        onOutcome: (source, outcome, events) => {
+          metrics.webhookRequests.inc({ source, outcome });
+          if (events > 0) metrics.webhookEvents.inc({ source, outcome }, events);
+        },
       },
+      metrics,
       logger: logger.child({ module: 'http' }),
       adminToken: token,
       tokens: await roleTokens(config),
@@ -284,6 +304,7 @@ export async function startService(
               { tenant, firstBadSeq: state.firstBadSeq },
               'tampering found: tenant frozen',
             );
+            metrics.tampered.inc({ tenant });
             void alertSink.send(tamperAlert(tenant, state, result.size));
           },
         },
@@ -372,6 +393,10 @@ export async function startService(
       connection: connectionFromUrl(redisUrl, 'worker'),
       client,
       logger: logger.child({ module: 'flag-worker', tenant: client.tenant }),
+      onFlagged: (outcomes) => {
+        for (const o of outcomes) metrics.flags.inc({ tenant: client.tenant, status: o.status });
+      },
+      onRateLimited: () => metrics.rateLimited.inc({ tenant: client.tenant }),
     }),
   );
 

@@ -4,6 +4,7 @@
 import express from 'express';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { formatVerifierKey } from '../ledger/checkpoint.js';
 import {
@@ -33,6 +34,8 @@ export interface AppDeps extends AdminDeps, DashboardSources {
   /** further tokens (roles admin, auditor, operator), as digests */
   tokens?: readonly AdminToken[];
   verifierKeys: readonly Verifier[];
+  /** Prometheus metrics for GET /metrics; absent: no /metrics route */
+  metrics?: Metrics;
   /** resolves when Redis answers */
   ping: () => Promise<unknown>;
   /** the CRM webhooks; absent: no /webhooks routes */
@@ -51,6 +54,14 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+
+  // Prometheus, unauthenticated like /healthz: chain sizes, queue depths, counters; no personal data.
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });

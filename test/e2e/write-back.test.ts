@@ -269,4 +269,20 @@ describe('write-back to the sandbox CRMs', () => {
     );
     expect(String(task[0]?.['Description'])).toContain(inHubspot.id);
   }, 60_000);
+
+  it('GET /metrics reports chains, queues, webhooks and flags in Prometheus text', async () => {
+    const res = await fetch(`${service.url}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const hs = service.sandboxes!.hubspot;
+    expect(text).toMatch(
+      new RegExp(`crm_ledger_chain_blocks\\{tenant="hubspot:${hs.portalId}"\\} [1-9]`),
+    );
+    expect(text).toMatch(/crm_ledger_tenant_frozen\{tenant="hubspot:\d+"\} 0/);
+    expect(text).toMatch(
+      /crm_ledger_webhook_events_total\{source="hubspot",outcome="queued"\} [1-9]/,
+    );
+    expect(text).toMatch(/crm_ledger_flags_total\{tenant="hubspot:\d+",status="flagged"\} [1-9]/);
+    expect(text).toMatch(/crm_ledger_queue_waiting_jobs\{queue="changes"\} \d+/);
+  });
 });
