@@ -9,6 +9,7 @@ import type { Verifier } from '../ledger/checkpoint.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
 import { HttpError } from './errors.js';
+import { OPENAPI_DOCUMENT } from './openapi.js';
 import { principalOf, requireRole } from './admin-auth.js';
 import { resumeTenant } from '../pipeline/freeze.js';
 import type { ChangeSink } from '../pipeline/queues.js';
@@ -137,6 +138,10 @@ export function adminRoutes(deps: AdminDeps): Router {
         throw new HttpError('QUERY_INVALID', err.message);
       throw err;
     }
+  });
+
+  router.get('/openapi.json', requireRole('auditor', 'operator'), (_req, res) => {
+    res.json(OPENAPI_DOCUMENT);
   });
 
   router.get('/tenants', requireRole('auditor', 'operator'), async (req, res) => {

@@ -1,0 +1,408 @@
+/**
+ * The OpenAPI 3.1 description of crm-ledger's HTTP interface, served at GET /admin/openapi.json.
+ * Tests validate real responses against these schemas (test/integration/openapi.test.ts), so the
+ * document cannot drift from what the service answers.
+ */
+const hex64 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+const error = { $ref: '#/components/schemas/Error' } as const;
+const json = (schema: unknown) => ({ 'application/json': { schema } });
+const errors = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: json(error) }]));
+const tenantParam = {
+  name: 'tenant',
+  in: 'query',
+  required: true,
+  schema: { type: 'string', pattern: '^(hubspot|salesforce):[A-Za-z0-9_-]{1,64}$' },
+} as const;
+const recordParams = [
+  {
+    name: 'tenant',
+    in: 'path',
+    required: true,
+    schema: { type: 'string', pattern: '^(hubspot|salesforce):[A-Za-z0-9_-]{1,64}$' },
+  },
+  {
+    name: 'object',
+    in: 'path',
+    required: true,
+    schema: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,79}$' },
+  },
+  { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+] as const;
+
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: {
+    title: 'crm-ledger',
+    version: '0.1.0',
+    description:
+      'Tamper-evident ledger for Salesforce and HubSpot customer data: webhooks in, verification, histories with proofs and evidence out.',
+  },
+  components: {
+    securitySchemes: {
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'admin, auditor or operator token (roles per route in x-roles)',
+      },
+    },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            properties: {
+              code: { type: 'string', pattern: '^[A-Z][A-Z0-9_]*$' },
+              message: { type: 'string' },
+            },
+          },
+        },
+      },
+      VerifyResult: {
+        oneOf: [
+          {
+            type: 'object',
+            required: ['ok', 'tenant', 'size', 'root', 'checkpoint', 'checkpointSize'],
+            properties: {
+              ok: { const: true },
+              tenant: { type: 'string' },
+              size: { type: 'integer', minimum: 0 },
+              root: hex64,
+              checkpoint: { type: ['string', 'null'] },
+              checkpointSize: { type: 'integer', minimum: 0 },
+            },
+          },
+          {
+            type: 'object',
+            required: ['ok', 'tenant', 'firstBadSeq', 'code', 'reason'],
+            properties: {
+              ok: { const: false },
+              tenant: { type: 'string' },
+              size: { type: 'integer' },
+              firstBadSeq: { type: 'integer', minimum: 0 },
+              code: { type: 'string' },
+              reason: { type: 'string' },
+            },
+          },
+        ],
+      },
+      RecordHistory: {
+        type: 'object',
+        required: ['tenant', 'record', 'checkpoint', 'checkpointSize', 'ok', 'blocks'],
+        properties: {
+          tenant: { type: 'string' },
+          record: {
+            type: 'object',
+            required: ['object', 'id'],
+            properties: { object: { type: 'string' }, id: { type: 'string' } },
+          },
+          checkpoint: { type: ['string', 'null'] },
+          checkpointSize: { type: 'integer', minimum: 0 },
+          ok: { type: 'boolean' },
+          blocks: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: [
+                'seq',
+                'hash',
+                'kind',
+                'actor',
+                'occurredAt',
+                'anchoredAt',
+                'verdicts',
+                'fields',
+                'verified',
+                'proof',
+              ],
+              properties: {
+                seq: { type: 'integer', minimum: 0 },
+                hash: hex64,
+                kind: { type: 'string' },
+                actor: { type: ['object', 'null'] },
+                occurredAt: { type: 'string' },
+                anchoredAt: { type: 'string' },
+                verdicts: { type: 'array', items: { type: 'object', required: ['type'] } },
+                fields: {
+                  type: 'object',
+                  additionalProperties: {
+                    type: 'object',
+                    required: ['commitment', 'opened'],
+                    properties: { commitment: hex64, opened: { type: 'boolean' } },
+                  },
+                },
+                verified: { type: 'boolean' },
+                proof: { oneOf: [{ type: 'null' }, { type: 'array', items: hex64 }] },
+              },
+            },
+          },
+        },
+      },
+      EvidenceBundle: {
+        type: 'object',
+        required: ['format', 'tenant', 'record', 'checkpoint', 'keys', 'entries'],
+        properties: {
+          format: { const: 'crm-ledger/evidence@v1' },
+          tenant: { type: 'string' },
+          record: { type: 'object', required: ['object', 'id'] },
+          checkpoint: { type: 'string' },
+          keys: { type: 'array', items: { type: 'string' }, minItems: 1 },
+          createdAt: { type: 'string' },
+          entries: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'object',
+              required: ['block', 'index', 'proof'],
+              properties: {
+                block: { type: 'string' },
+                index: { type: 'integer', minimum: 0 },
+                proof: { type: 'array', items: { type: 'string' } },
+                openings: { type: 'object' },
+              },
+            },
+          },
+        },
+      },
+      Tenants: {
+        type: 'object',
+        required: ['changesWaiting', 'tenants'],
+        properties: {
+          changesWaiting: { type: 'integer', minimum: 0 },
+          tenants: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['tenant', 'size', 'head', 'checkpointSize', 'frozen', 'flagsWaiting'],
+              properties: {
+                tenant: { type: 'string' },
+                size: { type: 'integer', minimum: 0 },
+                head: { oneOf: [hex64, { type: 'null' }] },
+                checkpointSize: { type: 'integer', minimum: 0 },
+                frozen: {
+                  oneOf: [
+                    { type: 'null' },
+                    {
+                      type: 'object',
+                      required: ['reason', 'at', 'by'],
+                      properties: {
+                        reason: { type: 'string' },
+                        code: { type: 'string' },
+                        firstBadSeq: { type: 'integer' },
+                        at: { type: 'string' },
+                        by: { type: 'string' },
+                      },
+                    },
+                  ],
+                },
+                flagsWaiting: { type: 'integer', minimum: 0 },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+  paths: {
+    '/healthz': {
+      get: {
+        summary: 'process up',
+        responses: {
+          '200': { description: 'up', content: json({ type: 'object', required: ['ok'] }) },
+        },
+      },
+    },
+    '/readyz': {
+      get: {
+        summary: 'Redis reachable',
+        responses: {
+          '200': {
+            description: 'ready',
+            content: json({ type: 'object', required: ['ok', 'redis'] }),
+          },
+          ...errors(503),
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics',
+        responses: { '200': { description: 'text/plain exposition format' } },
+      },
+    },
+    '/admin/keys': {
+      get: {
+        summary: 'checkpoint verifier keys (C2SP vkey form); public',
+        responses: {
+          '200': {
+            description: 'keys',
+            content: json({
+              type: 'object',
+              required: ['current', 'retired'],
+              properties: {
+                current: { type: ['string', 'null'] },
+                retired: { type: 'array', items: { type: 'string' } },
+              },
+            }),
+          },
+        },
+      },
+    },
+    '/admin/openapi.json': {
+      get: {
+        summary: 'this document',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor', 'operator'],
+        responses: { '200': { description: 'OpenAPI 3.1' }, ...errors(401) },
+      },
+    },
+    '/admin/verify': {
+      get: {
+        summary: 'verify one tenant or all',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor', 'operator'],
+        parameters: [
+          { ...tenantParam, required: false },
+          { name: 'mode', in: 'query', required: false, schema: { enum: ['full', 'incremental'] } },
+        ],
+        responses: {
+          '200': {
+            description: 'the verification (a tampered chain is still a 200)',
+            content: json({
+              oneOf: [
+                { $ref: '#/components/schemas/VerifyResult' },
+                {
+                  type: 'object',
+                  required: ['ok', 'tenants'],
+                  properties: {
+                    ok: { type: 'boolean' },
+                    tenants: {
+                      type: 'array',
+                      items: { $ref: '#/components/schemas/VerifyResult' },
+                    },
+                  },
+                },
+              ],
+            }),
+          },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/records/{tenant}/{object}/{id}': {
+      get: {
+        summary: "a record's history with opened values and inclusion proofs",
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor'],
+        parameters: recordParams,
+        responses: {
+          '200': {
+            description: 'history',
+            content: json({ $ref: '#/components/schemas/RecordHistory' }),
+          },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/evidence/{tenant}/{object}/{id}': {
+      get: {
+        summary: 'an evidence bundle for crm-ledger verify-evidence (offline)',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor'],
+        parameters: recordParams,
+        responses: {
+          '200': {
+            description: 'bundle',
+            content: json({ $ref: '#/components/schemas/EvidenceBundle' }),
+          },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/checkpoint': {
+      get: {
+        summary: 'the latest signed checkpoint (C2SP signed note, text/plain)',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor', 'operator'],
+        parameters: [tenantParam],
+        responses: { '200': { description: 'signed note' }, ...errors(400, 401, 403, 404) },
+      },
+    },
+    '/admin/proofs/consistency': {
+      get: {
+        summary: 'RFC 9162 consistency proof between two tree sizes',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor', 'operator'],
+        parameters: [
+          tenantParam,
+          { name: 'from', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },
+          { name: 'to', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },
+        ],
+        responses: {
+          '200': {
+            description: 'proof',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'from', 'to', 'proof'],
+              properties: { proof: { type: 'array', items: hex64 } },
+            }),
+          },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/tenants': {
+      get: {
+        summary: 'tenants: size, head, checkpoint, frozen, flags waiting',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor', 'operator'],
+        responses: {
+          '200': {
+            description: 'tenants',
+            content: json({ $ref: '#/components/schemas/Tenants' }),
+          },
+          ...errors(400, 401, 403),
+        },
+      },
+    },
+    '/admin/resume': {
+      post: {
+        summary: 'resume a frozen tenant once its chain verifies; anchored as an admin block',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'operator'],
+        parameters: [tenantParam],
+        responses: {
+          '200': {
+            description: 'resumed (or was not frozen)',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'resumed', 'size', 'root'],
+              properties: { resumed: { type: 'boolean' }, size: { type: 'integer' }, root: hex64 },
+            }),
+          },
+          ...errors(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    '/webhooks/hubspot': {
+      post: {
+        summary: 'HubSpot app webhooks (v3 signature); 200 once every event is queued',
+        responses: { '200': { description: 'queued' }, ...errors(400, 401, 413, 503) },
+      },
+    },
+    '/webhooks/salesforce': {
+      post: {
+        summary:
+          'Salesforce Outbound Messages (SOAP 1.1); the Ack envelope once queued, SOAP faults otherwise',
+        responses: {
+          '200': { description: 'Ack (text/xml)' },
+          '4XX': { description: 'SOAP fault (text/xml)' },
+          '503': { description: 'SOAP fault (text/xml)' },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,135 @@
+/**
+ * The OpenAPI document against the real answers: every route's response, for success and error
+ * statuses, is validated with Ajv (JSON Schema 2020-12, as OpenAPI 3.1 uses) against the schema
+ * the document gives for that path, method and status.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { Redis } from 'ioredis';
+import { connect, randomTenant } from '../helpers/redis.js';
+import { contactChange, createTestLedger } from '../helpers/ledger.js';
+import { createApp } from '../../src/http/app.js';
+import { OPENAPI_DOCUMENT } from '../../src/http/openapi.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { VerificationService } from '../../src/ledger/verification.js';
+import { FileTrustStore } from '../../src/ledger/trust-store.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+
+const TOKEN = 'openapi-admin-token-0123456789abcdef';
+const auth = { Authorization: `Bearer ${TOKEN}` };
+let redis: Redis;
+let ledger: Ledger;
+let app: ReturnType<typeof createApp>;
+let dir: string;
+let tenant: string;
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+ajv.addSchema(OPENAPI_DOCUMENT, 'openapi');
+
+const pointer = (...parts: string[]) =>
+  parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+
+/** Validates `body` against the documented schema of (path, method, status). */
+function conforms(path: string, method: string, status: number, body: unknown): void {
+  const paths = OPENAPI_DOCUMENT.paths as Record<
+    string,
+    Record<string, { responses: Record<string, { content?: unknown }> }>
+  >;
+  const responses = paths[path]?.[method]?.responses;
+  expect(responses, `${method.toUpperCase()} ${path} is documented`).toBeDefined();
+  expect(
+    Object.keys(responses ?? {}),
+    `status ${status} of ${method} ${path} is documented`,
+  ).toContain(String(status));
+  const ref = `openapi#/${pointer('paths', path, method, 'responses', String(status), 'content', 'application/json', 'schema')}`;
+  const validate = ajv.getSchema(ref);
+  expect(validate, `${ref} has a schema`).toBeDefined();
+  const ok = validate?.(body);
+  expect(ok, JSON.stringify(validate?.errors)).toBe(true);
+}
+
+beforeAll(async () => {
+  redis = connect();
+  ledger = createTestLedger(redis);
+  dir = await mkdtemp(join(tmpdir(), 'crm-ledger-openapi-'));
+  tenant = randomTenant();
+  await ledger.append(tenant, [contactChange(tenant, 'o1'), contactChange(tenant, 'o2')]);
+  app = createApp({
+    logger: createLogger({ level: 'silent' }),
+    adminToken: TOKEN,
+    verifierKeys: ledger.verifiers,
+    verification: new VerificationService(
+      ledger.store,
+      { verifiers: ledger.verifiers, originFor: (t) => ledger.originFor(t) },
+      new FileTrustStore(dir),
+    ),
+    ping: () => redis.ping(),
+  });
+});
+afterAll(async () => {
+  await redis.quit();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('OpenAPI document', () => {
+  it('is served to admins and is OpenAPI 3.1', async () => {
+    const res = await request(app).get('/admin/openapi.json').set(auth);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ openapi: '3.1.0' });
+    expect((await request(app).get('/admin/openapi.json')).status).toBe(401);
+  });
+
+  it.each([
+    ['/admin/verify', (t: string) => `/admin/verify?tenant=${t}`],
+    ['/admin/verify', () => '/admin/verify'],
+    ['/admin/records/{tenant}/{object}/{id}', (t: string) => `/admin/records/${t}/contact/o1`],
+    ['/admin/evidence/{tenant}/{object}/{id}', (t: string) => `/admin/evidence/${t}/contact/o1`],
+    [
+      '/admin/proofs/consistency',
+      (t: string) => `/admin/proofs/consistency?tenant=${t}&from=1&to=2`,
+    ],
+    ['/admin/tenants', () => '/admin/tenants'],
+    ['/admin/keys', () => '/admin/keys'],
+    ['/healthz', () => '/healthz'],
+    ['/readyz', () => '/readyz'],
+  ])('GET %s answers as documented', async (path, url) => {
+    const res = await request(app).get(url(tenant)).set(auth);
+    expect(res.status).toBe(200);
+    conforms(path, 'get', 200, JSON.parse(res.text) as unknown);
+  });
+
+  it('documents the error answers too', async () => {
+    const cases: [string, string, string, number][] = [
+      ['/admin/verify', 'get', '/admin/verify?tenant=nope', 400],
+      ['/admin/verify', 'get', '/admin/verify', 401],
+      [
+        '/admin/records/{tenant}/{object}/{id}',
+        'get',
+        `/admin/records/${tenant}/contact/none`,
+        404,
+      ],
+      ['/admin/evidence/{tenant}/{object}/{id}', 'get', `/admin/evidence/x/contact/o1`, 400],
+      [
+        '/admin/proofs/consistency',
+        'get',
+        `/admin/proofs/consistency?tenant=${tenant}&from=5&to=1`,
+        400,
+      ],
+      ['/admin/resume', 'post', `/admin/resume?tenant=${tenant}`, 503],
+    ];
+    for (const [path, method, url, status] of cases) {
+      const base = request(app);
+      const req = method === 'post' ? base.post(url) : base.get(url);
+      const res = status === 401 ? await req : await req.set(auth);
+      expect(res.status, url).toBe(status);
+      if (status === 503) {
+        conforms('/readyz', 'get', 503, res.body);
+        continue;
+      }
+      conforms(path, method, status, res.body);
+    }
+  });
+});
