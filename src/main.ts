@@ -273,6 +273,26 @@ export async function startService(
     const app = createApp({
       queuesBoard: board.router,
       queueDepths: queueDepthsOf(() => boardQueues),
+      recentVerdicts: async (limit) => {
+        const rows = [];
+        for (const tenant of await store.listTenants()) {
+          for (const e of await store.readLatestVerdicts(tenant, limit)) {
+            for (const v of e.verdicts) {
+              rows.push({
+                tenant,
+                object: e.object,
+                id: e.id,
+                seq: e.seq,
+                at: e.at,
+                type: v.type,
+                ...(v.code ? { code: v.code } : {}),
+                ...(v.reason ? { reason: v.reason } : {}),
+              });
+            }
+          }
+        }
+        return rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, limit);
+      },
       tenantStatus: async (t) => {
         const frozen = await store.readFrozen(t);
         return frozen ? { frozen: true, reason: frozen.reason } : { frozen: false };

@@ -140,6 +140,44 @@ export function adminRoutes(deps: AdminDeps): Router {
     }
   });
 
+  // Verdicts of anchored blocks, oldest first, paged by seq (`after`), filtered by type and time.
+  router.get('/verdicts', requireRole('auditor'), async (req, res) => {
+    const tenant = requireTenant(req, ['tenant', 'type', 'since', 'after', 'limit']);
+    const type = req.query['type'];
+    const since = req.query['since'];
+    const after = req.query['after'] === undefined ? -1 : Number(req.query['after']);
+    const limit = req.query['limit'] === undefined ? 100 : Number(req.query['limit']);
+    if (type !== undefined && typeof type !== 'string')
+      throw new HttpError('QUERY_INVALID', 'type must be a verdict type');
+    if (since !== undefined && (typeof since !== 'string' || Number.isNaN(Date.parse(since))))
+      throw new HttpError('QUERY_INVALID', 'since must be an ISO 8601 time');
+    if (!Number.isInteger(after) || after < -1)
+      throw new HttpError('QUERY_INVALID', 'after must be a block seq');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new HttpError('QUERY_INVALID', 'limit must be 1-1000');
+    const sinceMs = typeof since === 'string' ? Date.parse(since) : -Infinity;
+    const out = [];
+    let cursor = after;
+    let exhausted = false;
+    // Bounded scan: at most 20 pages of the index per request; `next` continues from there.
+    for (let page = 0; page < 20 && out.length < limit; page++) {
+      const entries = await deps.verification.store.readVerdicts(tenant, cursor, 500);
+      if (entries.length === 0) {
+        exhausted = true;
+        break;
+      }
+      for (const e of entries) {
+        cursor = e.seq;
+        if (Date.parse(e.at) < sinceMs) continue;
+        const verdicts = type ? e.verdicts.filter((v) => v.type === type) : e.verdicts;
+        if (verdicts.length === 0) continue;
+        out.push({ ...e, verdicts });
+        if (out.length === limit) break;
+      }
+    }
+    res.json({ tenant, verdicts: out, next: exhausted ? null : cursor });
+  });
+
   router.get('/openapi.json', requireRole('auditor', 'operator'), (_req, res) => {
     res.json(OPENAPI_DOCUMENT);
   });

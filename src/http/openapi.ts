@@ -368,6 +368,62 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/admin/verdicts': {
+      get: {
+        summary: 'verdicts of anchored blocks, oldest first, paged by seq',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor'],
+        parameters: [
+          tenantParam,
+          { name: 'type', in: 'query', required: false, schema: { type: 'string' } },
+          {
+            name: 'since',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', format: 'date-time' },
+          },
+          { name: 'after', in: 'query', required: false, schema: { type: 'integer', minimum: -1 } },
+          {
+            name: 'limit',
+            in: 'query',
+            required: false,
+            schema: { type: 'integer', minimum: 1, maximum: 1000 },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'a page of verdicts; `next` continues it (null: the end)',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'verdicts', 'next'],
+              properties: {
+                tenant: { type: 'string' },
+                next: { type: ['integer', 'null'] },
+                verdicts: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['seq', 'object', 'id', 'at', 'verdicts'],
+                    properties: {
+                      seq: { type: 'integer', minimum: 0 },
+                      object: { type: 'string' },
+                      id: { type: 'string' },
+                      at: { type: 'string' },
+                      verdicts: {
+                        type: 'array',
+                        minItems: 1,
+                        items: { type: 'object', required: ['type'] },
+                      },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          ...errors(400, 401, 403),
+        },
+      },
+    },
     '/admin/resume': {
       post: {
         summary: 'resume a frozen tenant once its chain verifies; anchored as an admin block',

@@ -48,6 +48,14 @@ export class LedgerKeys {
     return `${this.prefix}rec:${recordKey}`;
   }
 
+  /**
+   * sorted set: the verdicts of anchored blocks (JSON {seq, object, id, at, verdicts}) scored by
+   * seq. A derived index for /admin/verdicts: the blocks themselves are the record.
+   */
+  get verdicts(): string {
+    return this.prefix + 'verdicts';
+  }
+
   /** sorted set: signed checkpoint notes scored by tree size */
   get checkpoints(): string {
     return this.prefix + 'checkpoints';

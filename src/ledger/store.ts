@@ -37,6 +37,16 @@ export interface CheckpointEntry {
 
 type ScriptCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
 
+/** One block's verdicts in the verdict index. */
+export interface VerdictIndexEntry {
+  seq: number;
+  object: string;
+  id: string;
+  /** when it was anchored (the anchor worker's clock) */
+  at: string;
+  verdicts: { type: string; code?: string; reason?: string }[];
+}
+
 /** Why and since when a tenant's anchoring is frozen. */
 export interface FrozenState {
   reason: string;
@@ -230,6 +240,37 @@ export class RedisLedgerStore {
     } catch {
       return { reason: 'frozen (unreadable state)', at: '', by: 'unknown' };
     }
+  }
+
+  /** Adds blocks' verdicts to the tenant's verdict index (idempotent: same seq, same member). */
+  async indexVerdicts(tenant: string, entries: readonly VerdictIndexEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const args: (string | number)[] = [];
+    for (const e of entries) args.push(e.seq, JSON.stringify(e));
+    await this.redis.zadd(this.keys(tenant).verdicts, ...args);
+  }
+
+  /** Verdict index entries with seq > afterSeq, oldest first, at most `limit`. */
+  async readVerdicts(
+    tenant: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<VerdictIndexEntry[]> {
+    const members = await this.redis.zrangebyscore(
+      this.keys(tenant).verdicts,
+      `(${afterSeq}`,
+      '+inf',
+      'LIMIT',
+      0,
+      limit,
+    );
+    return members.map((m) => JSON.parse(m) as VerdictIndexEntry);
+  }
+
+  /** The newest `limit` verdict index entries, newest first. */
+  async readLatestVerdicts(tenant: string, limit: number): Promise<VerdictIndexEntry[]> {
+    const members = await this.redis.zrevrange(this.keys(tenant).verdicts, 0, limit - 1);
+    return members.map((m) => JSON.parse(m) as VerdictIndexEntry);
   }
 
   async registerTenant(tenant: string): Promise<void> {

@@ -265,6 +265,28 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     });
     if (prepared.length === 0) return { anchored: 0, skipped: 0 };
     const outcomes = await batcher.submit(tenant, prepared);
+    // The verdict index (for /admin/verdicts and the dashboard); a replay re-adds the same entry.
+    const at = new Date().toISOString();
+    await ledger.store.indexVerdicts(
+      tenant,
+      prepared.flatMap((change, i) => {
+        const o = outcomes[i];
+        if (!o || o.seq < 0 || change.verdicts.length === 0 || o.replay) return [];
+        return [
+          {
+            seq: o.seq,
+            object: change.event.object,
+            id: change.event.recordId,
+            at,
+            verdicts: change.verdicts.map((v) => ({
+              type: v.type,
+              ...(v.code ? { code: v.code } : {}),
+              ...(v.reason ? { reason: v.reason } : {}),
+            })),
+          },
+        ];
+      }),
+    );
     if (options.flags) await queueFlags(tenant, prepared, outcomes);
     return {
       anchored: outcomes.filter((o) => !o.replay).length,

@@ -125,6 +125,15 @@ describe('anchor worker → flags queue', () => {
       adminUrl: `https://ledger.example.com/admin/records/${encodeURIComponent(tenant)}/contact/101`,
     });
     expect(block?.block.verdicts).toEqual(request.verdicts);
+    // ...and the verdict index (/admin/verdicts) lists it.
+    expect(await ledger.store.readVerdicts(tenant, -1, 10)).toEqual([
+      expect.objectContaining({
+        seq: request.seq,
+        object: 'contact',
+        id: '101',
+        verdicts: [{ type: 'duplicate', code: 'DUPLICATE_CUSTOMER', reason: 'forced by the test' }],
+      }),
+    ]);
     // The job id is the hash of (tenant, seq): no ':' and stable.
     expect(flagJobId(tenant, request.seq)).toMatch(/^[0-9a-f]{64}$/);
   });

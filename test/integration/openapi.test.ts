@@ -57,6 +57,22 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-openapi-'));
   tenant = randomTenant();
   await ledger.append(tenant, [contactChange(tenant, 'o1'), contactChange(tenant, 'o2')]);
+  await ledger.store.indexVerdicts(tenant, [
+    {
+      seq: 0,
+      object: 'contact',
+      id: 'o1',
+      at: '2026-11-26T10:00:00.000Z',
+      verdicts: [{ type: 'duplicate', code: 'DUPLICATE_CUSTOMER' }],
+    },
+    {
+      seq: 1,
+      object: 'contact',
+      id: 'o2',
+      at: '2026-11-26T11:00:00.000Z',
+      verdicts: [{ type: 'unauthorised', code: 'POLICY_UNAUTHORISED' }],
+    },
+  ]);
   app = createApp({
     logger: createLogger({ level: 'silent' }),
     adminToken: TOKEN,
@@ -92,6 +108,7 @@ describe('OpenAPI document', () => {
       (t: string) => `/admin/proofs/consistency?tenant=${t}&from=1&to=2`,
     ],
     ['/admin/tenants', () => '/admin/tenants'],
+    ['/admin/verdicts', (t: string) => `/admin/verdicts?tenant=${t}&type=duplicate`],
     ['/admin/keys', () => '/admin/keys'],
     ['/healthz', () => '/healthz'],
     ['/readyz', () => '/readyz'],
@@ -99,6 +116,26 @@ describe('OpenAPI document', () => {
     const res = await request(app).get(url(tenant)).set(auth);
     expect(res.status).toBe(200);
     conforms(path, 'get', 200, JSON.parse(res.text) as unknown);
+  });
+
+  it('pages and filters verdicts', async () => {
+    const all = await request(app).get(`/admin/verdicts?tenant=${tenant}`).set(auth);
+    expect(all.body).toMatchObject({ next: null, verdicts: [{ seq: 0 }, { seq: 1 }] });
+    const page = await request(app).get(`/admin/verdicts?tenant=${tenant}&limit=1`).set(auth);
+    expect(page.body).toMatchObject({ next: 0, verdicts: [{ seq: 0 }] });
+    const rest = await request(app).get(`/admin/verdicts?tenant=${tenant}&after=0`).set(auth);
+    expect(rest.body.verdicts).toHaveLength(1);
+    const since = await request(app)
+      .get(`/admin/verdicts?tenant=${tenant}&since=2026-11-26T10:30:00Z`)
+      .set(auth);
+    expect(since.body.verdicts.map((v: { id: string }) => v.id)).toEqual(['o2']);
+    const unauthorised = await request(app)
+      .get(`/admin/verdicts?tenant=${tenant}&type=unauthorised`)
+      .set(auth);
+    expect(unauthorised.body.verdicts.map((v: { id: string }) => v.id)).toEqual(['o2']);
+    const bad = await request(app).get(`/admin/verdicts?tenant=${tenant}&limit=0`).set(auth);
+    expect(bad.status).toBe(400);
+    conforms('/admin/verdicts', 'get', 400, bad.body);
   });
 
   it('documents the error answers too', async () => {
