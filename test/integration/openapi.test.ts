@@ -128,11 +128,15 @@ describe('OpenAPI document', () => {
     const since = await request(app)
       .get(`/admin/verdicts?tenant=${tenant}&since=2026-11-26T10:30:00Z`)
       .set(auth);
-    expect(since.body.verdicts.map((v: { id: string }) => v.id)).toEqual(['o2']);
+    expect((since.body as { verdicts: { id: string }[] }).verdicts.map((v) => v.id)).toEqual([
+      'o2',
+    ]);
     const unauthorised = await request(app)
       .get(`/admin/verdicts?tenant=${tenant}&type=unauthorised`)
       .set(auth);
-    expect(unauthorised.body.verdicts.map((v: { id: string }) => v.id)).toEqual(['o2']);
+    expect((unauthorised.body as { verdicts: { id: string }[] }).verdicts.map((v) => v.id)).toEqual(
+      ['o2'],
+    );
     const bad = await request(app).get(`/admin/verdicts?tenant=${tenant}&limit=0`).set(auth);
     expect(bad.status).toBe(400);
     conforms('/admin/verdicts', 'get', 400, bad.body);
