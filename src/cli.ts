@@ -34,6 +34,7 @@ import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipel
 import { parseTokensFile, ROLES, tokenDigest } from './http/admin-auth.js';
 import type { Role as TokenRole } from './http/admin-auth.js';
 import { registerDedupeCommand } from './dedupe/cli.js';
+import { registerWitnessCommands } from './witness/cli.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -666,6 +667,7 @@ export function buildProgram(): Command {
     });
   registerPolicyCommands(program);
   registerDedupeCommand(program);
+  registerWitnessCommands(program);
   return program;
 }
 

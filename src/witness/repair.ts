@@ -47,6 +47,8 @@ export interface RepairOptions {
   logKeys: readonly Verifier[];
   /** the tenant's checkpoint origin (checkpointOrigin(config origin, tenant)) */
   origin: string;
+  /** called with the bytes about to be replaced, before anything is written */
+  keepEvidence?: (evidence: RepairReport['evidence']) => Promise<void>;
 }
 
 export interface RepairReport {
@@ -256,6 +258,7 @@ export async function repairFromWitness(
     plan.tree.length === 0 &&
     !plan.head &&
     plan.checkpoints.length === 0;
+  if (!nothing && evidence.length > 0) await opts.keepEvidence?.(evidence);
   if (!nothing && !(await store.restoreRange(tenant, head, plan))) {
     throw new RepairError(
       'CONTENDED',
