@@ -313,7 +313,7 @@ export class Witness {
     const { tenant, logger, copy } = this.options;
     const at = new Date(this.now()).toISOString();
     logger.error(
-      { tenant, code: refusal.code, firstBadSeq: refusal.firstBadSeq },
+      { code: refusal.code, firstBadSeq: refusal.firstBadSeq },
       `witness refuses to cosign: ${refusal.reason}`,
     );
     const incident = `${refusal.code}|${refusal.firstBadSeq ?? ''}`;
