@@ -206,6 +206,50 @@ describe('witness', () => {
     });
   });
 
+  describe('when the chain spans several segments', () => {
+    it('syncs 4,100 blocks, audits them, and repairs a flip in the third segment', async () => {
+      const tenant = randomTenant();
+      const witnessDir = join(dir, 'w-big');
+      const witness = await newWitness(tenant, witnessDir);
+      for (let i = 0; i < 4100; i += 205) {
+        await ledger.append(
+          tenant,
+          Array.from({ length: 205 }, (_, j) => contactChange(tenant, `big${(i + j) % 300}`)),
+        );
+      }
+      let t = performance.now();
+      expect(await witness.runOnce()).toMatchObject({ status: 'cosigned', size: 4100 });
+      const syncMs = performance.now() - t;
+      t = performance.now();
+      expect(await witness.runOnce()).toMatchObject({ status: 'unchanged', audited: 4100 });
+      const auditMs = performance.now() - t;
+
+      const key = new LedgerKeys(tenant).segment(2);
+      const original = (await redis.lindexBuffer(key, 500))!;
+      await redis.lset(
+        key,
+        500,
+        Buffer.from(original.toString('utf8').replace('"user"', '"User"')),
+      );
+      expect(await witness.runOnce()).toMatchObject({ status: 'refused', firstBadSeq: 2548 });
+      t = performance.now();
+      const report = await repairFromWitness(ledger.store, verification, {
+        tenant,
+        copy: await WitnessCopy.open(witnessDir),
+        logKeys: ledger.verifiers,
+        origin: ledger.originFor(tenant),
+      });
+      const repairMs = performance.now() - t;
+      expect(report.replaced.blocks).toEqual([2548]);
+      expect(report.verification).toMatchObject({ ok: true, size: 4100 });
+      process.stdout.write(
+        `witness on 4,100 blocks: initial sync ${syncMs.toFixed(0)} ms ` +
+          `(${((4100 / syncMs) * 1000).toFixed(0)} blocks/s), full audit ${auditMs.toFixed(0)} ms, ` +
+          `repair + full verify ${repairMs.toFixed(0)} ms\n`,
+      );
+    });
+  });
+
   describe('when a byte is flipped in Redis', () => {
     it('refuses and reports, the tenant freezes, repair restores it and anchoring continues', async () => {
       const tenant = randomTenant();
@@ -407,6 +451,10 @@ describe('admin routes for witnesses', () => {
     );
     expect((await post({ size: 3, cosignature: rogue.line }, AUDITOR)).status).toBe(403);
     expect(await ledger.store.readCosignatures(tenant)).toEqual([]);
+    const unconfirmed = await request(app)
+      .get(`/admin/verify?tenant=${tenant}`)
+      .set('Authorization', `Bearer ${AUDITOR}`);
+    expect(unconfirmed.body).toMatchObject({ ok: true, cosignatures: [], confirmed: false });
 
     const freeze = await request(app)
       .post(`/admin/freeze?tenant=${tenant}`)
