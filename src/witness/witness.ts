@@ -147,11 +147,15 @@ export class Witness {
         log.warn({ err }, 'witness round failed; retrying next round');
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, intervalMs);
-        signal.addEventListener('abort', () => {
+        const wake = () => {
           clearTimeout(t);
           resolve();
-        });
+        };
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', wake);
+          resolve();
+        }, intervalMs);
+        signal.addEventListener('abort', wake, { once: true });
       });
     }
   }
