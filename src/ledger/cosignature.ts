@@ -144,6 +144,23 @@ export function parseWitnessKey(vkey: string): WitnessVerifier {
   return { name, keyId, publicKey: new Uint8Array(key) };
 }
 
+/**
+ * A list of witness vkeys, separated by commas, spaces or newlines (e.g. an environment variable
+ * such as CRM_LEDGER_WITNESS_KEYS). Throws KEY_MALFORMED naming the first bad entry; two keys
+ * with one name and key ID are refused as ambiguous.
+ */
+export function parseWitnessKeys(text: string): WitnessVerifier[] {
+  const out: WitnessVerifier[] = [];
+  for (const item of text.split(/[\s,]+/).filter((x) => x.length > 0)) {
+    const key = parseWitnessKey(item);
+    if (out.some((k) => k.name === key.name && k.keyId === key.keyId)) {
+      throw keyMalformed(`witness key ${key.name}+${hex8(key.keyId)} is listed twice`);
+    }
+    out.push(key);
+  }
+  return out;
+}
+
 export function parseWitnessSignerKey(skey: string): WitnessSigner {
   if (typeof skey !== 'string' || !skey.trim().startsWith(SIGNER_KEY_PREFIX)) {
     throw keyMalformed(`witness signer key must start with ${SIGNER_KEY_PREFIX}`);

@@ -9,6 +9,7 @@ import {
   formatWitnessKey,
   generateWitnessKey,
   parseWitnessKey,
+  parseWitnessKeys,
   parseWitnessSignerKey,
   verifyCosignature,
   witnessVerifierFromSigner,
@@ -67,6 +68,18 @@ describe('cosignature (C2SP tlog-cosignature, Ed25519 cosignature/v1)', () => {
     const log = generateLedgerKey('witness.example.com/w1');
     expect(codeOf(() => parseWitnessKey(log.vkey))).toBe('KEY_MALFORMED');
     expect(codeOf(() => parseVerifierKey(vkey))).toBe('KEY_MALFORMED');
+  });
+
+  it('parses a list of witness keys (commas, spaces, newlines) and refuses duplicates', () => {
+    const other = generateWitnessKey('witness.example.com/w2').vkey;
+    const mine = formatWitnessKey(witnesses[0]!);
+    expect(parseWitnessKeys(`${mine},\n ${other}\n`).map((k) => k.name)).toEqual([
+      'witness.example.com/w1',
+      'witness.example.com/w2',
+    ]);
+    expect(parseWitnessKeys('')).toEqual([]);
+    expect(codeOf(() => parseWitnessKeys(`${mine} ${mine}`))).toBe('KEY_MALFORMED');
+    expect(codeOf(() => parseWitnessKeys(`${mine},nonsense`))).toBe('KEY_MALFORMED');
   });
 
   describe('when the checkpoint body differs', () => {
