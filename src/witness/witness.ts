@@ -20,7 +20,8 @@ import { openCheckpoint } from '../ledger/checkpoint.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { checkpointBody, cosignCheckpoint } from '../ledger/cosignature.js';
 import type { WitnessSigner } from '../ledger/cosignature.js';
-import { bytesEqual, fromHex, leafHash, toHex } from '../ledger/hash.js';
+import { bytesEqual, fromHex, leafHash, toHex, ZERO_HASH_HEX } from '../ledger/hash.js';
+import { parseLinks } from '../ledger/verifier.js';
 import { verifyConsistency } from '../ledger/merkle.js';
 import type { Logger } from '../observability/logger.js';
 import type { Alert, AlertSink } from '../policy/alerts.js';
@@ -213,13 +214,15 @@ export class Witness {
     if (missing) {
       throw new Refusal('BLOCKS_MISMATCH', `block ${missing.seq} is missing`, missing.seq);
     }
-    if (!bytesEqual(copy.rootWith(fresh.map((b) => leafHash(b.bytes))), cp.rootHash)) {
+    const freshLeaves = fresh.map((b) => leafHash(b.bytes));
+    if (!bytesEqual(copy.rootWith(freshLeaves), cp.rootHash)) {
       throw new Refusal(
         'BLOCKS_MISMATCH',
         `blocks ${lastSize}..${cp.size - 1} do not hash to the signed root`,
         lastSize,
       );
     }
+    this.checkLinks(fresh, freshLeaves);
     const audited = await this.audit(lastSize);
     const body = checkpointBody(note).body;
     if (fresh.length > 0) await copy.appendBlocks(fresh);
@@ -259,6 +262,29 @@ export class Witness {
       newBlocks: fresh.length,
       audited: audited.count,
     };
+  }
+
+  /**
+   * The signed tree is the log's statement; a witness also refuses to vouch for blocks that are
+   * not a chain: each new block names its seq and tenant and links to the previous block's hash.
+   */
+  private checkLinks(fresh: readonly CopiedBlock[], leaves: readonly Uint8Array[]): void {
+    fresh.forEach((b, i) => {
+      const previous = i > 0 ? leaves[i - 1] : this.copy.leaf(b.seq - 1);
+      let ok = false;
+      try {
+        const links = parseLinks(b.bytes);
+        ok =
+          links.seq === b.seq &&
+          links.tenant === this.options.tenant &&
+          links.prev === (previous ? toHex(previous) : ZERO_HASH_HEX);
+      } catch {
+        ok = false;
+      }
+      if (!ok) {
+        throw new Refusal('BLOCKS_MISMATCH', `block ${b.seq} does not link into the chain`, b.seq);
+      }
+    });
   }
 
   /** Compares a window of old blocks [0, size) as served now with the copy (by leaf hash). */

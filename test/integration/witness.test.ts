@@ -25,6 +25,9 @@ import { FileTrustStore } from '../../src/ledger/trust-store.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
 import { signCheckpoint } from '../../src/ledger/checkpoint.js';
+import { leafHash } from '../../src/ledger/hash.js';
+import { appendLeaves, rootFromFrontier } from '../../src/ledger/merkle.js';
+import { groupTreeWrites } from '../../src/ledger/store.js';
 import {
   checkpointBody,
   cosignCheckpoint,
@@ -389,6 +392,39 @@ describe('witness', () => {
       });
     });
 
+    it('refuses to vouch for signed blocks that do not link into a chain', async () => {
+      const tenant = randomTenant();
+      await send(tenant, 4, 'a');
+      await until(async () => (await ledger.store.latestCheckpoint(tenant))?.size === 4);
+      // An insider with the log key rewrites block 2's prev link, rebuilds the tree, re-signs.
+      const k = new LedgerKeys(tenant);
+      const bytes = await redis.lrangeBuffer(k.segment(0), 0, -1);
+      bytes[2] = Buffer.from(
+        bytes[2]!.toString('utf8').replace(/"prev":"[0-9a-f]{64}"/, `"prev":"${'0'.repeat(64)}"`),
+      );
+      await redis.lset(k.segment(0), 2, bytes[2]);
+      const built = appendLeaves(
+        0,
+        [],
+        bytes.map((b) => leafHash(b)),
+      );
+      for (const w of groupTreeWrites(built.newNodes)) {
+        await redis.setrange(k.treeChunk(w.level, 0), w.index * 32, w.bytes);
+      }
+      const forged = signCheckpoint(
+        { origin: ledger.originFor(tenant), size: 4, rootHash: rootFromFrontier(built.frontier) },
+        logSigner,
+      );
+      await redis.zadd(k.checkpoints, 1e9, forged);
+      const witness = await newWitness(tenant, join(dir, 'w-links'));
+      expect(await witness.runOnce()).toMatchObject({
+        status: 'refused',
+        code: 'BLOCKS_MISMATCH',
+        firstBadSeq: 2,
+      });
+      expect(witness.copy.size).toBe(0);
+    });
+
     it('refuses a checkpoint signed by another key', async () => {
       const tenant = randomTenant();
       const witness = await newWitness(tenant, join(dir, 'w-key'));
@@ -437,7 +473,7 @@ describe('admin routes for witnesses', () => {
       'WITNESS_UNKNOWN',
     );
     expect((await post({ size: 3 })).body.error.code).toBe('BODY_INVALID');
-    expect((await post({ size: 2, cosignature: rogue.line })).body.error.code).toBe(
+    expect((await post({ size: 99, cosignature: rogue.line })).body.error.code).toBe(
       'CHECKPOINT_UNKNOWN',
     );
     // A cosignature by the known witness over another body does not verify.
