@@ -72,6 +72,7 @@ export default tseslint.config(
       'src/ledger/checkpoint.ts',
       'src/ledger/block.ts',
       'src/ledger/verifier.ts',
+      'src/ledger/cosignature.ts',
     ],
     [noRedis, noBullmq, noHttp, noPipeline, noConfig, noConnectors],
   ),
@@ -94,4 +95,11 @@ export default tseslint.config(
     ],
   ),
   boundary(['src/http/**'], [noBullmq, noConfig]),
+  // Witnesses follow the service over HTTP and repair through the ledger store: no queue, no
+  // server, no CRM. Only the command module reads config (like src/cli.ts).
+  boundary(['src/witness/**'], [noBullmq, noHttp, noPipeline, noConnectors]),
+  boundary(
+    ['src/witness/copy.ts', 'src/witness/witness.ts', 'src/witness/repair.ts'],
+    [noBullmq, noHttp, noPipeline, noConnectors, noConfig, noRedis],
+  ),
 );

@@ -36,6 +36,7 @@ import type { Role as TokenRole } from './http/admin-auth.js';
 import { registerDedupeCommand } from './dedupe/cli.js';
 import { startHubspotSandbox } from '../connectors/sandbox/hubspot/index.js';
 import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
+import { registerWitnessCommands } from './witness/cli.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -733,6 +734,7 @@ export function buildProgram(): Command {
     });
   registerPolicyCommands(program);
   registerDedupeCommand(program);
+  registerWitnessCommands(program);
   return program;
 }
 

@@ -1,11 +1,15 @@
 /** /admin/* routes backed by the ledger's read and verify API. */
-import { Router } from 'express';
+import express, { Router } from 'express';
 import type { Request } from 'express';
 import { objectNameSchema, recordIdSchema, tenantSchema } from '../model/change-event.js';
-import { LedgerError } from '../errors.js';
+import { LedgerError, ProofError } from '../errors.js';
 import { readConsistencyProof, readRecordHistory } from '../ledger/history.js';
 import { buildEvidence } from '../ledger/evidence.js';
 import type { Verifier } from '../ledger/checkpoint.js';
+import { checkpointBody, verifyCosignature } from '../ledger/cosignature.js';
+import type { WitnessVerifier } from '../ledger/cosignature.js';
+import { SEGMENT_SIZE, segmentOf } from '../ledger/keys.js';
+import type { CosignatureEntry } from '../ledger/store.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
 import { HttpError } from './errors.js';
@@ -22,6 +26,32 @@ export interface AdminDeps {
   waitingCounts?: () => Promise<Record<string, number>>;
   /** the ledger's checkpoint verifier keys (current first), put into evidence bundles */
   verifierKeys: readonly Verifier[];
+  /** witnesses whose cosignatures POST /admin/cosignatures accepts (none: it answers 403) */
+  witnessKeys?: readonly WitnessVerifier[];
+  /** cosignatures on the latest checkpoint for it to count as confirmed (default 1) */
+  witnessQuorum?: number;
+  now?: () => number;
+}
+
+/** Blocks per GET /admin/blocks page. */
+export const MAX_BLOCKS_PER_PAGE = 1024;
+/** A cosignature timestamp may be at most this far ahead of our clock (tlog-cosignature MAY). */
+export const COSIGNATURE_MAX_SKEW_S = 5 * 60;
+
+/** The cosignatures of a tenant, against its latest checkpoint, for /admin/verify. */
+export function cosignatureBody(
+  latest: { size: number; note: string } | undefined,
+  entries: readonly CosignatureEntry[],
+  quorum: number,
+): Record<string, unknown> {
+  const covering = latest ? entries.filter((e) => e.size === latest.size) : [];
+  return {
+    cosignatures: entries.map((e) => ({ ...e, current: latest?.size === e.size })),
+    quorum,
+    confirmed: covering.length >= quorum,
+    // The latest checkpoint with the cosignatures on it: one C2SP signed note.
+    cosigned: latest ? latest.note + covering.map((e) => e.line + '\n').join('') : null,
+  };
 }
 
 /** The public shape of a verification (DESIGN.md "Interfaces"). */
@@ -78,11 +108,147 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (tenant !== undefined) {
       const known = await deps.verification.tenants();
       if (!known.includes(tenant)) throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
-      res.json(verifyBody(await deps.verification.verifyTenant(tenant, mode)));
+      const result = await deps.verification.verifyTenant(tenant, mode);
+      res.json({ ...verifyBody(result), ...(await witnessed(tenant)) });
       return;
     }
     const all = await deps.verification.verifyAll(mode);
-    res.json({ ok: all.ok, tenants: all.tenants.map(verifyBody) });
+    const tenants = await Promise.all(
+      all.tenants.map(async (t) => ({ ...verifyBody(t), ...(await witnessed(t.tenant)) })),
+    );
+    res.json({ ok: all.ok, tenants });
+  });
+
+  async function witnessed(tenant: string): Promise<Record<string, unknown>> {
+    const store = deps.verification.store;
+    const [latest, entries] = await Promise.all([
+      store.latestCheckpoint(tenant),
+      store.readCosignatures(tenant),
+    ]);
+    return cosignatureBody(latest, entries, deps.witnessQuorum ?? 1);
+  }
+
+  // A witness's copy: canonical block bytes (base64, exactly as stored) and vault entries.
+  router.get('/blocks', requireRole('auditor', 'operator'), async (req, res) => {
+    const tenant = requireTenant(req, ['tenant', 'from', 'to']);
+    const from = Number(req.query['from']);
+    const to = Number(req.query['to']);
+    const head = await deps.verification.store.readHead(tenant);
+    if (head.size === 0 && !(await deps.verification.tenants()).includes(tenant))
+      throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
+    if (
+      !(Number.isSafeInteger(from) && Number.isSafeInteger(to)) ||
+      from < 0 ||
+      to < from ||
+      to > head.size ||
+      to - from > MAX_BLOCKS_PER_PAGE
+    ) {
+      throw new HttpError(
+        'QUERY_INVALID',
+        `need 0 <= from <= to <= ${head.size} and at most ${MAX_BLOCKS_PER_PAGE} blocks`,
+      );
+    }
+    const store = deps.verification.store;
+    const blocks: { seq: number; bytes: string | null; vault: string | null }[] = [];
+    for (let seq = from; seq < to;) {
+      const n = segmentOf(seq);
+      const stop = Math.min(to, (n + 1) * SEGMENT_SIZE);
+      const seqs = Array.from({ length: stop - seq }, (_, i) => seq + i);
+      const [bytes, vault] = await Promise.all([
+        store.readSegment(tenant, n, seq % SEGMENT_SIZE, (stop - 1) % SEGMENT_SIZE),
+        store.readVaultEntries(tenant, seqs),
+      ]);
+      seqs.forEach((s, i) => {
+        blocks.push({
+          seq: s,
+          bytes: bytes[i]?.toString('base64') ?? null,
+          vault: vault[i] ?? null,
+        });
+      });
+      seq = stop;
+    }
+    res.json({ tenant, from, to, size: head.size, blocks });
+  });
+
+  const smallJson = express.json({ limit: '16kb', strict: true });
+
+  // A witness cosigned one of our checkpoints (C2SP tlog-cosignature): verify it, keep it.
+  router.post('/cosignatures', requireRole('operator'), smallJson, async (req, res) => {
+    const tenant = requireTenant(req, ['tenant']);
+    const body = req.body as { size?: unknown; cosignature?: unknown } | undefined;
+    const size = body?.size;
+    const line = body?.cosignature;
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || typeof line !== 'string')
+      throw new HttpError('BODY_INVALID', 'body must be {"size": <int>, "cosignature": "— …"}');
+    const witnesses = deps.witnessKeys ?? [];
+    const notes = await deps.verification.store.readCheckpoints(tenant, size, size);
+    if (notes.length === 0)
+      throw new HttpError('CHECKPOINT_UNKNOWN', `no checkpoint of size ${size} for ${tenant}`);
+    let last: unknown;
+    for (const { note } of notes) {
+      try {
+        const cosig = verifyCosignature(checkpointBody(note).body, line, witnesses);
+        const nowS = Math.floor((deps.now ?? Date.now)() / 1000);
+        if (cosig.timestamp > nowS + COSIGNATURE_MAX_SKEW_S)
+          throw new HttpError('COSIGNATURE_INVALID', 'cosignature timestamp is in the future');
+        const entry: CosignatureEntry = {
+          witness: cosig.name,
+          size,
+          timestamp: cosig.timestamp,
+          line: cosig.line,
+          receivedAt: new Date(nowS * 1000).toISOString(),
+        };
+        const stored = await deps.verification.store.addCosignature(tenant, entry);
+        res.status(stored ? 201 : 200).json({ tenant, stored, ...entry });
+        return;
+      } catch (err) {
+        if (!(err instanceof ProofError)) throw err;
+        last = err;
+      }
+    }
+    const code = last instanceof ProofError ? last.code : 'SIGNATURE_INVALID';
+    if (code === 'KEY_UNKNOWN')
+      throw new HttpError('WITNESS_UNKNOWN', 'the cosignature is not by a configured witness');
+    throw new HttpError('COSIGNATURE_INVALID', `cosignature does not verify (${code})`);
+  });
+
+  // A witness (or an operator) reports tampering: anchoring for the tenant freezes.
+  router.post('/freeze', requireRole('operator'), smallJson, async (req, res) => {
+    const tenant = requireTenant(req, ['tenant']);
+    const body = req.body as
+      { reason?: unknown; code?: unknown; firstBadSeq?: unknown } | undefined;
+    const reason = body?.reason;
+    const code = body?.code;
+    const firstBadSeq = body?.firstBadSeq;
+    if (
+      typeof reason !== 'string' ||
+      reason.length === 0 ||
+      reason.length > 1000 ||
+      (code !== undefined && (typeof code !== 'string' || !/^[A-Z_]{1,64}$/.test(code))) ||
+      (firstBadSeq !== undefined &&
+        !(Number.isSafeInteger(firstBadSeq) && Number(firstBadSeq) >= 0))
+    ) {
+      throw new HttpError(
+        'BODY_INVALID',
+        'body must be {"reason": "…", "code"?: "UPPER_CASE", "firstBadSeq"?: <int>}',
+      );
+    }
+    if (!(await deps.verification.tenants()).includes(tenant))
+      throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
+    const principal = principalOf(res);
+    const state = {
+      reason,
+      ...(code !== undefined ? { code } : {}),
+      ...(firstBadSeq !== undefined ? { firstBadSeq: Number(firstBadSeq) } : {}),
+      at: new Date((deps.now ?? Date.now)()).toISOString(),
+      by: `${principal?.role ?? 'operator'}:${principal?.name ?? 'unknown'}`,
+    };
+    const frozen = await deps.verification.store.freeze(tenant, state);
+    res.status(frozen ? 201 : 200).json({
+      tenant,
+      frozen: true,
+      state: frozen ? state : ((await deps.verification.frozen(tenant)) ?? state),
+    });
   });
 
   router.get('/records/:tenant/:object/:id', requireRole('auditor'), async (req, res) => {

@@ -60,6 +60,11 @@ export class LedgerKeys {
   get checkpoints(): string {
     return this.prefix + 'checkpoints';
   }
+
+  /** hash: witness key name → JSON of its newest cosignature (CosignatureEntry in store.ts) */
+  get cosignatures(): string {
+    return this.prefix + 'cosig';
+  }
 }
 
 export function segmentOf(seq: number): number {

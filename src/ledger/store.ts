@@ -35,6 +35,32 @@ export interface CheckpointEntry {
   note: string;
 }
 
+/** A witness's newest cosignature of one of our checkpoints (C2SP tlog-cosignature line). */
+export interface CosignatureEntry {
+  witness: string;
+  /** size of the cosigned checkpoint */
+  size: number;
+  /** the cosignature's own timestamp (POSIX seconds) */
+  timestamp: number;
+  /** "— <witness> <base64>" */
+  line: string;
+  /** when the service stored it (ISO) */
+  receivedAt: string;
+}
+
+/**
+ * What `restoreRange` rewrites (from a verified witness copy): whole segment lists (blocks and
+ * vault entries, so a deleted or inserted entry is fixed too), whole record lists, tree node runs,
+ * the head, and checkpoint notes that went missing.
+ */
+export interface RestorePlan {
+  segments: { n: number; blocks: Buffer[]; vault: string[] }[];
+  records: { recordKey: string; entries: string[] }[];
+  tree: readonly TreeWrite[];
+  head?: HeadState;
+  checkpoints: CheckpointEntry[];
+}
+
 type ScriptCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
 
 /** One block's verdicts in the verdict index. */
@@ -293,6 +319,85 @@ export class RedisLedgerStore {
       'WITHSCORES',
     );
     return note !== undefined && score !== undefined ? { size: Number(score), note } : undefined;
+  }
+
+  /**
+   * Keeps a witness's newest cosignature (a larger size, or the same size with a later
+   * timestamp, replaces it). Returns whether it was stored.
+   */
+  async addCosignature(tenant: string, entry: CosignatureEntry): Promise<boolean> {
+    const key = this.keys(tenant).cosignatures;
+    const current = await this.readCosignatures(tenant);
+    const old = current.find((c) => c.witness === entry.witness);
+    if (
+      old &&
+      (old.size > entry.size || (old.size === entry.size && old.timestamp >= entry.timestamp))
+    )
+      return false;
+    await this.redis.hset(key, entry.witness, JSON.stringify(entry));
+    return true;
+  }
+
+  async readCosignatures(tenant: string): Promise<CosignatureEntry[]> {
+    const all = await this.redis.hgetall(this.keys(tenant).cosignatures);
+    const out: CosignatureEntry[] = [];
+    for (const text of Object.values(all)) {
+      try {
+        out.push(JSON.parse(text) as CosignatureEntry);
+      } catch {
+        // an unreadable entry is no cosignature
+      }
+    }
+    return out.sort((a, b) => a.witness.localeCompare(b.witness));
+  }
+
+  /** Vault entries of segment `n`, as stored. */
+  async readVaultSegment(tenant: string, n: number): Promise<string[]> {
+    return this.redis.lrange(this.keys(tenant).vaultSegment(n), 0, -1);
+  }
+
+  /**
+   * Repair (issue 8): rewrites what `plan` names in one MULTI/EXEC, only if the head is still
+   * `expected` (WATCH): an append landing meanwhile makes it return false and write nothing.
+   * The frozen flag in the head is kept.
+   */
+  async restoreRange(tenant: string, expected: HeadState, plan: RestorePlan): Promise<boolean> {
+    const k = this.keys(tenant);
+    await this.redis.watch(k.head);
+    try {
+      const head = await this.readHead(tenant);
+      if (head.size !== expected.size || head.hash !== expected.hash) {
+        await this.redis.unwatch();
+        return false;
+      }
+      const tx = this.redis.multi();
+      for (const s of plan.segments) {
+        tx.del(k.segment(s.n));
+        if (s.blocks.length > 0) tx.rpush(k.segment(s.n), ...s.blocks);
+        tx.del(k.vaultSegment(s.n));
+        if (s.vault.length > 0) tx.rpush(k.vaultSegment(s.n), ...s.vault);
+      }
+      for (const r of plan.records) {
+        tx.del(k.record(r.recordKey));
+        if (r.entries.length > 0) tx.rpush(k.record(r.recordKey), ...r.entries);
+      }
+      for (const w of plan.tree) {
+        tx.setrange(
+          k.treeChunk(w.level, Math.floor(w.index / TREE_CHUNK_NODES)),
+          (w.index % TREE_CHUNK_NODES) * HASH_SIZE,
+          w.bytes,
+        );
+      }
+      if (plan.head) tx.hset(k.head, 'size', plan.head.size, 'hash', plan.head.hash);
+      for (const c of plan.checkpoints) tx.zadd(k.checkpoints, c.size, c.note);
+      const replies = await tx.exec();
+      if (replies === null) return false;
+      for (const [err] of replies) if (err) throw err;
+      return true;
+    } catch (err) {
+      await this.redis.unwatch().catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Checkpoints with size in [min, max], ascending. */

@@ -1,0 +1,277 @@
+/**
+ * Repair from a witness copy (issue 8): the damaged part of a tenant's stored chain is replaced
+ * from a witness's copy, **only if** that copy verifies against the last checkpoint signed by the
+ * log's key: its blocks must hash to that checkpoint's root. The checkpoint is the largest one
+ * that verifies with the log key and the tenant's origin, among those stored in Redis and those
+ * the witness kept (so deleting checkpoints from Redis does not lower the bar).
+ *
+ * What is rewritten, each only where it differs from what the copy implies, in one MULTI/EXEC
+ * guarded by the head (RedisLedgerStore.restoreRange): block segments, vault entries (the copy's
+ * only where it opens the block's commitments), record lists (the part below the checkpoint size),
+ * tree nodes wholly below the checkpoint size, the head when it points at or below the checkpoint,
+ * and checkpoint notes that went missing. Blocks after the checkpoint are not the witness's to
+ * vouch for and are left alone; the full verification that follows judges them. The idempotency
+ * index cannot be rebuilt from blocks and is not touched.
+ *
+ * If no copy verifies, nothing is written (RepairError COPY_UNVERIFIED / COPY_BEHIND); the
+ * tenant stays frozen for an admin to decide. The replaced bytes are returned as evidence.
+ */
+import { openCheckpoint } from '../ledger/checkpoint.js';
+import type { Verifier } from '../ledger/checkpoint.js';
+import { bytesEqual, leafHash, toHex } from '../ledger/hash.js';
+import { SEGMENT_SIZE } from '../ledger/keys.js';
+import { appendLeaves, rootFromFrontier } from '../ledger/merkle.js';
+import type { NodeRef } from '../ledger/merkle.js';
+import { groupTreeWrites } from '../ledger/store.js';
+import type { CheckpointEntry, RedisLedgerStore, RestorePlan } from '../ledger/store.js';
+import type { VerificationService } from '../ledger/verification.js';
+import type { VerifyResult } from '../ledger/verifier.js';
+import { decodeVaultEntry, openFields } from '../vault/plain.js';
+import type { CopiedBlock, WitnessCopy } from './copy.js';
+
+export type RepairErrorCode = 'COPY_MISMATCH' | 'COPY_UNVERIFIED' | 'COPY_BEHIND' | 'CONTENDED';
+
+export class RepairError extends Error {
+  constructor(
+    readonly code: RepairErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RepairOptions {
+  tenant: string;
+  copy: WitnessCopy;
+  /** the log's checkpoint keys (current and retired), from the service's key file */
+  logKeys: readonly Verifier[];
+  /** the tenant's checkpoint origin (checkpointOrigin(config origin, tenant)) */
+  origin: string;
+  /** called with the bytes about to be replaced, before anything is written */
+  keepEvidence?: (evidence: RepairReport['evidence']) => Promise<void>;
+}
+
+export interface RepairReport {
+  tenant: string;
+  /** the signed checkpoint the copy verified against */
+  checkpointSize: number;
+  checkpointRoot: string;
+  replaced: {
+    blocks: number[];
+    vault: number[];
+    records: string[];
+    treeNodes: number;
+    head: boolean;
+    checkpoints: number;
+  };
+  /** the stored bytes that were replaced (base64; null where the block was missing) */
+  evidence: { seq: number; stored: string | null; vault: string | null }[];
+  verification: VerifyResult;
+}
+
+/** Whether `vault` opens every commitment of `block` (canonical JSON bytes). */
+function vaultOpens(block: Buffer, vault: string | null): boolean {
+  if (vault === null) return false;
+  try {
+    const parsed = JSON.parse(block.toString('utf8')) as { fields?: Record<string, string> };
+    const opened = openFields(parsed.fields ?? {}, decodeVaultEntry(vault));
+    return Object.values(opened).every((o) => o.verified);
+  } catch {
+    return false;
+  }
+}
+
+function recordKeyOfBytes(bytes: Buffer): string {
+  const block = JSON.parse(bytes.toString('utf8')) as { record: { object: string; id: string } };
+  return `${block.record.object}/${block.record.id}`;
+}
+
+/** The largest checkpoint that verifies with the log key and names this tenant's origin. */
+function lastSigned(
+  notes: readonly CheckpointEntry[],
+  opts: RepairOptions,
+): { size: number; root: Uint8Array; note: string } | undefined {
+  let best: { size: number; root: Uint8Array; note: string } | undefined;
+  for (const { note } of notes) {
+    try {
+      const cp = openCheckpoint(note, opts.logKeys, opts.origin);
+      if (!best || cp.size > best.size) best = { size: cp.size, root: cp.rootHash, note };
+    } catch {
+      // not ours, or altered: not a bar to verify against
+    }
+  }
+  return best;
+}
+
+export async function repairFromWitness(
+  store: RedisLedgerStore,
+  verification: VerificationService,
+  opts: RepairOptions,
+): Promise<RepairReport> {
+  const { tenant, copy } = opts;
+  if (copy.meta.tenant !== tenant) {
+    throw new RepairError('COPY_MISMATCH', `the witness copy is of ${copy.meta.tenant}`);
+  }
+  const stored = await store.readCheckpoints(tenant);
+  const kept = copy.allCheckpoints().map((c) => ({ size: c.size, note: c.note }));
+  const target = lastSigned([...stored, ...kept], opts);
+  if (!target) {
+    throw new RepairError(
+      'COPY_UNVERIFIED',
+      `no checkpoint of ${tenant} verifies with the log key`,
+    );
+  }
+  if (copy.size < target.size) {
+    throw new RepairError(
+      'COPY_BEHIND',
+      `the witness copy has ${copy.size} blocks, the last signed checkpoint ${target.size}`,
+    );
+  }
+  const blocks: CopiedBlock[] = (await copy.readBlocks()).slice(0, target.size);
+  const leaves = blocks.map((b) => leafHash(b.bytes));
+  const built = appendLeaves(0, [], leaves);
+  if (!bytesEqual(rootFromFrontier(built.frontier), target.root)) {
+    throw new RepairError(
+      'COPY_UNVERIFIED',
+      `the witness copy does not hash to the root of checkpoint ${target.size}`,
+    );
+  }
+
+  const head = await store.readHead(tenant);
+  const plan: RestorePlan = { segments: [], records: [], tree: [], checkpoints: [] };
+  const replaced: RepairReport['replaced'] = {
+    blocks: [],
+    vault: [],
+    records: [],
+    treeNodes: 0,
+    head: false,
+    checkpoints: 0,
+  };
+  const evidence: RepairReport['evidence'] = [];
+
+  // Segments: blocks and vault entries below the checkpoint size come from the copy.
+  const segments = Math.ceil(target.size / SEGMENT_SIZE);
+  for (let n = 0; n < segments; n++) {
+    const [have, haveVault] = await Promise.all([
+      store.readSegment(tenant, n),
+      store.readVaultSegment(tenant, n),
+    ]);
+    const start = n * SEGMENT_SIZE;
+    const stop = Math.min(target.size, start + SEGMENT_SIZE);
+    // Entries past the checkpoint stay as they are (the list keeps its length where it can).
+    const keepTo = head.size > stop ? Math.min(head.size, start + SEGMENT_SIZE) : stop;
+    const want: Buffer[] = [];
+    const wantVault: string[] = [];
+    let changed = have.length !== keepTo - start || haveVault.length !== keepTo - start;
+    for (let seq = start; seq < keepTo; seq++) {
+      const i = seq - start;
+      const current = have[i];
+      const currentVault = haveVault[i] ?? null;
+      if (seq >= stop) {
+        want.push(current ?? Buffer.alloc(0));
+        wantVault.push(currentVault ?? '');
+        continue;
+      }
+      const mine = blocks[seq] as CopiedBlock;
+      const blockOk = current !== undefined && current.equals(mine.bytes);
+      if (!blockOk) {
+        replaced.blocks.push(seq);
+        evidence.push({
+          seq,
+          stored: current?.toString('base64') ?? null,
+          vault: currentVault,
+        });
+        changed = true;
+      }
+      want.push(mine.bytes);
+      // The copy's vault entry replaces the stored one only where it opens the commitments.
+      let vault = currentVault ?? '';
+      if (
+        vault !== mine.vault &&
+        !vaultOpens(mine.bytes, vault) &&
+        vaultOpens(mine.bytes, mine.vault)
+      ) {
+        vault = mine.vault as string;
+        replaced.vault.push(seq);
+        changed = true;
+      }
+      wantVault.push(vault);
+    }
+    if (changed) plan.segments.push({ n, blocks: want, vault: wantVault });
+  }
+
+  // Record lists: below the checkpoint size they are implied by the copy's blocks.
+  const implied = new Map<string, string[]>();
+  blocks.forEach((b, seq) => {
+    const key = recordKeyOfBytes(b.bytes);
+    const list = implied.get(key) ?? [];
+    list.push(`${seq}:${toHex(leaves[seq] as Uint8Array)}`);
+    implied.set(key, list);
+  });
+  const keys = [...implied.keys()];
+  const current = await Promise.all(keys.map((k) => store.readRecord(tenant, k)));
+  keys.forEach((key, i) => {
+    const have = current[i] ?? [];
+    const after = have.filter((e) => e.seq >= target.size).map((e) => `${e.seq}:${e.hash}`);
+    const want = [...(implied.get(key) ?? []), ...after];
+    const haveText = have.map((e) => `${e.seq}:${e.hash}`);
+    if (want.length !== haveText.length || want.some((w, j) => w !== haveText[j])) {
+      plan.records.push({ recordKey: key, entries: want });
+      replaced.records.push(key);
+    }
+  });
+
+  // Tree nodes wholly below the checkpoint size.
+  const refs: NodeRef[] = built.newNodes.map((n) => ({ level: n.level, index: n.index }));
+  const nodes = await store.readNodes(tenant, refs);
+  const wrong = built.newNodes.filter((n, i) => {
+    const have = nodes[i];
+    return !have || have.length !== n.hash.length || !bytesEqual(have, n.hash);
+  });
+  plan.tree = groupTreeWrites(wrong);
+  replaced.treeNodes = wrong.length;
+
+  // The head, where it points at or below the checkpoint.
+  const lastHash = target.size > 0 ? toHex(leaves[target.size - 1] as Uint8Array) : '';
+  if (head.size < target.size || (head.size === target.size && head.hash !== lastHash)) {
+    plan.head = { size: target.size, hash: lastHash };
+    replaced.head = true;
+  }
+
+  // Checkpoint notes the witness kept that Redis lost.
+  const have = new Set(stored.map((c) => c.note));
+  for (const c of kept) {
+    if (have.has(c.note) || c.size > target.size) continue;
+    try {
+      openCheckpoint(c.note, opts.logKeys, opts.origin);
+    } catch {
+      continue;
+    }
+    plan.checkpoints.push(c);
+    have.add(c.note);
+  }
+  replaced.checkpoints = plan.checkpoints.length;
+
+  const nothing =
+    plan.segments.length === 0 &&
+    plan.records.length === 0 &&
+    plan.tree.length === 0 &&
+    !plan.head &&
+    plan.checkpoints.length === 0;
+  if (!nothing && evidence.length > 0) await opts.keepEvidence?.(evidence);
+  if (!nothing && !(await store.restoreRange(tenant, head, plan))) {
+    throw new RepairError(
+      'CONTENDED',
+      `${tenant}: the chain moved during the repair; run it again`,
+    );
+  }
+  const result = await verification.verifyTenant(tenant, 'full');
+  return {
+    tenant,
+    checkpointSize: target.size,
+    checkpointRoot: toHex(target.root),
+    replaced,
+    evidence,
+    verification: result,
+  };
+}
