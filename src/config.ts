@@ -68,6 +68,8 @@ export interface Config {
   policyFile?: string;
   /** duplicate matching before anchoring: all tenants of this deployment are one identity space */
   dedupe: { enabled: boolean; threshold: number; defaultCountry?: string };
+  /** witnesses whose cosignatures are accepted (C2SP vkeys), and how many confirm a checkpoint */
+  witnesses: { keys: string; quorum: number };
   /** where alerts go (HMAC-signed JSON, Slack-compatible `text`); unset: logged only */
   alerts: { webhookUrl?: string; webhookSecret?: string };
   logLevel: LogLevel;
@@ -260,6 +262,8 @@ const EnvObject = z
     CRM_LEDGER_DEDUPE: oneOf(['on', 'off'] as const).default('on'),
     CRM_LEDGER_DEDUPE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.9),
     CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: text().optional(),
+    CRM_LEDGER_WITNESS_KEYS: text().optional(),
+    CRM_LEDGER_WITNESS_QUORUM: integer(1, 100).default(1),
     CRM_LEDGER_ALERT_WEBHOOK_URL: httpUrl().optional(),
     CRM_LEDGER_ALERT_WEBHOOK_SECRET: secret().optional(),
     CRM_LEDGER_LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
@@ -395,6 +399,7 @@ function toConfig(env: Env): Config {
       threshold: env.CRM_LEDGER_DEDUPE_THRESHOLD,
       ...optional('defaultCountry', env.CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY),
     },
+    witnesses: { keys: env.CRM_LEDGER_WITNESS_KEYS ?? '', quorum: env.CRM_LEDGER_WITNESS_QUORUM },
     alerts: {
       ...optional('webhookUrl', env.CRM_LEDGER_ALERT_WEBHOOK_URL),
       ...optional('webhookSecret', env.CRM_LEDGER_ALERT_WEBHOOK_SECRET),
@@ -563,6 +568,15 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: {
     default: null,
     description: 'ISO country for phone numbers and dates of records that name none (e.g. US, AU).',
+  },
+  CRM_LEDGER_WITNESS_KEYS: {
+    default: null,
+    description:
+      'Witness verifier keys (C2SP vkeys, comma or space separated) whose checkpoint cosignatures are accepted (crm-ledger witness prints its vkey).',
+  },
+  CRM_LEDGER_WITNESS_QUORUM: {
+    default: '1',
+    description: 'How many witness cosignatures confirm a checkpoint (k of n).',
   },
   CRM_LEDGER_ALERT_WEBHOOK_URL: {
     default: null,

@@ -14,6 +14,8 @@ import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import { createApp, QUEUES_BOARD_PATH } from './http/app.js';
 import { Metrics } from './observability/metrics.js';
+import { parseWitnessKeys } from './ledger/cosignature.js';
+import type { WitnessVerifier } from './ledger/cosignature.js';
 import { createQueuesBoard, queueDepthsOf } from './pipeline/bull-board.js';
 import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
 import type { AdminToken } from './http/admin-auth.js';
@@ -330,6 +332,8 @@ export async function startService(
         },
       ),
       changeSink: createChangeSink(queue),
+      witnessKeys: witnessKeys(config),
+      witnessQuorum: config.witnesses.quorum,
       waitingCounts: () => waitingCounts(redisUrl, store),
       ping: () => requestRedis.ping(),
     });
@@ -721,4 +725,13 @@ function crmTenants(config: Config, useSandbox: boolean, creds: SandboxCredentia
     : undefined;
   if (config.salesforce.instanceUrl && org) out.push(`salesforce:${org}`);
   return out;
+}
+
+/** The witnesses whose cosignatures are accepted; a bad key stops the service at start. */
+function witnessKeys(config: Config): WitnessVerifier[] {
+  try {
+    return parseWitnessKeys(config.witnesses.keys);
+  } catch (err) {
+    throw new ConfigError('CONFIG_INVALID', `CRM_LEDGER_WITNESS_KEYS: ${(err as Error).message}`);
+  }
 }

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
         },
         anchor: { batchSize: 128, batchWaitMs: 20, lockMs: 30_000 },
         dedupe: { enabled: true, threshold: 0.9 },
+        witnesses: { keys: '', quorum: 1 },
         alerts: {},
         logLevel: 'info',
       });
@@ -86,6 +87,8 @@ describe('loadConfig', () => {
         CRM_LEDGER_TOKENS_FILE: '/etc/crm-ledger/tokens.json',
         CRM_LEDGER_POLICY_FILE: './policy.yaml',
         CRM_LEDGER_DEDUPE: 'off',
+        CRM_LEDGER_WITNESS_KEYS: 'w.example+01020304+AAAA',
+        CRM_LEDGER_WITNESS_QUORUM: '2',
         CRM_LEDGER_DEDUPE_THRESHOLD: '0.8',
         CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: 'AU',
         CRM_LEDGER_ALERT_WEBHOOK_URL: 'https://alerts.example.com/hook',
@@ -138,6 +141,7 @@ describe('loadConfig', () => {
         anchor: { batchSize: 1000, batchWaitMs: 0, lockMs: 30_000 },
         policyFile: './policy.yaml',
         dedupe: { enabled: false, threshold: 0.8, defaultCountry: 'AU' },
+        witnesses: { keys: 'w.example+01020304+AAAA', quorum: 2 },
         alerts: { webhookUrl: 'https://alerts.example.com/hook', webhookSecret: 'alert-secret' },
         logLevel: 'debug',
       });
