@@ -16,6 +16,7 @@ import type { EmbeddedRedis } from '../src/redis/embedded-server.js';
 import { appendBench } from './append.bench.js';
 import { buildChain } from './chain.js';
 import type { ChainFixture } from './chain.js';
+import { evidenceBench } from './evidence.bench.js';
 import { flagsBench } from './flags.bench.js';
 import { hashBench } from './hash.bench.js';
 import { ingestBench } from './ingest.bench.js';
@@ -32,6 +33,7 @@ const BENCHES: readonly Bench[] = [
   verifyBench,
   storageBench,
   proofBench,
+  evidenceBench,
   flagsBench,
   ingestBench,
 ];
