@@ -1,0 +1,275 @@
+/**
+ * Reconciliation end to end: the sandbox HubSpot (real SDK through HubspotClient), the real
+ * ledger, the real anchor worker and the reconcile worker on the test Redis (own BullMQ prefix).
+ * Webhooks are off: edits, a delete and a create happen in the CRM with no event; the next run
+ * finds them and anchors them as `reconciled`/`delete` blocks with their verdict; a second run
+ * anchors nothing; a run killed after its first page resumes from its cursor.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
+import type { Worker } from 'bullmq';
+import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
+import { createTestLedger } from '../helpers/ledger.js';
+import { useHubspotSandbox } from '../helpers/hubspot-sandbox.js';
+import { HubspotClient } from '../../connectors/hubspot/client.js';
+import type { CrmClient, FetchPage, FetchQuery } from '../../connectors/types.js';
+import { createChangeSink, createChangesQueue } from '../../src/pipeline/queues.js';
+import type { ChangesJob } from '../../src/pipeline/queues.js';
+import { startAnchorWorker } from '../../src/pipeline/anchor.worker.js';
+import type { JobResult } from '../../src/pipeline/anchor.worker.js';
+import { reconcileCursorKey, startReconcileWorker } from '../../src/pipeline/reconcile.worker.js';
+import type { ReconcileWorker } from '../../src/pipeline/reconcile.worker.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+import type { Block } from '../../src/ledger/block.js';
+
+const PREFIX = `{cl-test-reconcile-${process.pid}-${Date.now()}}`;
+const logger = createLogger({ level: 'silent' });
+const USER = 7001;
+const CONTACTS = 30;
+
+const hub = useHubspotSandbox({ rateLimit: { max: 100_000 } });
+let redis: Redis;
+let ledger: Ledger;
+let changes: Queue<ChangesJob>;
+let anchor: Worker<ChangesJob, JobResult>;
+let reconcile: ReconcileWorker;
+let client: FaultyClient;
+const tenant = randomTenant();
+let ids: string[] = [];
+
+/**
+ * The real HubspotClient, with a fault switch: `failAfter = n` makes the (n+1)th fetch from now
+ * throw, as a process killed mid-run would stop. It records every query it is asked.
+ */
+class FaultyClient implements CrmClient {
+  readonly source = 'hubspot' as const;
+  readonly queries: FetchQuery[] = [];
+  failAfter: number | undefined;
+  constructor(private readonly real: HubspotClient) {}
+  get tenant(): string {
+    return this.real.tenant;
+  }
+  get ownFields(): readonly string[] {
+    return this.real.ownFields;
+  }
+  flag: CrmClient['flag'] = (r) => this.real.flag(r);
+  revert: CrmClient['revert'] = (ref, f, reason) => this.real.revert(ref, f, reason);
+  async fetchRecords(query: FetchQuery): Promise<FetchPage> {
+    if (this.failAfter !== undefined) {
+      if (this.failAfter === 0) throw new Error('killed mid-run (test fault)');
+      this.failAfter -= 1;
+    }
+    this.queries.push(query);
+    return this.real.fetchRecords(query);
+  }
+}
+
+const connection = (): { host: string; port: number; maxRetriesPerRequest: null } => {
+  const url = new URL(testRedisUrl());
+  return { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
+};
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const size = async (): Promise<number> => (await ledger.store.readHead(tenant)).size;
+
+/** Waits until the changes queue holds no job (everything queued is anchored). */
+async function drained(): Promise<void> {
+  await until(
+    async () => {
+      const c = await changes.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      return Object.values(c).reduce((a, b) => a + b, 0);
+    },
+    (n) => n === 0,
+  );
+}
+
+async function blocksOf(id: string): Promise<Block[]> {
+  const heads = await ledger.store.readRecord(tenant, `contact/${id}`);
+  const blocks = await ledger.readBlocks(
+    tenant,
+    heads.map((h) => h.seq),
+  );
+  return blocks.map((b) => (b as { block: Block }).block);
+}
+
+async function pause(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+beforeAll(() => {
+  hub.sandbox.pauseWebhooks();
+  redis = connect();
+  ledger = createTestLedger(redis);
+  changes = createChangesQueue(connection(), PREFIX);
+  anchor = startAnchorWorker({
+    connection: connection(),
+    ledger,
+    logger,
+    prefix: PREFIX,
+    batchWaitMs: 5,
+  });
+  client = new FaultyClient(
+    new HubspotClient({
+      tenant,
+      portalId: hub.sandbox.portalId,
+      appId: hub.sandbox.appId,
+      apiUrl: hub.sandbox.url,
+      accessToken: 'test-token',
+    }),
+  );
+  reconcile = startReconcileWorker({
+    connection: connection(),
+    clients: [client],
+    sink: createChangeSink(changes),
+    ledger,
+    redis,
+    logger,
+    everyMs: 0,
+    prefix: PREFIX,
+    settleMs: 0,
+    pageLimit: 10,
+  });
+  ids = hub.sandbox.seed(
+    'contacts',
+    Array.from({ length: CONTACTS }, (_, i) => ({
+      email: `person${i}@example.com`,
+      firstname: `First${i}`,
+      lastname: `Last${i}`,
+    })),
+    { at: Date.now() - 10 * 60_000 },
+  );
+});
+
+afterAll(async () => {
+  await reconcile.close();
+  await anchor.close();
+  await changes.close();
+  await redis.quit();
+});
+
+describe('reconciliation against the sandbox HubSpot', () => {
+  it('anchors a tenant’s first (full) run as its baseline, unflagged', async () => {
+    const started = performance.now();
+    const result = await reconcile.runNow(tenant);
+    const seconds = (performance.now() - started) / 1000;
+    expect(result).toMatchObject({ status: 'done', full: true, resumed: false });
+    expect(result.compared).toBe(CONTACTS);
+    expect(result.queued['unanchored-change']).toBe(CONTACTS);
+    await until(size, (n) => n === CONTACTS);
+    expect(await size()).toBe(CONTACTS);
+    const [block] = await blocksOf(ids[0] as string);
+    expect(block).toMatchObject({
+      kind: 'reconciled',
+      actor: { type: 'system', id: 'hubspot:reconcile' },
+      verdicts: [{ type: 'info', code: 'RECONCILE_BASELINE' }],
+    });
+    console.log(
+      `reconcile baseline: ${result.compared} records compared in ${seconds.toFixed(3)} s ` +
+        `(${Math.round(result.compared / seconds)} records/s, ${result.pages} pages of 10)`,
+    );
+  });
+
+  it('finds edits, a create and a delete made while webhooks were off, and anchors them', async () => {
+    const [a, b, gone] = ids as [string, string, string];
+    hub.sandbox.updateAsUser('contacts', a, { email: 'changed@example.com' }, USER);
+    hub.sandbox.updateAsUser('contacts', b, { firstname: 'Renamed', lastname: 'Too' }, USER);
+    hub.sandbox.archiveAsUser('contacts', gone, USER);
+    const created = hub.sandbox.createAsUser('contacts', { email: 'new@example.com' }, USER);
+    expect(hub.sandbox.webhookDeliveries()).toEqual([]);
+    await pause(20);
+    const before = await size();
+
+    const result = await reconcile.runNow(tenant);
+    expect(result).toMatchObject({ status: 'done', full: false });
+    expect(result.queued).toEqual({
+      'unanchored-change': 3,
+      'unanchored-delete': 0,
+      'unanchored-restore': 0,
+      'missing-in-crm': 1,
+    });
+    await until(size, (n) => n === before + 4);
+    expect(await size()).toBe(before + 4);
+
+    const lastOf = async (id: string): Promise<Block> => (await blocksOf(id)).at(-1) as Block;
+    const edited = await lastOf(a);
+    expect(edited).toMatchObject({
+      kind: 'reconciled',
+      actor: { type: 'system', id: 'hubspot:reconcile' },
+      verdicts: [{ type: 'unanchored-change', code: 'UNANCHORED_CHANGE', fields: ['email'] }],
+    });
+    // Only the field that differs is anchored (plus the hash of the whole state).
+    expect(Object.keys(edited.fields).sort()).toEqual(['$state', 'email']);
+    expect((await ledger.recordState(tenant, `contact/${a}`)).get('email')).toBe(
+      'changed@example.com',
+    );
+    expect((await lastOf(b)).verdicts).toEqual([
+      expect.objectContaining({ code: 'UNANCHORED_CHANGE', fields: ['firstname', 'lastname'] }),
+    ]);
+    expect(await lastOf(created.id)).toMatchObject({
+      kind: 'reconciled',
+      verdicts: [{ code: 'UNANCHORED_CHANGE', fields: ['email'] }],
+    });
+    expect(await lastOf(gone)).toMatchObject({
+      kind: 'delete',
+      verdicts: [{ type: 'unanchored-change', code: 'RECORD_MISSING' }],
+    });
+  });
+
+  it('anchors nothing on a second run (overlap window, same records)', async () => {
+    await drained();
+    const before = await size();
+    const result = await reconcile.runNow(tenant);
+    expect(result.status).toBe('done');
+    // The overlap window fetched the edited records again: compared, nothing queued.
+    expect(result.compared).toBeGreaterThan(0);
+    expect(Object.values(result.queued).every((n) => n === 0)).toBe(true);
+    await drained();
+    expect(await size()).toBe(before);
+  });
+
+  it('resumes a run killed after its first page from the saved cursor, anchoring each edit once', async () => {
+    await drained();
+    const edited = ids.slice(5, 30);
+    for (const id of edited)
+      hub.sandbox.updateAsUser('contacts', id, { lastname: `L-${id}` }, USER);
+    await pause(40);
+    const before = await size();
+    client.failAfter = 1;
+    await expect(reconcile.runNow(tenant)).rejects.toThrow(/killed mid-run/);
+    const saved = JSON.parse((await redis.get(reconcileCursorKey(tenant))) as string) as {
+      run?: { page?: string; object: number; phase: string };
+    };
+    expect(saved.run).toMatchObject({ phase: 'fetch', object: 0 });
+    expect(saved.run?.page).toBeDefined();
+    await drained();
+    const afterKill = await size();
+    expect(afterKill - before).toBeGreaterThan(0);
+    expect(afterKill - before).toBeLessThan(edited.length);
+
+    client.failAfter = undefined;
+    client.queries.length = 0;
+    const result = await reconcile.runNow(tenant);
+    expect(result).toMatchObject({ status: 'done', resumed: true });
+    // The resumed run continued with the saved page cursor, not from the first page.
+    expect(client.queries[0]).toMatchObject({ object: 'contact', cursor: saved.run?.page });
+    await until(size, (n) => n === before + edited.length);
+    await drained();
+    expect(await size()).toBe(before + edited.length);
+    for (const id of edited) {
+      const reconciled = (await blocksOf(id)).filter(
+        (blk) => blk.kind === 'reconciled' && blk.verdicts[0]?.code === 'UNANCHORED_CHANGE',
+      );
+      expect(reconciled).toHaveLength(1);
+    }
+  });
+});
