@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import type { Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Worker } from 'bullmq';
 import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
 import { createTestLedger } from '../helpers/ledger.js';
@@ -18,8 +18,12 @@ import { createChangeSink, createChangesQueue } from '../../src/pipeline/queues.
 import type { ChangesJob } from '../../src/pipeline/queues.js';
 import { startAnchorWorker } from '../../src/pipeline/anchor.worker.js';
 import type { JobResult } from '../../src/pipeline/anchor.worker.js';
-import { reconcileCursorKey, startReconcileWorker } from '../../src/pipeline/reconcile.worker.js';
-import type { ReconcileWorker } from '../../src/pipeline/reconcile.worker.js';
+import {
+  RECONCILE_QUEUE,
+  reconcileCursorKey,
+  startReconcileWorker,
+} from '../../src/pipeline/reconcile.worker.js';
+import type { ReconcileJob, ReconcileWorker } from '../../src/pipeline/reconcile.worker.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import type { Block } from '../../src/ledger/block.js';
@@ -270,6 +274,83 @@ describe('reconciliation against the sandbox HubSpot', () => {
         (blk) => blk.kind === 'reconciled' && blk.verdicts[0]?.code === 'UNANCHORED_CHANGE',
       );
       expect(reconciled).toHaveLength(1);
+    }
+  });
+
+  it('stops at a 429 with its cursor kept, queues a retry after Retry-After, then resumes', async () => {
+    await drained();
+    const edited = ids.slice(10, 22);
+    for (const id of edited)
+      hub.sandbox.updateAsUser('contacts', id, { firstname: `F-${id}` }, USER);
+    await pause(30);
+    const before = await size();
+    // One request per minute: the first page goes through, the second gets a 429.
+    hub.sandbox.setRateLimit(1, 60_000);
+    const limited = await reconcile.runNow(tenant);
+    expect(limited.status).toBe('rate-limited');
+    expect(limited.retryAfterMs).toBeGreaterThan(1_000);
+    const saved = JSON.parse((await redis.get(reconcileCursorKey(tenant))) as string) as {
+      run?: { page?: string };
+    };
+    expect(saved.run?.page).toBeDefined();
+    const queue = new Queue<ReconcileJob>(RECONCILE_QUEUE, {
+      connection: connection(),
+      prefix: PREFIX,
+    });
+    try {
+      const delayed = await queue.getDelayed();
+      expect(delayed.map((j) => j.data)).toContainEqual({ tenant });
+    } finally {
+      await queue.close();
+    }
+
+    hub.sandbox.setRateLimit(100_000);
+    const resumed = await reconcile.runNow(tenant);
+    expect(resumed).toMatchObject({ status: 'done', resumed: true });
+    await until(size, (n) => n === before + edited.length);
+    await drained();
+    expect(await size()).toBe(before + edited.length);
+  });
+});
+
+describe('the job scheduler', () => {
+  it('runs a reconciliation of each tenant every `everyMs` without being asked', async () => {
+    const other = randomTenant();
+    const scheduled = startReconcileWorker({
+      connection: connection(),
+      clients: [
+        new HubspotClient({
+          tenant: other,
+          portalId: hub.sandbox.portalId,
+          appId: hub.sandbox.appId,
+          apiUrl: hub.sandbox.url,
+          accessToken: 'test-token',
+        }),
+      ],
+      sink: createChangeSink(changes),
+      ledger,
+      redis,
+      logger,
+      everyMs: 300,
+      prefix: `{cl-test-reconcile-sched-${process.pid}}`,
+      settleMs: 0,
+    });
+    try {
+      const runs = await until(
+        async () => {
+          const text = await redis.get(reconcileCursorKey(other));
+          return text === null ? undefined : (JSON.parse(text) as { lastRun?: { full: boolean } });
+        },
+        (state) => state?.lastRun !== undefined,
+      );
+      expect(runs?.lastRun?.full).toBe(true);
+      await until(
+        async () => (await ledger.store.readHead(other)).size,
+        (n) => n >= CONTACTS,
+      );
+      expect((await ledger.store.readHead(other)).size).toBeGreaterThanOrEqual(CONTACTS);
+    } finally {
+      await scheduled.close();
     }
   });
 });
