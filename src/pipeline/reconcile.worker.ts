@@ -6,7 +6,9 @@
  *    run's `until` minus an overlap window (2 min), `until` is now minus a settle window (webhooks
  *    of the last seconds are still in flight) — page by page through `CrmClient.fetchRecords`;
  * 2. sweeps the ledger's own records of the tenant (SCAN of its record indexes) that the fetch did
- *    not return, reading them by id: the ones the CRM no longer has, or has deleted, are found;
+ *    not return, reading them by id: the ones the CRM no longer has, or has deleted, are found
+ *    (HubSpot search never returns archived records). An incremental run sweeps at most
+ *    `sweepPerRun` records and the next continues from there; a full re-scan sweeps them all;
  * 3. compares each record with the ledger's projection (src/reconcile/diff.ts) and queues the
  *    discrepancies as ParsedEvents through the ChangeSink (the anchor worker anchors them).
  *
@@ -71,6 +73,8 @@ export interface ReconcileRunResult {
   full: boolean;
   /** records fetched and compared with their projection (this invocation) */
   compared: number;
+  /** of which read by id in the sweep of the ledger's records */
+  swept: number;
   pages: number;
   /** changes queued, by discrepancy type */
   queued: Record<Discrepancy['type'], number>;
@@ -95,6 +99,11 @@ export interface ReconcileWorkerOptions {
   pageLimit?: number;
   /** record keys per sweep step (SCAN COUNT and ids per by-id fetch) */
   sweepBatch?: number;
+  /**
+   * Record keys an incremental run sweeps at most (default 10,000: ~100 by-id calls); the next
+   * run continues where it stopped. A full re-scan sweeps them all.
+   */
+  sweepPerRun?: number;
   objects?: Partial<Record<Source, readonly string[]>>;
   ignoreFields?: Partial<Record<Source, readonly string[]>>;
   /** wait after a 429 that names no Retry-After */
@@ -122,6 +131,8 @@ interface RunState {
   page?: string;
   /** SCAN cursor of the sweep */
   sweep?: string;
+  /** record keys this run's sweep has scanned */
+  swept?: number;
   startedAt: string;
 }
 
@@ -129,6 +140,8 @@ interface CursorState {
   v: 1;
   /** everything the CRM changed before this was compared by a finished run */
   since?: string;
+  /** where the last (capped) sweep stopped: the next run's sweep continues from here */
+  sweep?: string;
   run?: RunState;
   lastRun?: { finishedAt: string; compared: number; full: boolean };
 }
@@ -237,6 +250,7 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
       resumed,
       full: r.full,
       compared: 0,
+      swept: 0,
       pages: 0,
       queued: {
         'unanchored-change': 0,
@@ -316,13 +330,16 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
       }
       if (r.phase === 'fetch') {
         r.phase = 'sweep';
-        r.sweep = '0';
+        r.sweep = r.full ? '0' : (state.sweep ?? '0');
+        r.swept = 0;
         await saveCursor(tenant, state);
       }
       // 2. The ledger's records the fetch did not return: still there, deleted or gone?
       const batch = options.sweepBatch ?? 100;
-      while (r.phase === 'sweep' && r.sweep !== undefined) {
+      const perRun = r.full ? Infinity : (options.sweepPerRun ?? 10_000);
+      while (r.phase === 'sweep' && r.sweep !== undefined && (r.swept ?? 0) < perRun) {
         const step = await options.ledger.store.scanRecordKeys(tenant, r.sweep, batch);
+        r.swept = (r.swept ?? 0) + step.recordKeys.length;
         const byObject = new Map<string, RecordRef[]>();
         for (const key of new Set(step.recordKeys)) {
           const ref = refOfRecordKey(key);
@@ -342,11 +359,13 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
               .filter((rec) => !(Date.parse(rec.modifiedAt) < Date.parse(r.until)))
               .map((rec) => recordKey(rec.ref)),
           );
+          const comparedBefore = result.compared;
           await compare(
             page.records.filter((rec) => !later.has(recordKey(rec.ref))),
             live.filter((ref) => !later.has(recordKey(ref))),
           );
           records += live.length;
+          result.swept += result.compared - comparedBefore;
         }
         result.pages += 1;
         if (step.cursor === '0') delete r.sweep;
@@ -376,6 +395,7 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
     const finished: CursorState = {
       v: 1,
       since: r.until,
+      ...(r.sweep !== undefined && r.sweep !== '0' ? { sweep: r.sweep } : {}),
       lastRun: {
         finishedAt: new Date(now()).toISOString(),
         compared: result.compared,
