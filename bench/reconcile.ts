@@ -91,7 +91,7 @@ async function anchoredTo(n: number): Promise<number> {
 function line(label: string, r: ReconcileRunResult, seconds: number): void {
   const queued = Object.values(r.queued).reduce((a, b) => a + b, 0);
   process.stdout.write(
-    `${label.padEnd(34)} compared ${String(r.compared).padStart(6)}  queued ${String(queued).padStart(6)}  ` +
+    `${label.padEnd(34)} compared ${String(r.compared).padStart(6)} (swept ${String(r.swept).padStart(6)})  queued ${String(queued).padStart(6)}  ` +
       `${seconds.toFixed(2)} s  ${Math.round(r.compared / seconds)} records/s  (${r.pages} pages/steps)\n`,
   );
 }

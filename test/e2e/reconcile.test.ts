@@ -354,3 +354,66 @@ describe('the job scheduler', () => {
     }
   });
 });
+
+describe('the sweep of the ledger’s records', () => {
+  it('is capped per incremental run and continues where it stopped, finding each delete once', async () => {
+    const third = randomTenant();
+    const capped = startReconcileWorker({
+      connection: connection(),
+      clients: [
+        new HubspotClient({
+          tenant: third,
+          portalId: hub.sandbox.portalId,
+          appId: hub.sandbox.appId,
+          apiUrl: hub.sandbox.url,
+          accessToken: 'test-token',
+        }),
+      ],
+      sink: createChangeSink(changes),
+      ledger,
+      redis,
+      logger,
+      everyMs: 0,
+      prefix: `{cl-test-reconcile-sweep-${process.pid}}`,
+      settleMs: 0,
+      sweepBatch: 5,
+      sweepPerRun: 5,
+    });
+    try {
+      const baseline = await capped.runNow(third);
+      const live = baseline.compared;
+      await until(
+        async () => (await ledger.store.readHead(third)).size,
+        (n) => n === live,
+      );
+      const gone = ids.slice(25, 28);
+      for (const id of gone) hub.sandbox.archiveAsUser('contacts', id, USER);
+      await pause(20);
+      let missing = 0;
+      const swept: number[] = [];
+      for (let i = 0; i < 20 && missing < gone.length; i++) {
+        const r = await capped.runNow(third);
+        swept.push(r.swept);
+        missing += r.queued['missing-in-crm'];
+      }
+      expect(missing).toBe(gone.length);
+      // No run read every record: each swept a slice (cap 5, plus at most one SCAN step).
+      expect(Math.max(...swept)).toBeLessThan(live - gone.length);
+      expect(swept.length).toBeGreaterThan(1);
+      await drained();
+      for (const id of gone) {
+        const heads = await ledger.store.readRecord(third, `contact/${id}`);
+        const blocks = await ledger.readBlocks(
+          third,
+          heads.map((h) => h.seq),
+        );
+        expect(blocks.map((b) => b?.block.verdicts[0]?.code)).toEqual([
+          'RECONCILE_BASELINE',
+          'RECORD_MISSING',
+        ]);
+      }
+    } finally {
+      await capped.close();
+    }
+  });
+});
