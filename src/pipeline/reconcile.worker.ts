@@ -23,6 +23,7 @@ import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import type { ConnectionOptions, Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CrmApiError } from '../../connectors/types.js';
+import { InputError, LedgerError } from '../errors.js';
 import type { CrmClient, FetchedRecord, ParsedEvent } from '../../connectors/types.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { RecordRef, Source } from '../model/change-event.js';
@@ -352,7 +353,15 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
           const projections = await readProjections(options.ledger, tenant, refs);
           const live = refs.filter((ref) => projections.get(recordKey(ref))?.deleted === false);
           if (live.length === 0) continue;
-          const page = await client.fetchRecords({ object, ids: live.map((ref) => ref.id) });
+          let page;
+          try {
+            page = await client.fetchRecords({ object, ids: live.map((ref) => ref.id) });
+          } catch (err) {
+            // Ids the client refuses (not the CRM's shape) cannot get better: skip them, say so.
+            if (!(err instanceof InputError)) throw err;
+            logger.warn({ tenant, object, err: err.message }, 'reconcile sweep: ids refused');
+            continue;
+          }
           // Changed since `until`: its webhook may still be on the way; the next run's fetch has it.
           const later = new Set(
             page.records
@@ -455,7 +464,9 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
 
   return {
     async runNow(tenant, runOptions = {}) {
-      if (!clients.has(tenant)) throw new UnrecoverableError(`no CRM client for tenant ${tenant}`);
+      if (!clients.has(tenant)) {
+        throw new LedgerError('TENANT_UNKNOWN', `no CRM client for tenant ${tenant}`);
+      }
       await events.waitUntilReady();
       const job = await queue.add('run', {
         tenant,

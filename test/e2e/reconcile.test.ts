@@ -162,6 +162,13 @@ afterAll(async () => {
 });
 
 describe('reconciliation against the sandbox HubSpot', () => {
+  it('refuses a tenant it has no CRM client for, with a code', async () => {
+    await expect(reconcile.runNow('hubspot:unknown')).rejects.toMatchObject({
+      code: 'TENANT_UNKNOWN',
+    });
+    expect(await redis.get(reconcileCursorKey('hubspot:unknown'))).toBeNull();
+  });
+
   it('anchors a tenant’s first (full) run as its baseline, unflagged', async () => {
     const started = performance.now();
     const result = await reconcile.runNow(tenant);
