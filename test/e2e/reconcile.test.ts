@@ -17,6 +17,8 @@ import type { CrmClient, FetchPage, FetchQuery } from '../../connectors/types.js
 import { createChangeSink, createChangesQueue } from '../../src/pipeline/queues.js';
 import type { ChangesJob } from '../../src/pipeline/queues.js';
 import { startAnchorWorker } from '../../src/pipeline/anchor.worker.js';
+import { createFlagSink } from '../../src/pipeline/flags.js';
+import { startFlagWorker } from '../../src/pipeline/flag.worker.js';
 import type { JobResult } from '../../src/pipeline/anchor.worker.js';
 import {
   RECONCILE_QUEUE,
@@ -421,6 +423,78 @@ describe('the sweep of the ledger’s records', () => {
       }
     } finally {
       await capped.close();
+    }
+  });
+});
+
+describe('with write-back on', () => {
+  it('flags the unanchored changes in the CRM, and the flags’ own edits are not found again', async () => {
+    const fourth = randomTenant();
+    const prefix = `{cl-test-reconcile-flags-${process.pid}}`;
+    const queue = createChangesQueue(connection(), prefix);
+    const flags = createFlagSink(connection(), prefix);
+    const hubspot = new HubspotClient({
+      tenant: fourth,
+      portalId: hub.sandbox.portalId,
+      appId: hub.sandbox.appId,
+      apiUrl: hub.sandbox.url,
+      accessToken: 'test-token',
+    });
+    const anchoring = startAnchorWorker({
+      connection: connection(),
+      ledger,
+      logger,
+      prefix,
+      batchWaitMs: 5,
+      flags,
+      ownFields: () => hubspot.ownFields,
+    });
+    const flagging = startFlagWorker({ connection: connection(), client: hubspot, logger, prefix });
+    const worker = startReconcileWorker({
+      connection: connection(),
+      clients: [hubspot],
+      sink: createChangeSink(queue),
+      ledger,
+      redis,
+      logger,
+      everyMs: 0,
+      prefix,
+      settleMs: 0,
+    });
+    const headOf = async (): Promise<number> => (await ledger.store.readHead(fourth)).size;
+    try {
+      const baseline = await worker.runNow(fourth);
+      await until(headOf, (n) => n === baseline.compared);
+      const edited = [ids[3], ids[4]] as string[];
+      for (const id of edited)
+        hub.sandbox.updateAsUser('contacts', id, { jobtitle: `Title ${id}` }, USER);
+      await pause(20);
+      const run = await worker.runNow(fourth);
+      expect(run.queued['unanchored-change']).toBe(2);
+      await until(headOf, (n) => n === baseline.compared + 2);
+      // The verdicts are written back: the status property and a note on each record.
+      const flagged = await until(
+        () =>
+          Promise.resolve(
+            edited.map((id) => hub.sandbox.record('contacts', id)?.properties['crm_ledger_status']),
+          ),
+        (v) => v.every((p) => typeof p === 'string' && p !== ''),
+      );
+      expect(flagged.every((p) => typeof p === 'string' && p.includes('unanchored'))).toBe(true);
+      for (const id of edited) expect(hub.sandbox.notesFor('contacts', id)).toHaveLength(1);
+      await pause(20);
+      // The flag writes changed the records (their last-modified date moved): fetched again,
+      // compared without crm-ledger's own field, nothing to queue; no loop.
+      const again = await worker.runNow(fourth);
+      expect(again.compared).toBeGreaterThanOrEqual(2);
+      expect(Object.values(again.queued).every((n) => n === 0)).toBe(true);
+      expect(await headOf()).toBe(baseline.compared + 2);
+    } finally {
+      await worker.close();
+      await flagging.close();
+      await anchoring.close();
+      await flags.close();
+      await queue.close();
     }
   });
 });
