@@ -77,6 +77,8 @@ export interface ReconcileRunResult {
   /** of which read by id in the sweep of the ledger's records */
   swept: number;
   pages: number;
+  /** objects the CRM refused to list (permanent errors), skipped by this run */
+  skippedObjects: string[];
   /** changes queued, by discrepancy type */
   queued: Record<Discrepancy['type'], number>;
   ms: number;
@@ -253,6 +255,7 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
       compared: 0,
       swept: 0,
       pages: 0,
+      skippedObjects: [],
       queued: {
         'unanchored-change': 0,
         'unanchored-delete': 0,
@@ -311,13 +314,28 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
       // 1. What the CRM changed in [from, until), object by object, page by page.
       while (r.phase === 'fetch' && r.object < objects.length) {
         const object = objects[r.object] as string;
-        const page = await client.fetchRecords({
-          object,
-          since: r.from,
-          until: r.until,
-          ...(r.page !== undefined ? { cursor: r.page } : {}),
-          ...(options.pageLimit !== undefined ? { limit: options.pageLimit } : {}),
-        });
+        let page;
+        try {
+          page = await client.fetchRecords({
+            object,
+            since: r.from,
+            until: r.until,
+            ...(r.page !== undefined ? { cursor: r.page } : {}),
+            ...(options.pageLimit !== undefined ? { limit: options.pageLimit } : {}),
+          });
+        } catch (err) {
+          // An object this account cannot read (not enabled, no permission, a name the client
+          // refuses) would stop every run at the same page: skip it, loudly, and go on.
+          const refused =
+            err instanceof InputError || (err instanceof CrmApiError && err.kind === 'permanent');
+          if (!refused) throw err;
+          logger.error({ tenant, object, err: err.message }, 'reconcile: object skipped');
+          result.skippedObjects.push(object);
+          delete r.page;
+          r.object += 1;
+          await saveCursor(tenant, state);
+          continue;
+        }
         await compare(page.records);
         result.pages += 1;
         if (page.cursor !== undefined) {

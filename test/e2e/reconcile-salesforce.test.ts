@@ -92,7 +92,8 @@ beforeAll(async () => {
     everyMs: 0,
     prefix: PREFIX,
     settleMs: 0,
-    objects: { salesforce: ['contact'] },
+    // An object the client refuses: skipped (loudly), the rest reconciled.
+    objects: { salesforce: ['contact', 'not-an-object'] },
   });
   ids = Array.from(
     { length: 6 },
@@ -118,7 +119,12 @@ afterAll(async () => {
 describe('reconciliation against the sandbox Salesforce', () => {
   it('anchors the baseline, then an edit and a recycle-bin delete, then nothing', async () => {
     const baseline = await reconcile.runNow(tenant);
-    expect(baseline).toMatchObject({ status: 'done', full: true, compared: ids.length });
+    expect(baseline).toMatchObject({
+      status: 'done',
+      full: true,
+      compared: ids.length,
+      skippedObjects: ['not-an-object'],
+    });
     await until(size, (n) => n === ids.length);
     expect(await size()).toBe(ids.length);
 
