@@ -478,7 +478,9 @@ describe('with write-back on', () => {
           Promise.resolve(
             edited.map((id) => hub.sandbox.record('contacts', id)?.properties['crm_ledger_status']),
           ),
-        (v) => v.every((p) => typeof p === 'string' && p !== ''),
+        (v) =>
+          v.every((p) => typeof p === 'string' && p !== '') &&
+          edited.every((id) => hub.sandbox.notesFor('contacts', id).length > 0),
       );
       expect(flagged.every((p) => typeof p === 'string' && p.includes('unanchored'))).toBe(true);
       for (const id of edited) expect(hub.sandbox.notesFor('contacts', id)).toHaveLength(1);
@@ -495,6 +497,57 @@ describe('with write-back on', () => {
       await anchoring.close();
       await flags.close();
       await queue.close();
+    }
+  });
+});
+
+describe('paging while the CRM changes', () => {
+  it('misses no record when records of a fetched page are modified before the next page', async () => {
+    const fifth = randomTenant();
+    let touched = false;
+    const paging = startReconcileWorker({
+      connection: connection(),
+      clients: [
+        new HubspotClient({
+          tenant: fifth,
+          portalId: hub.sandbox.portalId,
+          appId: hub.sandbox.appId,
+          apiUrl: hub.sandbox.url,
+          accessToken: 'test-token',
+        }),
+      ],
+      sink: createChangeSink(changes),
+      ledger,
+      redis,
+      logger,
+      everyMs: 0,
+      prefix: `{cl-test-reconcile-paging-${process.pid}}`,
+      settleMs: 0,
+      pageLimit: 10,
+      onPage: (_tenant, page) => {
+        if (touched || page.phase !== 'fetch') return;
+        touched = true;
+        // Someone edits two records of the first page: they leave the run's window.
+        for (const id of [ids[0], ids[1]] as string[])
+          hub.sandbox.updateAsUser('contacts', id, { jobtitle: 'moved' }, USER);
+      },
+    });
+    try {
+      const live = hub.sandbox.records('contacts').map((r) => r.id);
+      const result = await paging.runNow(fifth);
+      expect(touched).toBe(true);
+      await until(
+        async () => (await ledger.store.readHead(fifth)).size,
+        (n) => n >= live.length,
+      );
+      const heads = await ledger.store.readRecordHeads(
+        fifth,
+        live.map((id) => `contact/${id}`),
+      );
+      expect(live.filter((id) => !heads.has(`contact/${id}`))).toEqual([]);
+      expect(result.compared).toBeGreaterThanOrEqual(live.length);
+    } finally {
+      await paging.close();
     }
   });
 });
