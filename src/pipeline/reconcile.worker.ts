@@ -112,6 +112,8 @@ export interface ReconcileWorkerOptions {
   /** wait after a 429 that names no Retry-After */
   rateLimitRetryMs?: number;
   now?: () => number;
+  /** called after each run that ended (done or rate-limited): metrics, alerts */
+  onRun?: (result: ReconcileRunResult) => void;
   /** called after each page is queued and its cursor saved (progress, metrics, tests) */
   onPage?: (tenant: string, page: { phase: 'fetch' | 'sweep'; records: number }) => void;
 }
@@ -415,7 +417,14 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
           },
         );
         logger.warn({ tenant, retryAfterMs }, 'reconciliation rate-limited: resumes later');
-        return { ...result, status: 'rate-limited', retryAfterMs, ms: now() - started };
+        const limited: ReconcileRunResult = {
+          ...result,
+          status: 'rate-limited',
+          retryAfterMs,
+          ms: now() - started,
+        };
+        options.onRun?.(limited);
+        return limited;
       }
       throw err;
     }
@@ -442,6 +451,7 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
       },
       'reconciliation done',
     );
+    options.onRun?.(result);
     return result;
   };
 

@@ -25,7 +25,11 @@ import {
   reconcileCursorKey,
   startReconcileWorker,
 } from '../../src/pipeline/reconcile.worker.js';
-import type { ReconcileJob, ReconcileWorker } from '../../src/pipeline/reconcile.worker.js';
+import type {
+  ReconcileJob,
+  ReconcileRunResult,
+  ReconcileWorker,
+} from '../../src/pipeline/reconcile.worker.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import type { Block } from '../../src/ledger/block.js';
@@ -325,6 +329,7 @@ describe('reconciliation against the sandbox HubSpot', () => {
 describe('the job scheduler', () => {
   it('runs a reconciliation of each tenant every `everyMs` without being asked', async () => {
     const other = randomTenant();
+    const runs: ReconcileRunResult[] = [];
     const scheduled = startReconcileWorker({
       connection: connection(),
       clients: [
@@ -343,16 +348,18 @@ describe('the job scheduler', () => {
       everyMs: 300,
       prefix: `{cl-test-reconcile-sched-${process.pid}}`,
       settleMs: 0,
+      onRun: (r) => runs.push(r),
     });
     try {
-      const runs = await until(
+      const state = await until(
         async () => {
           const text = await redis.get(reconcileCursorKey(other));
           return text === null ? undefined : (JSON.parse(text) as { lastRun?: { full: boolean } });
         },
         (state) => state?.lastRun !== undefined,
       );
-      expect(runs?.lastRun?.full).toBe(true);
+      expect(state?.lastRun?.full).toBe(true);
+      expect(runs[0]).toMatchObject({ tenant: other, status: 'done', full: true });
       await until(
         async () => (await ledger.store.readHead(other)).size,
         (n) => n >= CONTACTS,
