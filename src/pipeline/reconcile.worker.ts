@@ -109,6 +109,11 @@ export interface ReconcileWorkerOptions {
   sweepPerRun?: number;
   objects?: Partial<Record<Source, readonly string[]>>;
   ignoreFields?: Partial<Record<Source, readonly string[]>>;
+  /**
+   * A tenant's first run (no cursor yet): a full re-scan, its baseline ('full', default), or only
+   * what changed in the last overlap window ('recent'; a full re-scan can be asked for later).
+   */
+  firstRun?: 'full' | 'recent';
   /** wait after a 429 that names no Retry-After */
   rateLimitRetryMs?: number;
   now?: () => number;
@@ -230,14 +235,13 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
     const state = await loadCursor(tenant);
     const resumed = state.run !== undefined;
     if (state.run === undefined) {
-      // The first run of a tenant is a full re-scan: its baseline.
-      const full = requestFull || state.since === undefined;
+      // The first run of a tenant is a full re-scan (its baseline), unless told otherwise.
+      const first = state.since === undefined;
+      const full = requestFull || (first && options.firstRun !== 'recent');
+      const overlap = options.overlapMs ?? DEFAULT_OVERLAP_MS;
       const from = full
         ? 0
-        : Math.max(
-            0,
-            Date.parse(state.since as string) - (options.overlapMs ?? DEFAULT_OVERLAP_MS),
-          );
+        : Math.max(0, (first ? started : Date.parse(state.since as string)) - overlap);
       state.run = {
         from: new Date(from).toISOString(),
         until: new Date(started - (options.settleMs ?? DEFAULT_SETTLE_MS)).toISOString(),

@@ -558,3 +558,42 @@ describe('paging while the CRM changes', () => {
     }
   });
 });
+
+describe('a first run told to look only at recent changes', () => {
+  it('does not re-scan the CRM, and later runs continue from it', async () => {
+    const sixth = randomTenant();
+    const recent = startReconcileWorker({
+      connection: connection(),
+      clients: [
+        new HubspotClient({
+          tenant: sixth,
+          portalId: hub.sandbox.portalId,
+          appId: hub.sandbox.appId,
+          apiUrl: hub.sandbox.url,
+          accessToken: 'test-token',
+        }),
+      ],
+      sink: createChangeSink(changes),
+      ledger,
+      redis,
+      logger,
+      everyMs: 0,
+      prefix: `{cl-test-reconcile-recent-${process.pid}}`,
+      settleMs: 0,
+      overlapMs: 50,
+      firstRun: 'recent',
+    });
+    try {
+      await pause(100);
+      const first = await recent.runNow(sixth);
+      expect(first).toMatchObject({ full: false, compared: 0 });
+      hub.sandbox.updateAsUser('contacts', ids[5] as string, { jobtitle: 'recent' }, USER);
+      await pause(20);
+      const second = await recent.runNow(sixth);
+      expect(second).toMatchObject({ full: false, compared: 1 });
+      expect(second.queued['unanchored-change']).toBe(1);
+    } finally {
+      await recent.close();
+    }
+  });
+});
