@@ -46,6 +46,11 @@ export interface ParsedEvent {
    * event whose change already came as an Outbound Message).
    */
   skipIfUnchanged?: true;
+  /**
+   * Verdicts found before the event was queued (reconciliation: `unanchored-change`). The anchor
+   * worker writes them into the block, before the verdicts of its own checks.
+   */
+  verdicts?: Verdict[];
 }
 
 export type ParseResult =

@@ -559,16 +559,20 @@ export class HubspotClient implements CrmClient {
     if (next === undefined) {
       return { records: results.map((r) => this.toFetched(object, type, r, properties)) };
     }
-    if (Number(next) + limit <= cap) {
-      return {
-        records: results.map((r) => this.toFetched(object, type, r, properties)),
-        cursor: encodeCursor({ since: new Date(since).toISOString(), after: next }),
-      };
-    }
-    // The next page would pass the cap: start a new time slice at the last timestamp seen. Records
+    // Keyset paging: the next page is a new time slice from the last timestamp seen. Records
     // sharing that timestamp are held back and come first in the new slice (no loss, no repeat).
+    // Offsets (`after`) would shift under us: a record of an earlier page modified while we page
+    // leaves the window and the next page skips one record. This also keeps every slice far
+    // under search's 10,000-result cap.
     const last = modifiedMs(results[results.length - 1], modified);
     if (last === undefined || last <= since) {
+      // The whole page shares one timestamp: page on by offset within it, under the cap.
+      if (Number(next) + limit <= cap) {
+        return {
+          records: results.map((r) => this.toFetched(object, type, r, properties)),
+          cursor: encodeCursor({ since: new Date(since).toISOString(), after: next }),
+        };
+      }
       throw new CrmApiError(
         'permanent',
         `more than ${cap} ${type} share one last-modified millisecond; search cannot page past them`,

@@ -195,6 +195,21 @@ export class RedisLedgerStore {
     return entries.map(parseRecordHead);
   }
 
+  /**
+   * One step of a SCAN over the tenant's record indexes: record keys (`<object>/<id>`) and the
+   * cursor to continue with ('0' when done). Keys may come twice (SCAN's guarantee); callers
+   * de-duplicate. It walks the whole keyspace, `count` keys a step (reconciliation sweeps).
+   */
+  async scanRecordKeys(
+    tenant: string,
+    cursor: string,
+    count: number,
+  ): Promise<{ cursor: string; recordKeys: string[] }> {
+    const prefix = this.keys(tenant).record('');
+    const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', count);
+    return { cursor: next, recordKeys: keys.map((k) => k.slice(prefix.length)) };
+  }
+
   /** Vault entries of the given seqs, in one round trip. */
   async readVaultEntries(tenant: string, seqs: readonly number[]): Promise<(string | undefined)[]> {
     if (seqs.length === 0) return [];

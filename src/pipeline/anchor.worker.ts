@@ -255,7 +255,12 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
       try {
         prepared.push(
           ...ledger.prepare(tenant, [
-            { event: e.event, idempotencyKey: e.idempotencyKey, verdicts: verdictsOf.get(e) ?? [] },
+            {
+              event: e.event,
+              idempotencyKey: e.idempotencyKey,
+              // Verdicts that came with the event (reconciliation) first, then the checks'.
+              verdicts: [...(e.verdicts ?? []), ...(verdictsOf.get(e) ?? [])],
+            },
           ]),
         );
       } catch (err) {
