@@ -70,6 +70,10 @@ export interface Config {
   dedupe: { enabled: boolean; threshold: number; defaultCountry?: string };
   /** witnesses whose cosignatures are accepted (C2SP vkeys), and how many confirm a checkpoint */
   witnesses: { keys: string; quorum: number };
+  /** reconciliation against the CRMs (0: off) */
+  reconcile: { everyMs: number };
+  /** incremental verification of every chain (0: off) */
+  verifyEveryMs: number;
   /** where alerts go (HMAC-signed JSON, Slack-compatible `text`); unset: logged only */
   alerts: { webhookUrl?: string; webhookSecret?: string };
   logLevel: LogLevel;
@@ -262,6 +266,8 @@ const EnvObject = z
     CRM_LEDGER_DEDUPE: oneOf(['on', 'off'] as const).default('on'),
     CRM_LEDGER_DEDUPE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.9),
     CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: text().optional(),
+    CRM_LEDGER_RECONCILE_EVERY_MS: integer(0, 86_400_000).default(900_000),
+    CRM_LEDGER_VERIFY_EVERY_MS: integer(0, 86_400_000).default(900_000),
     CRM_LEDGER_WITNESS_KEYS: text().optional(),
     CRM_LEDGER_WITNESS_QUORUM: integer(1, 100).default(1),
     CRM_LEDGER_ALERT_WEBHOOK_URL: httpUrl().optional(),
@@ -399,6 +405,8 @@ function toConfig(env: Env): Config {
       threshold: env.CRM_LEDGER_DEDUPE_THRESHOLD,
       ...optional('defaultCountry', env.CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY),
     },
+    reconcile: { everyMs: env.CRM_LEDGER_RECONCILE_EVERY_MS },
+    verifyEveryMs: env.CRM_LEDGER_VERIFY_EVERY_MS,
     witnesses: { keys: env.CRM_LEDGER_WITNESS_KEYS ?? '', quorum: env.CRM_LEDGER_WITNESS_QUORUM },
     alerts: {
       ...optional('webhookUrl', env.CRM_LEDGER_ALERT_WEBHOOK_URL),
@@ -568,6 +576,16 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: {
     default: null,
     description: 'ISO country for phone numbers and dates of records that name none (e.g. US, AU).',
+  },
+  CRM_LEDGER_RECONCILE_EVERY_MS: {
+    default: '900000',
+    description:
+      'How often each CRM is compared with the ledger (changes that bypassed the webhooks are anchored and flagged); 0 turns it off.',
+  },
+  CRM_LEDGER_VERIFY_EVERY_MS: {
+    default: '900000',
+    description:
+      'How often every chain is verified incrementally by the scheduler (tampering freezes the tenant); 0 turns it off.',
   },
   CRM_LEDGER_WITNESS_KEYS: {
     default: null,

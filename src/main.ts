@@ -32,6 +32,7 @@ import type { ChangeSink } from './pipeline/queues.js';
 import { createAnchorExtras } from './pipeline/anchor-extras.js';
 import type { AnchorExtrasOptions } from './pipeline/anchor-extras.js';
 import { startFlagWorker } from './pipeline/flag.worker.js';
+import { startReconcileWorker } from './pipeline/reconcile.worker.js';
 import { createFlagsQueue, flagsQueueName } from './pipeline/flags.js';
 import type { FrozenState } from './ledger/store.js';
 import { WebhookAlertSink } from './policy/alerts.js';
@@ -234,6 +235,18 @@ export async function startService(
     secret: config.alerts.webhookSecret,
   });
   const extraQueues: { close(): Promise<void> }[] = [];
+  const verification = new VerificationService(
+    store,
+    { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
+    new FileTrustStore(trustDir(config.dataDir)),
+    {
+      onTampered: (tenant, result, state) => {
+        logger.error({ tenant, firstBadSeq: state.firstBadSeq }, 'tampering found: tenant frozen');
+        metrics.tampered.inc({ tenant });
+        void alertSink.send(tamperAlert(tenant, state, result.size));
+      },
+    },
+  );
   const metrics = new Metrics({
     tenants: async () =>
       Promise.all(
@@ -316,21 +329,7 @@ export async function startService(
       adminToken: token,
       tokens: await roleTokens(config),
       verifierKeys: verifiers,
-      verification: new VerificationService(
-        store,
-        { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
-        new FileTrustStore(trustDir(config.dataDir)),
-        {
-          onTampered: (tenant, result, state) => {
-            logger.error(
-              { tenant, firstBadSeq: state.firstBadSeq },
-              'tampering found: tenant frozen',
-            );
-            metrics.tampered.inc({ tenant });
-            void alertSink.send(tamperAlert(tenant, state, result.size));
-          },
-        },
-      ),
+      verification,
       changeSink: createChangeSink(queue),
       witnessKeys: witnessKeys(config),
       witnessQuorum: config.witnesses.quorum,
@@ -431,6 +430,35 @@ export async function startService(
       : undefined;
   const cdc = cdcQueue ? await startCdc(clients, createChangeSink(cdcQueue), redis, logger) : [];
 
+  // The scheduler: reconciliation against each CRM, and incremental verification of every chain.
+  const scheduling = role === 'all' || role === 'scheduler';
+  const reconcileQueue =
+    scheduling && ledger && clients.length > 0 && config.reconcile.everyMs > 0
+      ? createChangesQueue(connectionFromUrl(redisUrl, 'worker'))
+      : undefined;
+  const reconciler =
+    reconcileQueue && ledger
+      ? startReconcileWorker({
+          connection: connectionFromUrl(redisUrl, 'worker'),
+          clients,
+          sink: createChangeSink(reconcileQueue),
+          ledger,
+          redis,
+          logger: logger.child({ module: 'reconcile' }),
+          everyMs: config.reconcile.everyMs,
+        })
+      : undefined;
+  const verifyTimer =
+    scheduling && config.verifyEveryMs > 0
+      ? setInterval(() => {
+          verification.verifyAll('incremental').then(
+            (r) => logger.info({ ok: r.ok, tenants: r.tenants.length }, 'scheduled verification'),
+            (err: unknown) => logger.warn({ err }, 'scheduled verification could not run'),
+          );
+        }, config.verifyEveryMs)
+      : undefined;
+  verifyTimer?.unref();
+
   if (sandboxes) {
     process.stdout.write(
       `\n  Sandbox CRMs (no CRM configured):\n    HubSpot    ${sandboxes.hubspot.url}  (tenant hubspot:${sandboxes.hubspot.portalId})\n    Salesforce ${sandboxes.salesforce.url}  (tenant ${sandboxes.salesforce.tenant})\n  Try: npm run demo, or change a record in a sandbox (see README).\n`,
@@ -458,6 +486,9 @@ export async function startService(
         const s = server;
         await new Promise<void>((r) => s.close(() => r()));
       }
+      if (verifyTimer) clearInterval(verifyTimer);
+      await reconciler?.close();
+      await reconcileQueue?.close();
       await Promise.all(cdc.map((c) => c.stop()));
       await cdcQueue?.close();
       await worker?.close();
