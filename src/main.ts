@@ -334,6 +334,11 @@ export async function startService(
       witnessKeys: witnessKeys(config),
       witnessQuorum: config.witnesses.quorum,
       waitingCounts: () => waitingCounts(redisUrl, store),
+      frozenTenants: async () => {
+        const tenants = await store.listTenants();
+        const states = await Promise.all(tenants.map((t) => store.readFrozen(t)));
+        return tenants.filter((_t, i) => states[i] !== undefined);
+      },
       ping: () => requestRedis.ping(),
     });
     server = await new Promise<Server>((res, rej) => {

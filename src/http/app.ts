@@ -36,6 +36,8 @@ export interface AppDeps extends AdminDeps, DashboardSources {
   verifierKeys: readonly Verifier[];
   /** Prometheus metrics for GET /metrics; absent: no /metrics route */
   metrics?: Metrics;
+  /** tenants whose anchoring is frozen, for /readyz */
+  frozenTenants?: () => Promise<string[]>;
   /** resolves when Redis answers */
   ping: () => Promise<unknown>;
   /** the CRM webhooks; absent: no /webhooks routes */
@@ -69,7 +71,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/readyz', async (_req, res) => {
     try {
       await deps.ping();
-      res.json({ ok: true, redis: 'up' });
+      // Frozen tenants are reported, not made unready: the webhooks must keep queuing their
+      // changes while an admin repairs (an unready api would stop them reaching the queue).
+      res.json({
+        ok: true,
+        redis: 'up',
+        frozen: deps.frozenTenants ? await deps.frozenTenants() : [],
+      });
     } catch {
       res.setHeader('Retry-After', '5');
       sendError(res, 'REDIS_UNAVAILABLE', 'Redis is unavailable');

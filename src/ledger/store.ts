@@ -81,6 +81,8 @@ export interface FrozenState {
   at: string;
   /** who or what froze it: `verifier`, `checkpointer`, `witness:<name>`, `admin:<name>` */
   by: string;
+  /** set by a repair from a witness copy; anchored with the resume */
+  repair?: { at: string; blocks: number[]; checkpointSize: number };
 }
 
 export class RedisLedgerStore {
@@ -267,6 +269,13 @@ export class RedisLedgerStore {
   async freeze(tenant: string, state: FrozenState): Promise<boolean> {
     const set = await this.redis.hsetnx(this.keys(tenant).head, 'frozen', JSON.stringify(state));
     return set === 1;
+  }
+
+  /** Records a repair in the frozen state (no-op when the tenant is not frozen). */
+  async noteRepair(tenant: string, repair: NonNullable<FrozenState['repair']>): Promise<void> {
+    const state = await this.readFrozen(tenant);
+    if (!state) return;
+    await this.redis.hset(this.keys(tenant).head, 'frozen', JSON.stringify({ ...state, repair }));
   }
 
   async unfreeze(tenant: string): Promise<void> {

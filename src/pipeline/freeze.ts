@@ -42,6 +42,13 @@ export async function resumeTenant(
     firstBadSeq: frozen.firstBadSeq ?? null,
     verifiedSize: verification.size,
     verifiedRoot: verification.root,
+    ...(frozen.repair
+      ? {
+          repairedAt: frozen.repair.at,
+          repairedBlocks: frozen.repair.blocks.join(','),
+          repairCheckpointSize: frozen.repair.checkpointSize,
+        }
+      : {}),
   };
   const eventId = `resume-${createHash('sha256').update(`${tenant}|${at}`).digest('hex').slice(0, 16)}`;
   const source = tenant.startsWith('salesforce:') ? 'salesforce' : 'hubspot';

@@ -266,6 +266,14 @@ export async function repairFromWitness(
     );
   }
   const result = await verification.verifyTenant(tenant, 'full');
+  if (!nothing && result.ok) {
+    // Anchored with the resume: which blocks a witness copy replaced, against which checkpoint.
+    await store.noteRepair(tenant, {
+      at: new Date().toISOString(),
+      blocks: replaced.blocks,
+      checkpointSize: target.size,
+    });
+  }
   return {
     tenant,
     checkpointSize: target.size,

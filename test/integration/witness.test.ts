@@ -316,6 +316,14 @@ describe('witness', () => {
       await until(async () => (await ledger.store.latestCheckpoint(tenant))?.size === 19);
       expect(await witness.runOnce()).toMatchObject({ status: 'cosigned', size: 19, newBlocks: 6 });
       expect(await verification.verifyTenant(tenant, 'full')).toMatchObject({ ok: true, size: 19 });
+      // The resume block records the freeze and the repair (which block the copy replaced).
+      const admin = await ledger.store.readRecord(tenant, 'crm_ledger/tenant');
+      const [block] = await ledger.readBlocks(tenant, [admin[0]!.seq]);
+      const opened = await ledger.recordState(tenant, 'crm_ledger/tenant');
+      expect(block?.block.actor).toEqual({ type: 'admin', id: 'admin:admin:ada' });
+      expect(opened.get('action')).toBe('resume');
+      expect(opened.get('repairedBlocks')).toBe('4');
+      expect(opened.get('repairCheckpointSize')).toBe(13);
     });
 
     it('repairs deleted blocks, record links and tree nodes too', async () => {
