@@ -217,6 +217,26 @@ describe('write-back to the sandbox CRMs', () => {
     expect(sf.tasks().filter((t) => t['WhoId'] === id)).toHaveLength(1);
   }, 60_000);
 
+  it('Salesforce: a CDC gap event makes the service re-read the records it names and anchor their state', async () => {
+    const sf = service.sandboxes!.salesforce;
+    // Tasks publish no change events in the sandbox: this record changed without a CDC event.
+    const task = sf.changeAsUser({
+      userId: '005000000000042AAA',
+      type: 'Task',
+      op: 'create',
+      fields: { Subject: 'Call Ada', Status: 'Open' },
+    });
+    const id = task['Id'] as string;
+    sf.publishGap('Task', [id], 'GAP_UPDATE');
+    const blocks = await until(
+      'the gap re-read anchored',
+      () => blocksOf(sf.tenant, 'task', id),
+      (b) => b.length === 1,
+    );
+    expect(blocks[0]).toMatchObject({ kind: 'reconciled', actor: { id: 'salesforce:cdc-gap' } });
+    expect(Object.keys(blocks[0]!.fields)).toEqual(expect.arrayContaining(['Subject', 'Status']));
+  }, 60_000);
+
   it('the same person in HubSpot and then in Salesforce with a typo is judged a duplicate, naming the other record', async () => {
     const hs = service.sandboxes!.hubspot;
     const sf = service.sandboxes!.salesforce;
