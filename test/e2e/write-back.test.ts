@@ -226,7 +226,7 @@ describe('write-back to the sandbox CRMs', () => {
       op: 'create',
       fields: { Subject: 'Call Ada', Status: 'Open' },
     });
-    const id = task['Id'] as string;
+    const id = task['Id'];
     sf.publishGap('Task', [id], 'GAP_UPDATE');
     const blocks = await until(
       'the gap re-read anchored',
