@@ -11,15 +11,23 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './config.js';
 import type { Config } from './config.js';
 import { isCodedError } from './errors.js';
-import { checkpointOrigin } from './ledger/ledger.js';
-import { loadVerifierKeys, writeKeyPair } from './ledger/signing-key.js';
+import { Ledger, checkpointOrigin } from './ledger/ledger.js';
+import { loadSigningKey, loadVerifierKeys, writeKeyPair } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
 import { readRecordHistory } from './ledger/history.js';
 import { buildEvidence, tlogProof, verifyEvidence } from './ledger/evidence.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
-import { openRedis, redisUrlFile, sandboxCredentialsFile, startService, trustDir } from './main.js';
+import {
+  buildCrmClients,
+  openRedis,
+  redisUrlFile,
+  sandboxCredentialsFile,
+  startService,
+  trustDir,
+} from './main.js';
+import { startReconcileWorker } from './pipeline/reconcile.worker.js';
 import type { SandboxCredentials } from './main.js';
 import { signHubspotV3 } from '../connectors/hubspot/signature.js';
 import { buildOutboundMessage } from '../connectors/salesforce/outbound-message.js';
@@ -596,6 +604,66 @@ async function sandboxCommand(opts: {
   return EXIT_OK;
 }
 
+/**
+ * Backfill (and on-demand reconciliation): a full re-scan of a configured CRM. Records the ledger
+ * has no block for get a baseline block; values that differ from the anchored ones are anchored
+ * and flagged. The changes are queued; the running service's anchor worker anchors them.
+ */
+async function backfillCommand(opts: {
+  source: 'hubspot' | 'salesforce';
+  json?: boolean;
+}): Promise<number> {
+  const cfg = config();
+  const logger = createLogger({ level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel });
+  const clients = buildCrmClients(cfg, undefined, cfg.http.publicUrl, logger).filter(
+    (c) => c.source === opts.source,
+  );
+  if (clients.length === 0)
+    throw new ExitError(
+      EXIT_USAGE,
+      `no ${opts.source} account is configured (see README: Connect ${opts.source === 'hubspot' ? 'HubSpot' : 'Salesforce'})`,
+    );
+  const keys = await loadSigningKey(cfg.ledger.keyFile, {
+    name: cfg.ledger.origin,
+    createIfMissing: false,
+  });
+  const redisInfo = await cliRedisUrl(cfg);
+  const redis = createRedis(redisInfo.url, 'cli');
+  const queue = createChangesQueue(connectionFromUrl(redisInfo.url, 'producer'));
+  const ledger = new Ledger(new RedisLedgerStore(redis), {
+    origin: cfg.ledger.origin,
+    signer: keys.signer,
+    verifiers: keys.verifiers,
+  });
+  const worker = startReconcileWorker({
+    connection: connectionFromUrl(redisInfo.url, 'worker'),
+    clients,
+    sink: createChangeSink(queue),
+    ledger,
+    redis,
+    logger,
+    everyMs: 0,
+  });
+  try {
+    let ok = true;
+    for (const client of clients) {
+      const r = await worker.runNow(client.tenant, { full: true });
+      ok &&= r.status === 'done';
+      if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else
+        process.stdout.write(
+          `${r.tenant}: ${r.status}, ${r.compared} records compared in ${(r.ms / 1000).toFixed(1)} s; queued ${JSON.stringify(r.queued)}${r.skippedObjects.length > 0 ? `; skipped ${r.skippedObjects.join(', ')}` : ''}\n`,
+        );
+    }
+    return ok ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await worker.close();
+    await queue.close();
+    redis.disconnect();
+    await redisInfo.stop();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -690,6 +758,20 @@ export function buildProgram(): Command {
         process.exitCode = await sandboxCommand(opts);
       },
     );
+  program
+    .command('backfill')
+    .description(
+      'full re-scan of a configured CRM: baseline blocks for records with none, differing values anchored and flagged (exit 0 done, 1 rate-limited, 2 error)',
+    )
+    .addOption(
+      new Option('--source <source>', 'which CRM')
+        .choices(['hubspot', 'salesforce'])
+        .makeOptionMandatory(),
+    )
+    .option('--json', 'print JSON')
+    .action(async (opts: { source: 'hubspot' | 'salesforce'; json?: boolean }) => {
+      process.exitCode = await backfillCommand(opts);
+    });
   program
     .command('token')
     .description('manage admin API tokens')

@@ -548,7 +548,7 @@ async function startSandboxes(
 }
 
 /** One write-back client per configured CRM account (or per sandbox). */
-function buildCrmClients(
+export function buildCrmClients(
   config: Config,
   sandboxes: Sandboxes | undefined,
   adminBaseUrl: string | undefined,

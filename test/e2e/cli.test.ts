@@ -13,6 +13,7 @@ import { startRedisServer } from '../../src/redis/embedded-server.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
+import { startHubspotSandbox } from '../../connectors/sandbox/hubspot/index.js';
 import { contactChange, createFileKeyLedger } from '../helpers/ledger.js';
 
 const run = promisify(execFile);
@@ -146,6 +147,40 @@ describe('crm-ledger verify', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('FAILED [PROOF_INVALID]: block #0:');
     expect((await cli(['verify-evidence', join(dir, 'missing.json')], offline)).code).toBe(2);
+  }, 60_000);
+
+  it('backfill re-scans a configured HubSpot and queues a baseline for records the ledger lacks', async () => {
+    const hubspot = await startHubspotSandbox();
+    try {
+      hubspot.seed(
+        'contacts',
+        Array.from({ length: 12 }, (_, i) => ({ email: `bf${i}@example.com`, firstname: `B${i}` })),
+        { at: Date.now() - 10 * 60_000 },
+      );
+      const env = {
+        CRM_LEDGER_HUBSPOT_API_URL: hubspot.url,
+        CRM_LEDGER_HUBSPOT_PORTAL_ID: String(hubspot.portalId),
+        CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: 'backfill-token',
+        CRM_LEDGER_HUBSPOT_CLIENT_SECRET: 'backfill-secret',
+        CRM_LEDGER_HUBSPOT_APP_ID: String(hubspot.appId),
+      };
+      const { code, stdout } = await cli(['backfill', '--source', 'hubspot', '--json'], env);
+      expect(code).toBe(0);
+      const result = JSON.parse(stdout.trim().split('\n').pop() as string) as {
+        tenant: string;
+        compared: number;
+        queued: Record<string, number>;
+      };
+      expect(result.tenant).toBe(`hubspot:${hubspot.portalId}`);
+      expect(result.compared).toBe(12);
+      expect(Object.values(result.queued).reduce((a, b) => a + b, 0)).toBe(12);
+      // No Salesforce configured: a usage error naming what to set up.
+      const none = await cli(['backfill', '--source', 'salesforce'], env);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain('no salesforce account is configured');
+    } finally {
+      await hubspot.close();
+    }
   }, 60_000);
 
   it('sandbox runs both sandbox CRMs until SIGTERM', async () => {
