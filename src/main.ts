@@ -354,7 +354,9 @@ export async function startService(
 
   // The local sandbox CRMs (the embedded default): they call our webhooks like the real ones.
   const sandboxes =
-    useSandbox && role === 'all' ? await startSandboxes(url, sandboxCreds, logger) : undefined;
+    useSandbox && role === 'all'
+      ? await startSandboxes(url, sandboxCreds, logger, config.salesforce.cdc)
+      : undefined;
 
   // Write-back clients, one per CRM account (tenant).
   const clients = role === 'api' ? [] : buildCrmClients(config, sandboxes, adminBaseUrl, logger);
@@ -532,6 +534,8 @@ async function startSandboxes(
   url: string,
   creds: SandboxCredentials,
   logger: Logger,
+  /** CDC is on: the sandbox Salesforce sends no Outbound Messages (one feed per change) */
+  cdc: boolean,
 ): Promise<Sandboxes> {
   const hubspot = await startHubspotSandbox({
     appId: SANDBOX_APP_ID,
@@ -541,7 +545,7 @@ async function startSandboxes(
   });
   const salesforce = await startSalesforceSandbox({
     orgId: creds.salesforceOrgId,
-    ...(url ? { outboundMessageUrl: `${url}/webhooks/salesforce` } : {}),
+    ...(url && !cdc ? { outboundMessageUrl: `${url}/webhooks/salesforce` } : {}),
   });
   logger.info({ hubspot: hubspot.url, salesforce: salesforce.url }, 'sandbox CRMs started');
   return { hubspot, salesforce };
