@@ -224,6 +224,25 @@ export async function diffFullState(
   return out;
 }
 
+/** In-process locks per record key: each caller waits for the callers before it (no cycles). */
+const recordLocks = new Map<string, Promise<void>>();
+async function withRecordLocks<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+  const unique = [...new Set(keys)];
+  const before = unique.map((k) => recordLocks.get(k) ?? Promise.resolve());
+  let release = (): void => undefined;
+  const mine = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  for (const k of unique) recordLocks.set(k, mine);
+  await Promise.all(before);
+  try {
+    return await fn();
+  } finally {
+    release();
+    for (const k of unique) if (recordLocks.get(k) === mine) recordLocks.delete(k);
+  }
+}
+
 export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJob, JobResult> {
   const checks = options.checks ?? NO_CHECKS;
   const batcher = new TenantBatcher(
@@ -237,7 +256,25 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
   const frozenRetryMs = options.frozenRetryMs ?? 5_000;
 
   /** One tenant's events of a request: diff, echo recognition, checks, prepare, anchor, flags. */
-  const anchorTenant = async (
+  /**
+   * Events compared with the record's anchored state (Outbound Messages, CDC) are diffed and
+   * anchored under a per-record lock, so that two copies of one change handled at the same moment
+   * (the same change from both feeds) cannot both see the old state: the second finds nothing new.
+   */
+  const anchorTenant = (
+    tenant: string,
+    received: ChangesJob['events'],
+    refused: string[],
+  ): Promise<JobResult> => {
+    const keys = received
+      .filter((e) => e.fullState || e.skipIfUnchanged)
+      .map((e) => `${tenant}/${recordKeyOf({ object: e.event.object, id: e.event.recordId })}`);
+    return keys.length === 0
+      ? anchorTenantNow(tenant, received, refused)
+      : withRecordLocks(keys, () => anchorTenantNow(tenant, received, refused));
+  };
+
+  const anchorTenantNow = async (
     tenant: string,
     received: ChangesJob['events'],
     refused: string[],

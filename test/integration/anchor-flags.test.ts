@@ -232,4 +232,46 @@ describe('anchor worker → flags queue', () => {
     expect((await ledger.store.readHead(tenant)).size).toBe(1);
     expect((await ledger.store.readHead(tenant)).size).toBe(1);
   });
+
+  it('anchors one change once when its Outbound Message and its CDC event arrive together', async () => {
+    const tenant = randomTenant('salesforce');
+    const id = '003000000000009AAA';
+    const base = contactChange(tenant, id).event;
+    const at = new Date().toISOString();
+    // Both copies of the same edit, queued at the same moment as two requests.
+    await Promise.all([
+      changes.add('request', {
+        source: 'salesforce',
+        receivedAt: at,
+        events: [
+          {
+            event: { ...base, eventId: 'om-1', fields: { Email: 'x@example.com', LastName: 'X' } },
+            idempotencyKey: `om|${tenant}|1`,
+            fullState: true,
+          },
+        ],
+      }),
+      changes.add('request', {
+        source: 'salesforce',
+        receivedAt: at,
+        events: [
+          {
+            event: {
+              ...base,
+              eventId: 'tx:1:1',
+              fields: { Email: 'x@example.com', LastName: 'X' },
+            },
+            idempotencyKey: `cdc|${tenant}|1`,
+            skipIfUnchanged: true,
+          },
+        ],
+      }),
+    ]);
+    await until(
+      async () => (await ledger.store.latestCheckpoint(tenant))?.size ?? 0,
+      (n) => n >= 1,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await ledger.store.readHead(tenant)).size).toBe(1);
+  });
 });
