@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client as HubspotSdk } from '@hubspot/api-client';
 import jsforce from 'jsforce';
 import { loadConfig } from '../../src/config.js';
+import { buildOutboundMessage } from '../../connectors/salesforce/outbound-message.js';
 import { startService } from '../../src/main.js';
 import type { RunningService } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -213,6 +214,61 @@ describe('write-back to the sandbox CRMs', () => {
     );
     expect(tasks.records).toHaveLength(1);
     expect(tasks.records[0]?.Subject).toContain('unauthorised');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sf.tasks().filter((t) => t['WhoId'] === id)).toHaveLength(1);
+  }, 60_000);
+
+  it('Salesforce: an Outbound Message with an email edited outside the stewards is flagged with a Task', async () => {
+    const sf = service.sandboxes!.salesforce;
+    const created = sf.changeAsUser({
+      userId: '005000000000007AAA',
+      type: 'Contact',
+      op: 'create',
+      fields: { FirstName: 'Dorothy', LastName: 'Vaughan', Email: 'dorothy@example.com' },
+    });
+    const id = created['Id'] as string;
+    await until(
+      'the creation anchored',
+      () => blocksOf(sf.tenant, 'contact', id),
+      (b) => b.length >= 1,
+    );
+    // An org that sends Outbound Messages: the record as it is now, changed by user 42.
+    const body = buildOutboundMessage({
+      orgId: sf.orgId,
+      notifications: [
+        {
+          id: '04l000000000042AAA',
+          sObjectType: 'Contact',
+          fields: {
+            Id: id,
+            FirstName: 'Dorothy',
+            LastName: 'Vaughan',
+            Email: 'd.vaughan@example.org',
+            LastModifiedById: '005000000000042AAA',
+            LastModifiedDate: new Date().toISOString(),
+          },
+        },
+      ],
+    });
+    const res = await fetch(`${service.url}/webhooks/salesforce`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: '""' },
+      body,
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('<Ack>true</Ack>');
+    const tasks = await until(
+      'the Task',
+      () => sf.tasks().filter((t) => t['WhoId'] === id),
+      (t) => t.length >= 1,
+    );
+    expect(String(tasks[0]?.['Subject'])).toContain('unauthorised');
+    const blocks = await blocksOf(sf.tenant, 'contact', id);
+    const judged = blocks.find((b) => b.verdicts.length > 0)!;
+    // Only what changed is anchored (and the hash of the whole state).
+    expect(Object.keys(judged.fields).sort()).toEqual(
+      ['$state', 'Email', 'LastModifiedById', 'LastModifiedDate'].sort(),
+    );
     await new Promise((r) => setTimeout(r, 500));
     expect(sf.tasks().filter((t) => t['WhoId'] === id)).toHaveLength(1);
   }, 60_000);
