@@ -226,7 +226,7 @@ describe('write-back to the sandbox CRMs', () => {
       op: 'create',
       fields: { FirstName: 'Dorothy', LastName: 'Vaughan', Email: 'dorothy@example.com' },
     });
-    const id = created['Id'] as string;
+    const id = created['Id'];
     await until(
       'the creation anchored',
       () => blocksOf(sf.tenant, 'contact', id),
