@@ -76,20 +76,39 @@ export async function createChecks(
         ...(options.dedupe.defaultCountry ? { defaultCountry: options.dedupe.defaultCountry } : {}),
       })
     : undefined;
+  /**
+   * Changes of one record are observed one after another across the worker's concurrent jobs: the
+   * matcher's index updates are compare-and-set on the record's version, and concurrent updates of
+   * one record keep refusing each other (a burst of edits to a few records slowed anchoring).
+   */
+  const chains = new Map<string, Promise<unknown>>();
+  const observeInOrder = (m: Matcher, event: ParsedEvent['event']): Promise<unknown> => {
+    const key = `${event.tenant}/${event.object}/${event.recordId}`;
+    const run = (chains.get(key) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() =>
+        m.observe({
+          tenant: event.tenant,
+          object: event.object,
+          id: event.recordId,
+          kind: event.kind,
+          fields: event.fields,
+        }),
+      );
+    chains.set(key, run);
+    void run
+      .finally(() => {
+        if (chains.get(key) === run) chains.delete(key);
+      })
+      .catch(() => undefined);
+    return run;
+  };
   /** Duplicates: each change in order (a later change of the batch sees the earlier ones). */
   const dedupe = async (events: readonly ParsedEvent[]): Promise<Verdict[][]> => {
     const out: Verdict[][] = [];
     for (const { event } of events) {
-      const v = matcher
-        ? await matcher.observe({
-            tenant: event.tenant,
-            object: event.object,
-            id: event.recordId,
-            kind: event.kind,
-            fields: event.fields,
-          })
-        : undefined;
-      out.push(v ? [v as unknown as Verdict] : []);
+      const v = matcher ? await observeInOrder(matcher, event) : undefined;
+      out.push(v ? [v as Verdict] : []);
     }
     return out;
   };

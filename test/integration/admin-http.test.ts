@@ -384,7 +384,7 @@ describe('GET /admin/keys', () => {
 describe('health routes', () => {
   it('GET /healthz and /readyz answer 200 while Redis is up', async () => {
     expect((await request(app).get('/healthz')).status).toBe(200);
-    expect((await request(app).get('/readyz')).body).toEqual({ ok: true, redis: 'up' });
+    expect((await request(app).get('/readyz')).body).toEqual({ ok: true, redis: 'up', frozen: [] });
   });
 
   it('unknown routes get a JSON 404', async () => {
