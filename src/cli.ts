@@ -664,6 +664,47 @@ async function backfillCommand(opts: {
   }
 }
 
+async function tenantsCommand(opts: { json?: boolean }): Promise<number> {
+  const cfg = config();
+  const redisInfo = await cliRedisUrl(cfg);
+  const redis = createRedis(redisInfo.url, 'cli');
+  try {
+    const store = new RedisLedgerStore(redis);
+    const rows = await Promise.all(
+      (await store.listTenants()).map(async (tenant) => {
+        const [head, checkpoint, frozen] = await Promise.all([
+          store.readHead(tenant),
+          store.latestCheckpoint(tenant),
+          store.readFrozen(tenant),
+        ]);
+        return {
+          tenant,
+          size: head.size,
+          checkpointSize: checkpoint?.size ?? 0,
+          frozen: frozen ?? null,
+        };
+      }),
+    );
+    if (opts.json) process.stdout.write(JSON.stringify({ tenants: rows }) + '\n');
+    else {
+      const width = Math.max(6, ...rows.map((r) => r.tenant.length));
+      process.stdout.write(
+        `${'tenant'.padEnd(width)}  ${'blocks'.padStart(10)}  ${'checkpoint'.padStart(10)}  status\n`,
+      );
+      for (const r of rows) {
+        const status = r.frozen ? `FROZEN since ${r.frozen.at} (${r.frozen.reason})` : 'anchoring';
+        process.stdout.write(
+          `${r.tenant.padEnd(width)}  ${String(r.size).padStart(10)}  ${String(r.checkpointSize).padStart(10)}  ${status}\n`,
+        );
+      }
+    }
+    return EXIT_OK;
+  } finally {
+    redis.disconnect();
+    await redisInfo.stop();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('crm-ledger')
     .description('Tamper-evident ledger for Salesforce and HubSpot customer data')
@@ -771,6 +812,13 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { source: 'hubspot' | 'salesforce'; json?: boolean }) => {
       process.exitCode = await backfillCommand(opts);
+    });
+  program
+    .command('tenants')
+    .description('list tenant chains: blocks, signed checkpoint size, frozen or anchoring')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      process.exitCode = await tenantsCommand(opts);
     });
   program
     .command('token')

@@ -183,6 +183,31 @@ describe('crm-ledger verify', () => {
     }
   }, 60_000);
 
+  it('tenants lists each chain with its size and checkpoint, and a frozen one as FROZEN', async () => {
+    const table = await cli(['tenants']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^hubspot:111\s+2\s+2\s+anchoring$/m);
+    const json = await cli(['tenants', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      tenants: expect.arrayContaining([
+        { tenant: 'hubspot:111', size: 2, checkpointSize: 2, frozen: null },
+      ]) as unknown,
+    });
+    const head = new LedgerKeys('salesforce:00D000000000001').head;
+    await redis.hset(
+      head,
+      'frozen',
+      JSON.stringify({ reason: 'block 1 changed', at: 'now', by: 'test' }),
+    );
+    try {
+      expect((await cli(['tenants'])).stdout).toMatch(
+        /^salesforce:00D000000000001\s+2\s+2\s+FROZEN since now \(block 1 changed\)$/m,
+      );
+    } finally {
+      await redis.hdel(head, 'frozen');
+    }
+  }, 30_000);
+
   it('sandbox runs both sandbox CRMs until SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'sandbox'], {
       env: { PATH: process.env['PATH'] ?? '' },
