@@ -40,8 +40,13 @@ export interface Checks {
 
 /** Anchors "this policy is now in force" in every known tenant chain (idempotent per policy). */
 async function anchorPolicyLoad(ledger: Ledger, info: PolicyInfo): Promise<void> {
+  for (const tenant of await ledger.store.listTenants()) await anchorPolicyIn(ledger, tenant, info);
+}
+
+/** The policy block in one tenant chain (idempotent: one block per tenant and policy hash). */
+async function anchorPolicyIn(ledger: Ledger, tenant: string, info: PolicyInfo): Promise<void> {
   const at = new Date().toISOString();
-  for (const tenant of await ledger.store.listTenants()) {
+  {
     const source = tenant.startsWith('salesforce:') ? 'salesforce' : 'hubspot';
     await ledger.append(tenant, [
       {
@@ -136,7 +141,15 @@ export async function createChecks(
     secret: options.alertWebhookSecret,
   });
 
-  const checks: ChecksHook = async (_tenant, events) => {
+  // A tenant that appears after the policy was loaded gets the policy block before its first
+  // judged change (a tenant chain always shows which policy judged its changes).
+  const policyAnchored = new Set<string>();
+  const checks: ChecksHook = async (tenant, events) => {
+    const info = holder.info;
+    if (!policyAnchored.has(`${tenant} ${info.sha256}`)) {
+      await anchorPolicyIn(deps.ledger, tenant, info);
+      policyAnchored.add(`${tenant} ${info.sha256}`);
+    }
     const duplicates = await dedupe(events);
     const judgements = await judge.judgeBatch(
       events.map((e) => ({ event: e.event, key: e.idempotencyKey })),

@@ -12,6 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client as HubspotSdk } from '@hubspot/api-client';
 import jsforce from 'jsforce';
 import { loadConfig } from '../../src/config.js';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ALERT_SIGNATURE_HEADER, verifyAlertSignature } from '../../src/policy/alerts.js';
 import { buildOutboundMessage } from '../../connectors/salesforce/outbound-message.js';
 import { startService } from '../../src/main.js';
 import type { RunningService } from '../../src/main.js';
@@ -30,10 +34,18 @@ rules:
     match: { object: contact, kind: [update], fields: [phone] }
     allow: { groups: [data-stewards] }
     action: [flag, revert]
+  - name: mass-delete
+    match: { object: contact, kind: [delete] }
+    limit: { max: 200, window: 10m, per: actor }
+    action: [alert]
 `;
 
 let dir: string;
 let service: RunningService;
+// The alert webhook: a local receiver that checks each alert's HMAC signature.
+const ALERT_SECRET = 'alert-secret-for-the-test';
+const alerts: { text: string; verified: boolean }[] = [];
+let alertServer: Server;
 let ledger: Ledger;
 
 async function until<T>(
@@ -64,12 +76,30 @@ async function blocksOf(tenant: string, object: string, id: string) {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-writeback-'));
   await writeFile(join(dir, 'policy.yaml'), POLICY);
+  alertServer = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const check = verifyAlertSignature(
+        body,
+        req.headers[ALERT_SIGNATURE_HEADER] as string | undefined,
+        ALERT_SECRET,
+        Math.floor(Date.now() / 1000),
+      );
+      alerts.push({ text: body, verified: check.ok });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => alertServer.listen(0, '127.0.0.1', r));
+  const alertPort = (alertServer.address() as AddressInfo).port;
   service = await startService(
     loadConfig({
       CRM_LEDGER_DATA_DIR: dir,
       CRM_LEDGER_PORT: '0',
       CRM_LEDGER_LOG_LEVEL: 'silent',
       CRM_LEDGER_POLICY_FILE: join(dir, 'policy.yaml'),
+      CRM_LEDGER_ALERT_WEBHOOK_URL: `http://127.0.0.1:${alertPort}/alerts`,
+      CRM_LEDGER_ALERT_WEBHOOK_SECRET: ALERT_SECRET,
     }),
     createLogger({ level: 'silent' }),
   );
@@ -78,6 +108,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await service?.stop();
+  await new Promise<void>((r) => (alertServer ? alertServer.close(() => r()) : r()));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -345,6 +376,54 @@ describe('write-back to the sandbox CRMs', () => {
     );
     expect(String(task[0]?.['Description'])).toContain(inHubspot.id);
   }, 60_000);
+
+  it('HubSpot: 300 deletes by one user in a minute raise exactly one alert, and every delete over 200 carries the verdict', async () => {
+    const hs = service.sandboxes!.hubspot;
+    const tenant = `hubspot:${hs.portalId}`;
+    const ids = Array.from(
+      { length: 300 },
+      (_, i) => hs.createAsUser('contacts', { email: `gone${i}@example.com` }, 7).id,
+    );
+    await until(
+      'the creations anchored',
+      async () =>
+        (await Promise.all(ids.map((id) => blocksOf(tenant, 'contact', id)))).every(
+          (b) => b.length > 0,
+        ),
+      (ok) => ok,
+      60_000,
+    );
+    alerts.length = 0;
+    for (const id of ids) hs.archiveAsUser('contacts', id, 66);
+    const deletes = await until(
+      'the deletes anchored',
+      async () =>
+        (await Promise.all(ids.map((id) => blocksOf(tenant, 'contact', id))))
+          .map((b) => b.find((x) => x.kind === 'delete'))
+          .filter((b) => b !== undefined),
+      (d) => d.length === 300,
+      60_000,
+    );
+    const judged = deletes.filter((b) => b.verdicts.some((v) => v.type === 'anomaly'));
+    expect(judged).toHaveLength(100);
+    expect(judged[0]?.verdicts[0]).toMatchObject({ rule: 'mass-delete', actions: ['alert'] });
+    await until(
+      'the alert',
+      () => alerts.length,
+      (n) => n >= 1,
+    );
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]?.verified).toBe(true);
+    expect(alerts[0]?.text).toContain('mass-delete');
+  }, 120_000);
+
+  it('the policy in force is anchored in each tenant chain', async () => {
+    const hs = service.sandboxes!.hubspot;
+    const opened = await ledger.recordState(`hubspot:${hs.portalId}`, 'crm_ledger/policy');
+    expect(opened.get('action')).toBe('policy-loaded');
+    expect(String(opened.get('policySha256'))).toMatch(/^[0-9a-f]{64}$/);
+  });
 
   it('GET /metrics reports chains, queues, webhooks and flags in Prometheus text', async () => {
     const res = await fetch(`${service.url}/metrics`);
