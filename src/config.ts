@@ -74,6 +74,8 @@ export interface Config {
   reconcile: { everyMs: number };
   /** incremental verification of every chain (0: off) */
   verifyEveryMs: number;
+  /** full verification of every chain, from block 0 (0: off) */
+  fullVerifyEveryMs: number;
   /** where alerts go (HMAC-signed JSON, Slack-compatible `text`); unset: logged only */
   alerts: { webhookUrl?: string; webhookSecret?: string };
   logLevel: LogLevel;
@@ -268,6 +270,7 @@ const EnvObject = z
     CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: text().optional(),
     CRM_LEDGER_RECONCILE_EVERY_MS: integer(0, 86_400_000).default(900_000),
     CRM_LEDGER_VERIFY_EVERY_MS: integer(0, 86_400_000).default(900_000),
+    CRM_LEDGER_FULL_VERIFY_EVERY_MS: integer(0, 7 * 86_400_000).default(86_400_000),
     CRM_LEDGER_WITNESS_KEYS: text().optional(),
     CRM_LEDGER_WITNESS_QUORUM: integer(1, 100).default(1),
     CRM_LEDGER_ALERT_WEBHOOK_URL: httpUrl().optional(),
@@ -407,6 +410,7 @@ function toConfig(env: Env): Config {
     },
     reconcile: { everyMs: env.CRM_LEDGER_RECONCILE_EVERY_MS },
     verifyEveryMs: env.CRM_LEDGER_VERIFY_EVERY_MS,
+    fullVerifyEveryMs: env.CRM_LEDGER_FULL_VERIFY_EVERY_MS,
     witnesses: { keys: env.CRM_LEDGER_WITNESS_KEYS ?? '', quorum: env.CRM_LEDGER_WITNESS_QUORUM },
     alerts: {
       ...optional('webhookUrl', env.CRM_LEDGER_ALERT_WEBHOOK_URL),
@@ -586,6 +590,11 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
     default: '900000',
     description:
       'How often every chain is verified incrementally by the scheduler (tampering freezes the tenant); 0 turns it off.',
+  },
+  CRM_LEDGER_FULL_VERIFY_EVERY_MS: {
+    default: '86400000',
+    description:
+      'How often every chain is verified in full, from its first block (slower; catches what incremental runs do not re-read); 0 turns it off.',
   },
   CRM_LEDGER_WITNESS_KEYS: {
     default: null,

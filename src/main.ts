@@ -455,16 +455,21 @@ export async function startService(
           everyMs: config.reconcile.everyMs,
         })
       : undefined;
-  const verifyTimer =
-    scheduling && config.verifyEveryMs > 0
-      ? setInterval(() => {
-          verification.verifyAll('incremental').then(
-            (r) => logger.info({ ok: r.ok, tenants: r.tenants.length }, 'scheduled verification'),
-            (err: unknown) => logger.warn({ err }, 'scheduled verification could not run'),
-          );
-        }, config.verifyEveryMs)
-      : undefined;
-  verifyTimer?.unref();
+  const scheduleVerification = (mode: 'incremental' | 'full', everyMs: number) => {
+    if (!scheduling || everyMs <= 0) return undefined;
+    const timer = setInterval(() => {
+      verification.verifyAll(mode).then(
+        (r) => logger.info({ mode, ok: r.ok, tenants: r.tenants.length }, 'scheduled verification'),
+        (err: unknown) => logger.warn({ mode, err }, 'scheduled verification could not run'),
+      );
+    }, everyMs);
+    timer.unref();
+    return timer;
+  };
+  const verifyTimers = [
+    scheduleVerification('incremental', config.verifyEveryMs),
+    scheduleVerification('full', config.fullVerifyEveryMs),
+  ];
 
   if (sandboxes) {
     process.stdout.write(
@@ -493,7 +498,7 @@ export async function startService(
         const s = server;
         await new Promise<void>((r) => s.close(() => r()));
       }
-      if (verifyTimer) clearInterval(verifyTimer);
+      for (const t of verifyTimers) if (t) clearInterval(t);
       await reconciler?.close();
       await reconcileQueue?.close();
       await Promise.all(cdc.map((c) => c.stop()));
