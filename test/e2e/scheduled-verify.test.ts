@@ -93,7 +93,12 @@ describe('scheduled verification', () => {
       () => hs.webhookDeliveries().length,
       (n) => n > delivered,
     );
-    expect(hs.webhookDeliveries().slice(delivered).every((d) => d.status === 200)).toBe(true);
+    expect(
+      hs
+        .webhookDeliveries()
+        .slice(delivered)
+        .every((d) => d.status === 200),
+    ).toBe(true);
     await new Promise((r) => setTimeout(r, 500));
     expect((await ledger.store.readHead(tenant)).size).toBe(before);
 
