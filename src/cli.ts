@@ -3,7 +3,6 @@
  * verification, 2 usage, configuration or connection error.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,8 +20,7 @@ import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
 import {
   buildCrmClients,
-  openRedis,
-  redisUrlFile,
+  redisForCli,
   sandboxCredentialsFile,
   startService,
   trustDir,
@@ -67,31 +65,15 @@ function config(): Config {
   }
 }
 
-/** The Redis a CLI command reads: configured, a running service's embedded one, or its AOF data. */
+/** The Redis a CLI command reads (see redisForCli), or a usage error saying there is none. */
 async function cliRedisUrl(cfg: Config): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (cfg.redis.url) return { url: cfg.redis.url, stop: async () => {} };
-  const file = redisUrlFile(cfg.dataDir);
-  if (existsSync(file)) {
-    const url = (await readFile(file, 'utf8')).trim();
-    const probe = createRedis(url, 'cli');
-    try {
-      await probe.ping();
-      return { url, stop: async () => {} };
-    } catch {
-      // stale file: the service is not running; open its data ourselves below
-    } finally {
-      probe.disconnect();
-    }
-  }
-  if (!existsSync(join(cfg.dataDir, 'redis'))) {
+  const found = await redisForCli(cfg);
+  if (!found)
     throw new ExitError(
       EXIT_USAGE,
       `no ledger data under ${resolve(cfg.dataDir)} and CRM_LEDGER_REDIS_URL is not set`,
     );
-  }
-  const logger = createLogger({ level: 'warn' });
-  const { url, embedded } = await openRedis(cfg, logger);
-  return { url, stop: async () => embedded?.stop() };
+  return found;
 }
 
 function printResult(result: VerifyResult): void {

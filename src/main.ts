@@ -2,6 +2,7 @@
  * Composition root: builds every object from Config and wires them. The only file that does.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -20,6 +21,7 @@ import { createQueuesBoard, queueDepthsOf } from './pipeline/bull-board.js';
 import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
 import type { AdminToken } from './http/admin-auth.js';
 import { ConfigError } from './errors.js';
+import { createLogger } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
@@ -92,6 +94,33 @@ export async function openRedis(
     'started embedded redis-server (AOF on)',
   );
   return { url: embedded.url, embedded };
+}
+
+/**
+ * The Redis a CLI command works on: the configured one, a running service's embedded one, or —
+ * the service not running — its data directory opened with a redis-server of our own. Undefined
+ * when there is none of them.
+ */
+export async function redisForCli(
+  config: Config,
+): Promise<{ url: string; stop: () => Promise<void> } | undefined> {
+  if (config.redis.url) return { url: config.redis.url, stop: async () => {} };
+  const file = redisUrlFile(config.dataDir);
+  if (existsSync(file)) {
+    const url = (await readFile(file, 'utf8')).trim();
+    const probe = createRedis(url, 'cli');
+    try {
+      await probe.ping();
+      return { url, stop: async () => {} };
+    } catch {
+      // a stale file: the service is not running; open its data below
+    } finally {
+      probe.disconnect();
+    }
+  }
+  if (!existsSync(join(config.dataDir, 'redis'))) return undefined;
+  const { url, embedded } = await openRedis(config, createLogger({ level: 'warn' }));
+  return { url, stop: async () => embedded?.stop() };
 }
 
 export interface SandboxCredentials {

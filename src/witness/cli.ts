@@ -32,7 +32,7 @@ import { loadVerifierKeys } from '../ledger/signing-key.js';
 import { RedisLedgerStore } from '../ledger/store.js';
 import { FileTrustStore } from '../ledger/trust-store.js';
 import { VerificationService } from '../ledger/verification.js';
-import { openRedis, redisUrlFile, trustDir } from '../main.js';
+import { redisForCli, trustDir } from '../main.js';
 import { createLogger } from '../observability/logger.js';
 import { WebhookAlertSink } from '../policy/alerts.js';
 import { createRedis } from '../redis/connection.js';
@@ -217,29 +217,14 @@ export async function witnessCommand(
   return WITNESS_EXIT_OK;
 }
 
-/** The Redis the CLI repairs: configured, a running service's embedded one, or its data. */
+/** The Redis the CLI repairs (see redisForCli), or a usage error saying there is none. */
 async function repairRedis(cfg: Config): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (cfg.redis.url) return { url: cfg.redis.url, stop: async () => {} };
-  const file = redisUrlFile(cfg.dataDir);
-  if (existsSync(file)) {
-    const url = (await readFile(file, 'utf8')).trim();
-    const probe = createRedis(url, 'cli');
-    try {
-      await probe.ping();
-      return { url, stop: async () => {} };
-    } catch {
-      // the service is not running: open its data below
-    } finally {
-      probe.disconnect();
-    }
-  }
-  if (!existsSync(join(cfg.dataDir, 'redis'))) {
+  const found = await redisForCli(cfg);
+  if (!found)
     throw new UsageError(
       `no ledger data under ${resolve(cfg.dataDir)} and CRM_LEDGER_REDIS_URL is not set`,
     );
-  }
-  const { url, embedded } = await openRedis(cfg, createLogger({ level: 'warn' }));
-  return { url, stop: async () => embedded?.stop() };
+  return found;
 }
 
 function formatReport(r: RepairReport): string {
