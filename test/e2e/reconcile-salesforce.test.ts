@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
 import { randomBytes } from 'node:crypto';
-import { connect, testRedisUrl } from '../helpers/redis.js';
+import { connect, testQueueConnection } from '../helpers/redis.js';
 import { createTestLedger } from '../helpers/ledger.js';
 import { API_VERSION, startSandbox } from '../helpers/salesforce-sandbox.js';
 import type { SalesforceSandbox } from '../../connectors/sandbox/salesforce/index.js';
@@ -36,10 +36,7 @@ let anchor: Worker<ChangesJob, JobResult>;
 let reconcile: ReconcileWorker;
 let ids: string[] = [];
 
-const connection = (): { host: string; port: number; maxRetriesPerRequest: null } => {
-  const url = new URL(testRedisUrl());
-  return { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-};
+const connection = testQueueConnection;
 
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;

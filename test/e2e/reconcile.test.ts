@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import type { Worker } from 'bullmq';
-import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
+import { connect, randomTenant, testQueueConnection } from '../helpers/redis.js';
 import { createTestLedger } from '../helpers/ledger.js';
 import { useHubspotSandbox } from '../helpers/hubspot-sandbox.js';
 import { HubspotClient } from '../../connectors/hubspot/client.js';
@@ -76,10 +76,7 @@ class FaultyClient implements CrmClient {
   }
 }
 
-const connection = (): { host: string; port: number; maxRetriesPerRequest: null } => {
-  const url = new URL(testRedisUrl());
-  return { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-};
+const connection = testQueueConnection;
 
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;

@@ -13,26 +13,12 @@ import { loadConfig } from '../../src/config.js';
 import { startService } from '../../src/main.js';
 import type { RunningService } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { until } from '../helpers/wait.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
 
 let dir: string;
 let service: RunningService;
 let redis: Redis;
-
-async function until<T>(
-  what: string,
-  read: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  ms = 30_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-schedverify-'));

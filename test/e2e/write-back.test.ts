@@ -20,6 +20,7 @@ import { buildOutboundMessage } from '../../connectors/salesforce/outbound-messa
 import { startService } from '../../src/main.js';
 import type { RunningService } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { until } from '../helpers/wait.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 
 const POLICY = `version: 1
@@ -47,21 +48,6 @@ const ALERT_SECRET = 'alert-secret-for-the-test';
 const alerts: { text: string; verified: boolean }[] = [];
 let alertServer: Server;
 let ledger: Ledger;
-
-async function until<T>(
-  what: string,
-  read: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  ms = 20_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function blocksOf(tenant: string, object: string, id: string) {
   const index = await ledger.store.readRecord(tenant, `${object}/${id}`);

@@ -2,6 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import type { ConnectionOptions } from 'bullmq';
+import { connectionFromUrl } from '../../src/pipeline/queues.js';
 
 /** URL of this run's private redis-server (integration project only). */
 export function testRedisUrl(): string {
@@ -20,4 +22,9 @@ export function randomTenant(source: 'hubspot' | 'salesforce' = 'hubspot'): stri
 /** A fresh client on the test Redis; the caller calls `quit()`. */
 export function connect(): Redis {
   return new Redis(testRedisUrl(), { lazyConnect: false, maxRetriesPerRequest: 1 });
+}
+
+/** BullMQ connection options for the test Redis (a worker's: waits for Redis, never gives up). */
+export function testQueueConnection(): ConnectionOptions {
+  return connectionFromUrl(testRedisUrl(), 'worker');
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import type { Worker } from 'bullmq';
-import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
+import { connect, randomTenant, testQueueConnection } from '../helpers/redis.js';
 import { contactChange, createTestLedger } from '../helpers/ledger.js';
 import { createChangeSink, createChangesQueue } from '../../src/pipeline/queues.js';
 import type { ChangesJob } from '../../src/pipeline/queues.js';
@@ -28,10 +28,7 @@ let changes: Queue<ChangesJob>;
 let flags: FlagSink;
 let worker: Worker<ChangesJob, JobResult>;
 const judged: ChangeEvent[] = [];
-const connection = (): { host: string; port: number; maxRetriesPerRequest: null } => {
-  const url = new URL(testRedisUrl());
-  return { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-};
+const connection = testQueueConnection;
 
 /** A test-only check: a change whose email contains "dup" is judged a duplicate. */
 const forcedChecks: ChecksHook = (_tenant, events) => {

@@ -11,7 +11,7 @@ import type { FlagOutcome } from '../../connectors/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startFlagWorker } from '../../src/pipeline/flag.worker.js';
 import { createFlagSink } from '../../src/pipeline/flags.js';
-import { testRedisUrl } from '../helpers/redis.js';
+import { testQueueConnection } from '../helpers/redis.js';
 
 const OAUTH = { clientId: 'c', clientSecret: 's', refreshToken: 'r' };
 let sandbox: HubspotSandbox;
@@ -27,10 +27,7 @@ afterAll(async () => {
   await sandbox.close();
 });
 
-function connection() {
-  const url = new URL(testRedisUrl());
-  return { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-}
+const connection = testQueueConnection;
 
 describe('flag worker against a CRM that refuses, fails and expires tokens', () => {
   it('delivers every flag exactly once', async () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
-import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
+import { connect, randomTenant, testQueueConnection } from '../helpers/redis.js';
 import { contactChange, createTestLedger } from '../helpers/ledger.js';
 import { createChangeSink, createChangesQueue } from '../../src/pipeline/queues.js';
 import type { ChangesJob } from '../../src/pipeline/queues.js';
@@ -33,10 +33,7 @@ let verification: VerificationService;
 let dir: string;
 const tampered: string[] = [];
 
-const connection = () => {
-  const url = new URL(testRedisUrl());
-  return { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-};
+const connection = testQueueConnection;
 
 async function until(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

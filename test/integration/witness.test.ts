@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
-import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
+import { connect, randomTenant, testQueueConnection } from '../helpers/redis.js';
 import { contactChange, createTestLedger, testSigner } from '../helpers/ledger.js';
 import { createApp } from '../../src/http/app.js';
 import { adminTokenFrom } from '../../src/http/admin-auth.js';
@@ -63,10 +63,7 @@ let sink: ChangeSink;
 let signer: WitnessSigner;
 let app: ReturnType<typeof createApp>;
 
-const connection = () => {
-  const u = new URL(testRedisUrl());
-  return { host: u.hostname, port: Number(u.port), maxRetriesPerRequest: null };
-};
+const connection = testQueueConnection;
 
 async function until(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
