@@ -32,6 +32,7 @@ export interface Config {
     adminToken?: string;
     auditorToken?: string;
     operatorToken?: string;
+    witnessToken?: string;
     tokensFile?: string;
   };
   hubspot: {
@@ -246,6 +247,7 @@ const EnvObject = z
     CRM_LEDGER_ADMIN_TOKEN: token().optional(),
     CRM_LEDGER_AUDITOR_TOKEN: token().optional(),
     CRM_LEDGER_OPERATOR_TOKEN: token().optional(),
+    CRM_LEDGER_WITNESS_TOKEN: token().optional(),
     CRM_LEDGER_TOKENS_FILE: text().optional(),
     CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret().optional(),
     CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: secret().optional(),
@@ -333,6 +335,7 @@ const EnvObject = z
         'CRM_LEDGER_ADMIN_TOKEN',
         'CRM_LEDGER_AUDITOR_TOKEN',
         'CRM_LEDGER_OPERATOR_TOKEN',
+        'CRM_LEDGER_WITNESS_TOKEN',
       ] as const;
       roles.forEach((name, i) => {
         const value = env[name];
@@ -368,6 +371,7 @@ function toConfig(env: Env): Config {
       ...optional('adminToken', env.CRM_LEDGER_ADMIN_TOKEN),
       ...optional('auditorToken', env.CRM_LEDGER_AUDITOR_TOKEN),
       ...optional('operatorToken', env.CRM_LEDGER_OPERATOR_TOKEN),
+      ...optional('witnessToken', env.CRM_LEDGER_WITNESS_TOKEN),
       ...optional('tokensFile', env.CRM_LEDGER_TOKENS_FILE),
     },
     hubspot: {
@@ -487,6 +491,10 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_OPERATOR_TOKEN: {
     default: null,
     description: `Operator token (at least ${MIN_TOKEN_LENGTH} characters, distinct from the others).`,
+  },
+  CRM_LEDGER_WITNESS_TOKEN: {
+    default: null,
+    description: `Witness token (at least ${MIN_TOKEN_LENGTH} characters, distinct from the others): checkpoints, proofs, blocks, cosignatures, freeze.`,
   },
   CRM_LEDGER_TOKENS_FILE: {
     default: null,

@@ -43,7 +43,7 @@ export const OPENAPI_DOCUMENT = {
       bearer: {
         type: 'http',
         scheme: 'bearer',
-        description: 'admin, auditor or operator token (roles per route in x-roles)',
+        description: 'admin, auditor, operator or witness token (roles per route in x-roles)',
       },
     },
     schemas: {
@@ -326,7 +326,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'the latest signed checkpoint (C2SP signed note, text/plain)',
         security: [{ bearer: [] }],
-        'x-roles': ['admin', 'auditor', 'operator'],
+        'x-roles': ['admin', 'auditor', 'operator', 'witness'],
         parameters: [tenantParam],
         responses: { '200': { description: 'signed note' }, ...errors(400, 401, 403, 404) },
       },
@@ -335,7 +335,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'RFC 9162 consistency proof between two tree sizes',
         security: [{ bearer: [] }],
-        'x-roles': ['admin', 'auditor', 'operator'],
+        'x-roles': ['admin', 'auditor', 'operator', 'witness'],
         parameters: [
           tenantParam,
           { name: 'from', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },

@@ -70,6 +70,7 @@ describe('loadConfig', () => {
         CRM_LEDGER_ADMIN_TOKEN: TOKEN_A,
         CRM_LEDGER_AUDITOR_TOKEN: TOKEN_B,
         CRM_LEDGER_OPERATOR_TOKEN: 'c'.repeat(16),
+        CRM_LEDGER_WITNESS_TOKEN: 'w'.repeat(16),
         CRM_LEDGER_HUBSPOT_CLIENT_SECRET: 'hs-secret',
         CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: 'hs-token',
         CRM_LEDGER_HUBSPOT_API_URL: 'http://127.0.0.1:4010',
@@ -115,6 +116,7 @@ describe('loadConfig', () => {
           adminToken: TOKEN_A,
           auditorToken: TOKEN_B,
           operatorToken: 'c'.repeat(16),
+          witnessToken: 'w'.repeat(16),
           tokensFile: '/etc/crm-ledger/tokens.json',
         },
         hubspot: {
@@ -227,6 +229,11 @@ describe('loadConfig', () => {
         'CRM_LEDGER_OPERATOR_TOKEN',
         'x',
         'CRM_LEDGER_OPERATOR_TOKEN: expected at least 16 characters',
+      ],
+      [
+        'CRM_LEDGER_WITNESS_TOKEN',
+        'w'.repeat(15),
+        'CRM_LEDGER_WITNESS_TOKEN: expected at least 16 characters',
       ],
       [
         'CRM_LEDGER_SALESFORCE_ORG_IDS',
@@ -370,6 +377,14 @@ describe('loadConfig', () => {
         issuesFor({ CRM_LEDGER_ADMIN_TOKEN: TOKEN_A, CRM_LEDGER_OPERATOR_TOKEN: TOKEN_A }),
       ).toEqual([
         'CRM_LEDGER_OPERATOR_TOKEN: must differ from CRM_LEDGER_ADMIN_TOKEN (each role needs its own token)',
+      ]);
+    });
+
+    it('keeps the witness token apart from the operator token', () => {
+      expect(
+        issuesFor({ CRM_LEDGER_OPERATOR_TOKEN: TOKEN_B, CRM_LEDGER_WITNESS_TOKEN: TOKEN_B }),
+      ).toEqual([
+        'CRM_LEDGER_WITNESS_TOKEN: must differ from CRM_LEDGER_OPERATOR_TOKEN (each role needs its own token)',
       ]);
     });
   });
