@@ -490,6 +490,7 @@ export async function startService(
           redis,
           logger: logger.child({ module: 'reconcile' }),
           everyMs: config.reconcile.everyMs,
+          settleMs: config.reconcile.settleMs,
         })
       : undefined;
   const scheduleVerification = (mode: 'incremental' | 'full', everyMs: number) => {
