@@ -144,6 +144,7 @@ describe('the witness role', () => {
         ['get', `/admin/verdicts?tenant=${tenant}`],
         ['get', '/admin/tenants'],
         ['get', '/admin/openapi.json'],
+        ['get', '/admin/'],
       ];
       for (const [method, path] of forbidden) {
         const res =
