@@ -310,7 +310,7 @@ function formatReport(r: RepairReport): string {
   const list = (xs: readonly (number | string)[]) => (xs.length === 0 ? 'none' : xs.join(', '));
   const lines = [
     `${r.tenant}: witness copy verifies against checkpoint ${r.checkpointSize} (root ${r.checkpointRoot})`,
-    `  witness:               ${r.witness.where}${r.witness.cosignedBy ? ` (cosigned by ${r.witness.cosignedBy})` : ''}; ${r.fetched} blocks fetched`,
+    `  witness:               ${r.witness.where}${r.witness.cosigned ? ` (${r.witness.cosigned.by} cosigned checkpoint ${r.witness.cosigned.size})` : ''}; ${r.fetched} blocks fetched`,
     `  blocks replaced:       ${list(r.replaced.blocks)}`,
     `  vault entries:         ${list(r.replaced.vault)}`,
     `  record lists:          ${list(r.replaced.records)}`,

@@ -66,8 +66,11 @@ export interface RepairReport {
   /** the signed checkpoint the copy verified against */
   checkpointSize: number;
   checkpointRoot: string;
-  /** where the copy came from, and the known witness that cosigned that checkpoint (if any) */
-  witness: { where: string; cosignedBy: string | null };
+  /**
+   * where the copy came from; the largest checkpoint (≤ checkpointSize) of the copy that a known
+   * witness (`witnessKeys`) cosigned, null if none
+   */
+  witness: { where: string; cosigned: { by: string; size: number } | null };
   /** blocks read from the witness (those that differed or whose vault entry did not open) */
   fetched: number;
   replaced: {
@@ -117,19 +120,30 @@ function lastSigned(
   return best;
 }
 
-/** The name of a known witness whose cosignature in `kept` covers checkpoint `note`. */
-function cosignedBy(
+/**
+ * The largest checkpoint at or below the target that a known witness cosigned, signed by the log
+ * key, whose root the verified leaves give: the witness vouched for that prefix of the copy.
+ */
+function witnessCosigned(
   kept: readonly CopiedCheckpoint[],
-  note: string,
-  witnesses: readonly WitnessVerifier[],
-): string | null {
+  leaves: readonly Uint8Array[],
+  targetSize: number,
+  opts: RepairOptions,
+): { by: string; size: number } | null {
+  const witnesses = opts.witnessKeys ?? [];
   if (witnesses.length === 0) return null;
-  for (const c of kept) {
-    if (c.note !== note || c.cosignature === null) continue;
+  const candidates = kept
+    .filter((c) => c.cosignature !== null && c.size > 0 && c.size <= targetSize)
+    .sort((x, y) => y.size - x.size);
+  for (const c of candidates) {
     try {
-      return verifyCosignature(checkpointBody(note).body, c.cosignature, witnesses).name;
+      const cp = openCheckpoint(c.note, opts.logKeys, opts.origin);
+      const by = verifyCosignature(checkpointBody(c.note).body, c.cosignature as string, witnesses);
+      const root = rootFromFrontier(appendLeaves(0, [], leaves.slice(0, cp.size)).frontier);
+      if (cp.size === c.size && bytesEqual(root, cp.rootHash))
+        return { by: by.name, size: cp.size };
     } catch {
-      // not a known witness's, or not over this checkpoint
+      // not signed by the log, not a known witness's cosignature, or not over this checkpoint
     }
   }
   return null;
@@ -369,7 +383,7 @@ export async function repairFromWitness(
     checkpointRoot: toHex(target.root),
     witness: {
       where: source.where,
-      cosignedBy: cosignedBy(info.checkpoints, target.note, opts.witnessKeys ?? []),
+      cosigned: witnessCosigned(info.checkpoints, leaves, target.size, opts),
     },
     fetched: fetched.size,
     replaced,

@@ -214,7 +214,11 @@ describe('issue 8 in one flow', () => {
       () => ledger.store.readFrozen(tenant),
       (f) => f !== undefined,
     );
-    expect(frozen).toMatchObject({ firstBadSeq: 1 });
+    // The first bad seq named is block 1, or — when an incremental verification found it first —
+    // the next block of the same customer, whose recordPrev no longer matches block 1's hash.
+    const adaSeqs = (await ledger.store.readRecord(tenant, `contact/${ada.id}`)).map((h) => h.seq);
+    expect(adaSeqs).toContain(1);
+    expect(adaSeqs).toContain(frozen!.firstBadSeq);
     expect(['verifier', 'witness:witness-token']).toContain(frozen!.by);
     const ready = (await (await fetch(`${service.url}/readyz`)).json()) as { frozen: string[] };
     expect(ready.frozen).toContain(tenant);
@@ -229,7 +233,10 @@ describe('issue 8 in one flow', () => {
       () => alerts.find((a) => a.alert['type'] === 'ledger.tampered'),
       (a) => a !== undefined,
     );
-    expect(alert).toMatchObject({ signed: true, alert: { tenant, detail: { firstBadSeq: 1 } } });
+    expect(alert).toMatchObject({
+      signed: true,
+      alert: { tenant, detail: { firstBadSeq: frozen!.firstBadSeq } },
+    });
     const frozenSize = (await ledger.store.readHead(tenant)).size;
 
     // 4. The CRM keeps sending: answered 2xx, queued, not anchored.
@@ -294,10 +301,11 @@ describe('issue 8 in one flow', () => {
     );
     expect([code, err]).toEqual([0, expect.stringContaining('evidence')]);
     expect(JSON.parse(out)).toMatchObject({
-      witness: { where: `${witnessUrl}/`, cosignedBy: 'witness.e2e/w1' },
+      witness: { where: `${witnessUrl}/`, cosigned: { by: 'witness.e2e/w1' } },
       replaced: { blocks: [1] },
       verification: { ok: true },
     });
+    expect(JSON.parse(out).witness.cosigned.size).toBeGreaterThan(reconciledSeq);
     expect((await redis.lindexBuffer(key, 1))!.equals(original)).toBe(true);
 
     // 6. The witness role cannot resume; the admin can.

@@ -259,7 +259,7 @@ describe('repair from a witness URL', () => {
       });
       expect(report).toMatchObject({
         checkpointSize: 1500,
-        witness: { where: serving.url, cosignedBy: 'witness.test/remote' },
+        witness: { where: serving.url, cosigned: { by: 'witness.test/remote', size: 1500 } },
         fetched: 1,
         replaced: { blocks: [1200], vault: [], records: [], treeNodes: 0, head: false },
         verification: { ok: true, size: 1500 },
