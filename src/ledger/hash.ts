@@ -78,6 +78,17 @@ export function leafHashHex(data: Uint8Array | string): string {
   return sha256Hex(prefixed(RFC6962_LEAF_HASH_PREFIX, data));
 }
 
+/** SHA-256 of `data` as a 32-character latin1 string (one char per byte): no Buffer is made. */
+export const sha256Latin1: (data: Uint8Array) => string =
+  typeof nativeHash === 'function'
+    ? (data) => nativeHash('sha256', data, 'latin1')
+    : (data) => Buffer.from(sha256(data)).toString('latin1');
+
+/** RFC 6962 leaf hash of `data`, as a latin1 string (see sha256Latin1). */
+export function leafHashLatin1(data: Uint8Array): string {
+  return sha256Latin1(prefixed(RFC6962_LEAF_HASH_PREFIX, data));
+}
+
 /** RFC 6962 interior node hash. */
 export function nodeHash(left: Uint8Array, right: Uint8Array, hash: Sha256 = sha256): Uint8Array {
   if (hash === sha256 && left.length + right.length + 1 <= scratch.length) {
