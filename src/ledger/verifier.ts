@@ -141,11 +141,24 @@ function earliest(a: Failure | undefined, b: Failure | undefined): Failure | und
   return b.seq < a.seq ? b : a;
 }
 
+/**
+ * The records of one segment, record j being: `keys[j]` (`<object>/<id>`), the seq of its first
+ * block in the segment `firstSeqs[j]`, that block's `recordPrev` (hex chars [64j, 64j+64) of
+ * `firstRecordPrevs`) and the hash of its last block in the segment (same span of `lastHashes`).
+ * Four values instead of a Map of objects: a worker thread posts them with a few memory copies.
+ */
+export interface SegmentRecords {
+  keys: string[];
+  firstSeqs: number[];
+  firstRecordPrevs: string;
+  lastHashes: string;
+}
+
 export interface SegmentResult {
   failure?: Failure;
   lastHash: string;
-  /** records in this segment: first seq and recordPrev there, hash of the last block there */
-  records: Map<string, { firstSeq: number; firstRecordPrev: string; lastHash: string }>;
+  /** records in this segment, in a compact form that is cheap to pass between threads */
+  records: SegmentRecords;
   firstPrev: string;
   /** stored root node of a full segment and whether it is itself inconsistent */
   top?: { hash: Uint8Array; flagged: boolean };
@@ -195,6 +208,15 @@ function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number,
   if (aStart + len > a.length || bStart + len > b.length) return false;
   for (let i = 0; i < len; i++) if (a[aStart + i] !== b[bStart + i]) return false;
   return true;
+}
+
+/**
+ * A `recordPrev` as kept in SegmentRecords (64 chars each): itself when it has 64 characters;
+ * anything else (a damaged block) becomes 64 characters that equal no hex hash, which is how
+ * the original compares too.
+ */
+function fixedLink(recordPrev: string): string {
+  return recordPrev.length === 64 ? recordPrev : '-'.repeat(64);
 }
 
 interface SegmentRecord {
@@ -334,14 +356,17 @@ export function verifySegment(
     childFlags = flags;
     childNodes = stored;
   }
-  const out = new Map<string, { firstSeq: number; firstRecordPrev: string; lastHash: string }>();
+  const out: SegmentRecords = { keys: [], firstSeqs: [], firstRecordPrevs: '', lastHashes: '' };
+  const prevs: string[] = [];
+  const lasts: string[] = [];
   for (const [key, r] of records) {
-    out.set(key, {
-      firstSeq: r.firstSeq,
-      firstRecordPrev: r.firstRecordPrev,
-      lastHash: leavesHex.slice(r.last * 64, r.last * 64 + 64),
-    });
+    out.keys.push(key);
+    out.firstSeqs.push(r.firstSeq);
+    prevs.push(r.firstRecordPrev);
+    lasts.push(leavesHex.slice(r.last * 64, r.last * 64 + 64));
   }
+  out.firstRecordPrevs = prevs.join('');
+  out.lastHashes = lasts.join('');
   const lastHash = stoppedAt > 0 ? leavesHex.slice((stoppedAt - 1) * 64, stoppedAt * 64) : '';
   const result: SegmentResult = { lastHash, records: out, firstPrev };
   if (failure) result.failure = failure;
@@ -400,7 +425,11 @@ function checkBlockLinks(
     }
     seen.last = i;
   } else {
-    records.set(recordKey, { firstSeq: seq, firstRecordPrev: block.recordPrev, last: i });
+    records.set(recordKey, {
+      firstSeq: seq,
+      firstRecordPrev: fixedLink(block.recordPrev),
+      last: i,
+    });
   }
   return block.prev;
 }
@@ -511,36 +540,38 @@ export class ChainVerifier {
           new Failure(start, 'PREV_MISMATCH', `block ${start} does not link to block ${start - 1}`),
         );
       }
-      for (const [key, rec] of r.records) {
+      const { keys, firstSeqs, firstRecordPrevs, lastHashes } = r.records;
+      for (let j = 0; j < keys.length; j++) {
+        const key = keys[j] as string;
+        const firstSeq = firstSeqs[j] as number;
         const known = recordHeads.get(key);
         if (known !== undefined) {
-          if (rec.firstRecordPrev !== known) {
+          if (!firstRecordPrevs.startsWith(known, j * 64)) {
             failure = earliest(
               failure,
               new Failure(
-                rec.firstSeq,
+                firstSeq,
                 'RECORD_LINK_BROKEN',
-                `block ${rec.firstSeq} does not link to the previous block of ${key}`,
+                `block ${firstSeq} does not link to the previous block of ${key}`,
               ),
             );
           }
-        } else if (segStart > 0 && rec.firstRecordPrev !== ZERO_HASH_HEX) {
-          earlierRecords.push({
-            key,
-            firstSeq: rec.firstSeq,
-            firstRecordPrev: rec.firstRecordPrev,
-          });
-        } else if (rec.firstRecordPrev !== ZERO_HASH_HEX) {
-          failure = earliest(
-            failure,
-            new Failure(
-              rec.firstSeq,
-              'RECORD_LINK_BROKEN',
-              `block ${rec.firstSeq} links to a missing earlier block of ${key}`,
-            ),
-          );
+        } else if (!firstRecordPrevs.startsWith(ZERO_HASH_HEX, j * 64)) {
+          const firstRecordPrev = firstRecordPrevs.slice(j * 64, j * 64 + 64);
+          if (segStart > 0) {
+            earlierRecords.push({ key, firstSeq, firstRecordPrev });
+          } else {
+            failure = earliest(
+              failure,
+              new Failure(
+                firstSeq,
+                'RECORD_LINK_BROKEN',
+                `block ${firstSeq} links to a missing earlier block of ${key}`,
+              ),
+            );
+          }
         }
-        recordHeads.set(key, rec.lastHash);
+        recordHeads.set(key, lastHashes.slice(j * 64, j * 64 + 64));
       }
       failure = earliest(failure, r.failure);
       if (r.top) tops.push(r.top);
