@@ -13,12 +13,11 @@ import {
   commitment,
   fromHex,
   leafHashHex,
-  sha256,
   sha256Hex,
   toHex,
   ZERO_HASH_HEX,
 } from './hash.js';
-import { changeEventSchema } from '../model/change-event.js';
+import { changeEventParser } from '../model/change-event.js';
 import type {
   Actor,
   ChangeEvent,
@@ -103,7 +102,7 @@ export function recordKeyOf(ref: RecordRef): string {
 
 /** The idempotency field stored in Redis: hex of the first 16 bytes of SHA-256(key). */
 export function idempotencyField(key: string): string {
-  return toHex(sha256(Buffer.from(key, 'utf8')).subarray(0, 16));
+  return sha256Hex(key).slice(0, 32);
 }
 
 export function defaultIdempotencyKey(event: ChangeEvent): string {
@@ -132,7 +131,7 @@ export function prepareChange(
       'fields.__proto__',
     );
   }
-  const parsed = changeEventSchema.safeParse(request.event);
+  const parsed = changeEventParser.safeParse(request.event);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const keys = issue?.code === 'unrecognized_keys' ? issue.keys : [];
@@ -154,23 +153,33 @@ export function prepareChange(
   const names = Object.keys(event.fields).sort();
   let fieldsJson = '{';
   let vaultFields = '{';
-  // Exactly the byte length of canonical {"f":fields,"v":verdicts}, counted as it is built.
-  let size = 2 + Math.max(0, names.length - 1);
+  // UTF-16 length of the names' and values' canonical text: UTF-8 takes at most 3 bytes per
+  // UTF-16 unit, so the exact byte count is needed only when 3x this could pass the limit.
+  let chars = 0;
   for (let i = 0; i < names.length; i++) {
     const name = names[i] as string;
     const nameJson = canonicalize(name);
     const valueJson = canonicalize(event.fields[name] ?? null);
     const salt = takeSalt();
-    const saltHex = salt.toString('hex');
     const sep = i > 0 ? ',' : '';
     fieldsJson += `${sep}${nameJson}:"${commitmentHexOf(salt, valueJson)}"`;
-    vaultFields += `${sep}${nameJson}:{"salt":"${saltHex}","value":${valueJson}}`;
-    size += Buffer.byteLength(nameJson) + Buffer.byteLength(valueJson) + 1;
+    vaultFields += `${sep}${nameJson}:{"salt":"${saltHexAt(salt)}","value":${valueJson}}`;
+    chars += nameJson.length + valueJson.length;
   }
   fieldsJson += '}';
   vaultFields += '}';
   const verdictsJson = canonicalize(verdicts);
-  size += '{"f":,"v":}'.length + Buffer.byteLength(verdictsJson);
+  // Exactly the byte length of canonical {"f":fields,"v":verdicts}.
+  const frame = '{"f":,"v":}'.length + 2 + Math.max(0, names.length - 1) + names.length;
+  let size = frame + chars + verdictsJson.length;
+  if (3 * (chars + verdictsJson.length) + frame > maxChangeBytes) {
+    size = frame + Buffer.byteLength(verdictsJson);
+    for (const name of names) {
+      size +=
+        Buffer.byteLength(canonicalize(name)) +
+        Buffer.byteLength(canonicalize(event.fields[name] ?? null));
+    }
+  }
   if (size > maxChangeBytes) {
     throw new InputError(
       'CHANGE_TOO_LARGE',
@@ -232,30 +241,45 @@ export function buildBlock(
   };
 }
 
-/** Salts come from a pool refilled 64 KiB at a time: one randomBytes call per 4096 salts. */
+/**
+ * Salts come from a pool refilled 64 KiB at a time: one randomBytes call (and one hex encoding)
+ * per 4096 salts. A salt is handed out as its offset in the current pool; it is used (copied into
+ * the commitment input, its hex sliced from the pool's hex) before the pool can be refilled.
+ */
 const SALT_POOL_SIZE = SALT_BYTES * 4096;
 let saltPool = randomBytes(SALT_POOL_SIZE);
+let saltPoolHex = saltPool.toString('hex');
 let saltOffset = 0;
-function takeSalt(): Buffer {
+function takeSalt(): number {
   if (saltOffset + SALT_BYTES > SALT_POOL_SIZE) {
-    // A fresh buffer, so salts already handed out (views into the old pool) never change.
     saltPool = randomBytes(SALT_POOL_SIZE);
+    saltPoolHex = saltPool.toString('hex');
     saltOffset = 0;
   }
-  const salt = saltPool.subarray(saltOffset, saltOffset + SALT_BYTES);
+  const at = saltOffset;
   saltOffset += SALT_BYTES;
-  return salt;
+  return at;
+}
+function saltHexAt(at: number): string {
+  return saltPoolHex.slice(2 * at, 2 * (at + SALT_BYTES));
 }
 
-/** Hex commitment to a value's canonical text, hashed from one reused scratch buffer. */
+/**
+ * Hex commitment to a value's canonical text (the salt at pool offset `salt`), hashed from one
+ * reused scratch buffer that keeps COMMITMENT_TAG at its start.
+ */
 let scratch = Buffer.alloc(4096);
-function commitmentHexOf(salt: Uint8Array, valueJson: string): string {
-  const need = COMMITMENT_TAG.length + SALT_BYTES + Buffer.byteLength(valueJson);
-  if (need > scratch.length) scratch = Buffer.alloc(Math.max(need, scratch.length * 2));
-  scratch.set(COMMITMENT_TAG, 0);
-  scratch.set(salt, COMMITMENT_TAG.length);
-  const n = scratch.write(valueJson, COMMITMENT_TAG.length + SALT_BYTES, 'utf8');
-  return sha256Hex(scratch.subarray(0, COMMITMENT_TAG.length + SALT_BYTES + n));
+scratch.set(COMMITMENT_TAG, 0);
+const VALUE_AT = COMMITMENT_TAG.length + SALT_BYTES;
+function commitmentHexOf(salt: number, valueJson: string): string {
+  // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit.
+  if (VALUE_AT + 3 * valueJson.length > scratch.length) {
+    scratch = Buffer.alloc(Math.max(VALUE_AT + 3 * valueJson.length, scratch.length * 2));
+    scratch.set(COMMITMENT_TAG, 0);
+  }
+  saltPool.copy(scratch, COMMITMENT_TAG.length, salt, salt + SALT_BYTES);
+  const n = scratch.write(valueJson, VALUE_AT, 'utf8');
+  return sha256Hex(scratch.subarray(0, VALUE_AT + n));
 }
 
 /** Checks a field value against its commitment (used by history views and the vault). */

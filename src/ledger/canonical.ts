@@ -13,27 +13,54 @@ import { InputError } from '../errors.js';
 export type JsonPrimitive = string | number | boolean | null;
 export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * Strings JSON.stringify copies verbatim between quotes: no quote, backslash, control character
+ * or surrogate (a surrogate pair is fine too, but goes the checked way). Testing this and wrapping
+ * the string in quotes is ~5x faster than JSON.stringify for the short strings blocks are made of;
+ * a unit test holds it to JSON.stringify.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be excluded
+const PLAIN_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** JSON text of a string (RFC 8785 §3.2.2.2: as ECMAScript's JSON.stringify writes it). */
+export function quoteString(value: string): string {
+  return PLAIN_STRING.test(value) ? `"${value}"` : JSON.stringify(value);
+}
+
 export function canonicalize(value: unknown): string {
-  return serialize(value, '$');
+  segments.length = 0;
+  return serialize(value);
 }
 
 /** Canonical UTF-8 bytes of `value`. */
 export function canonicalBytes(value: unknown): Buffer {
-  return Buffer.from(serialize(value, '$'), 'utf8');
+  return Buffer.from(canonicalize(value), 'utf8');
 }
 
-function serialize(value: unknown, path: string): string {
+/**
+ * The path to the value being serialised, as segments (`[i]`, `.name`): joined into `$…` only
+ * for an error message, so that a successful call builds no path strings.
+ */
+const segments: (string | number)[] = [];
+function currentPath(): string {
+  let path = '$';
+  for (const s of segments) path += typeof s === 'number' ? `[${s}]` : `.${s}`;
+  return path;
+}
+function invalid(what: string): InputError {
+  const path = currentPath();
+  return new InputError('FIELD_VALUE_INVALID', `${path}: ${what}`, path);
+}
+
+function serialize(value: unknown): string {
   switch (typeof value) {
     case 'string':
-      if (!value.isWellFormed()) {
-        throw new InputError('FIELD_VALUE_INVALID', `${path}: string has a lone surrogate`, path);
-      }
-      return JSON.stringify(value);
+      if (!value.isWellFormed()) throw invalid('string has a lone surrogate');
+      return quoteString(value);
     case 'number':
-      if (!Number.isFinite(value)) {
-        throw new InputError('FIELD_VALUE_INVALID', `${path}: number is not finite`, path);
-      }
-      return JSON.stringify(value);
+      if (!Number.isFinite(value)) throw invalid('number is not finite');
+      // For finite numbers JSON.stringify is Number.prototype.toString (-0 gives "0" in both).
+      return String(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object': {
@@ -42,36 +69,28 @@ function serialize(value: unknown, path: string): string {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
           if (i > 0) out += ',';
-          out += serialize(value[i], `${path}[${i}]`);
+          segments.push(i);
+          out += serialize(value[i]);
+          segments.pop();
         }
         return out + ']';
       }
       const proto: unknown = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
-        throw new InputError('FIELD_VALUE_INVALID', `${path}: not a plain JSON object`, path);
-      }
+      if (proto !== Object.prototype && proto !== null) throw invalid('not a plain JSON object');
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record).sort();
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i] as string;
-        if (!key.isWellFormed()) {
-          throw new InputError(
-            'FIELD_VALUE_INVALID',
-            `${path}: member name has a lone surrogate`,
-            path,
-          );
-        }
+        if (!key.isWellFormed()) throw invalid('member name has a lone surrogate');
         if (i > 0) out += ',';
-        out += JSON.stringify(key) + ':' + serialize(record[key], `${path}.${key}`);
+        segments.push(key);
+        out += quoteString(key) + ':' + serialize(record[key]);
+        segments.pop();
       }
       return out + '}';
     }
     default:
-      throw new InputError(
-        'FIELD_VALUE_INVALID',
-        `${path}: ${typeof value} is not a JSON value`,
-        path,
-      );
+      throw invalid(`${typeof value} is not a JSON value`);
   }
 }

@@ -74,8 +74,28 @@ export function leafHash(data: Uint8Array, hash: Sha256 = sha256): Uint8Array {
 
 /** Hex RFC 6962 leaf hash of bytes, or of a string's UTF-8 encoding (a block's canonical text). */
 export function leafHashHex(data: Uint8Array | string): string {
-  if (typeof data === 'string') return sha256Hex('\u0000' + data);
+  if (typeof data === 'string') {
+    // UTF-8 encoded straight into the scratch buffer after the prefix: no prefixed copy of the
+    // text is made (a block's text is then flat for the Redis client to write).
+    if (1 + 3 * data.length > scratch.length) {
+      scratch = Buffer.alloc(Math.max(1 + 3 * data.length, scratch.length * 2));
+    }
+    scratch[0] = RFC6962_LEAF_HASH_PREFIX;
+    const n = scratch.write(data, 1, 'utf8');
+    return sha256Hex(scratch.subarray(0, 1 + n));
+  }
   return sha256Hex(prefixed(RFC6962_LEAF_HASH_PREFIX, data));
+}
+
+/** SHA-256 of `data` as a 32-character latin1 string (one char per byte): no Buffer is made. */
+export const sha256Latin1: (data: Uint8Array) => string =
+  typeof nativeHash === 'function'
+    ? (data) => nativeHash('sha256', data, 'latin1')
+    : (data) => Buffer.from(sha256(data)).toString('latin1');
+
+/** RFC 6962 leaf hash of `data`, as a latin1 string (see sha256Latin1). */
+export function leafHashLatin1(data: Uint8Array): string {
+  return sha256Latin1(prefixed(RFC6962_LEAF_HASH_PREFIX, data));
 }
 
 /** RFC 6962 interior node hash. */

@@ -22,14 +22,17 @@
  */
 import {
   leafHash,
-  leafHashHex,
+  leafHashLatin1,
   nodeHash,
+  RFC6962_NODE_HASH_PREFIX,
+  sha256Latin1,
   toHex,
   HASH_SIZE,
   ZERO_HASH_HEX,
   bytesEqual,
 } from './hash.js';
 import { SEGMENT_SIZE, segmentOf } from './keys.js';
+import { newLinkSpans, scanTail, tailOf } from './links.js';
 import {
   assembleProof,
   consistencyProofRefs,
@@ -138,11 +141,24 @@ function earliest(a: Failure | undefined, b: Failure | undefined): Failure | und
   return b.seq < a.seq ? b : a;
 }
 
+/**
+ * The records of one segment, record j being: `keys[j]` (`<object>/<id>`), the seq of its first
+ * block in the segment `firstSeqs[j]`, that block's `recordPrev` (hex chars [64j, 64j+64) of
+ * `firstRecordPrevs`) and the hash of its last block in the segment (same span of `lastHashes`).
+ * Four values instead of a Map of objects: a worker thread posts them with a few memory copies.
+ */
+export interface SegmentRecords {
+  keys: string[];
+  firstSeqs: number[];
+  firstRecordPrevs: string;
+  lastHashes: string;
+}
+
 export interface SegmentResult {
   failure?: Failure;
   lastHash: string;
-  /** records in this segment: first seq and recordPrev there, hash of the last block there */
-  records: Map<string, { firstSeq: number; firstRecordPrev: string; lastHash: string }>;
+  /** records in this segment, in a compact form that is cheap to pass between threads */
+  records: SegmentRecords;
   firstPrev: string;
   /** stored root node of a full segment and whether it is itself inconsistent */
   top?: { hash: Uint8Array; flagged: boolean };
@@ -158,42 +174,67 @@ interface ParsedBlock {
 }
 
 /**
- * The members verification needs (`v`, `seq`, `tenant`, `prev`, `recordPrev`, `record`) all come
- * after `fields` in a block's canonical (JCS, sorted) text, and `fields` — field names and 64-hex
- * commitments, most of the block — is closed by the first `},"kind":"` in the bytes: inside a JSON
- * string a quote is always escaped, so that byte sequence can only be structure. Parsing from there
- * skips most of the block; the hash, checked first, covers all of it. Anything else (no marker)
- * is parsed whole.
+ * The link members of a stored block as JSON.parse would read them: from the bytes directly when
+ * the block is in our appender's shape (links.ts), else by parsing (from the end of `fields` when
+ * it can be found, else the whole block). Throws for bytes that are not JSON.
  */
-const FIELDS_END = Buffer.from('},"kind":"');
-/**
- * The tail as our appender writes it, every member in its schema's character set: read with one
- * anchored regular expression. Anything else (escapes, other characters, another shape) falls
- * back to JSON.parse, so this only ever makes the common case faster.
- */
-const TAIL =
-  /^"kind":"[a-z]+","occurredAt":"[0-9T:.+Z-]+","prev":"([0-9a-f]{64})","record":\{"id":"([A-Za-z0-9._~-]{1,128})","object":"([a-z][a-z0-9_]{0,79})"\},"recordPrev":"([0-9a-f]{64})","seq":(0|[1-9][0-9]{0,15}),"tenant":"((?:hubspot|salesforce):[A-Za-z0-9_-]{1,64})","v":1,"verdicts":\[/;
 export function parseLinks(bytes: Buffer): ParsedBlock {
-  const at = bytes.indexOf(FIELDS_END);
-  if (at < 0) return JSON.parse(bytes.toString('utf8')) as ParsedBlock;
-  const m = TAIL.exec(bytes.toString('latin1', at + 2, Math.min(bytes.length, at + 2 + 700)));
-  if (m) {
+  const tail = tailOf(bytes);
+  if (tail < 0) return JSON.parse(bytes.toString('utf8')) as ParsedBlock;
+  const l = SPANS;
+  if (scanTail(bytes, tail, l)) {
     return {
       v: 1,
-      prev: m[1],
-      record: { id: m[2], object: m[3] },
-      recordPrev: m[4],
-      seq: Number(m[5]),
-      tenant: m[6],
+      prev: bytes.toString('latin1', l.prev, l.prev + 64),
+      record: {
+        id: bytes.toString('latin1', l.idStart, l.idEnd),
+        object: bytes.toString('latin1', l.objectStart, l.objectEnd),
+      },
+      recordPrev: bytes.toString('latin1', l.recordPrev, l.recordPrev + 64),
+      seq: l.seq,
+      tenant: bytes.toString('latin1', l.tenantStart, l.tenantEnd),
     };
   }
-  return JSON.parse('{' + bytes.toString('utf8', at + 2)) as ParsedBlock;
+  return JSON.parse('{' + bytes.toString('utf8', tail)) as ParsedBlock;
+}
+
+const SPANS = newLinkSpans();
+/** SHA-256 input of an interior node: 0x01 || left || right, filled in place. */
+const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_SIZE);
+NODE_INPUT[0] = RFC6962_NODE_HASH_PREFIX;
+
+/** Whether `a[aStart, aStart+len)` equals `b[bStart, bStart+len)` (both long enough). */
+function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, len: number) {
+  if (aStart + len > a.length || bStart + len > b.length) return false;
+  for (let i = 0; i < len; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+  return true;
+}
+
+/**
+ * A `recordPrev` as kept in SegmentRecords (64 chars each): itself when it has 64 characters;
+ * anything else (a damaged block) becomes 64 characters that equal no hex hash, which is how
+ * the original compares too.
+ */
+function fixedLink(recordPrev: string): string {
+  return recordPrev.length === 64 ? recordPrev : '-'.repeat(64);
+}
+
+interface SegmentRecord {
+  firstSeq: number;
+  firstRecordPrev: string;
+  /** index in the segment of the record's last block so far */
+  last: number;
 }
 
 /**
  * Checks one segment on its own: blocks against stored leaves and each other, stored nodes of
  * levels 1..SEGMENT_LEVEL against their stored children. `levels[L]` holds the stored nodes of
  * level L from index start/2^L on.
+ *
+ * A block's hash is checked against its stored leaf first; after that the stored leaf IS its
+ * hash, so every link (`prev`, `recordPrev`) is compared in place with the hex of a stored leaf
+ * and no per-block hash string is made. A block not in the appender's shape, or whose links do
+ * not match, goes the general way (parseLinks), which names the exact failure.
  */
 export function verifySegment(
   tenant: string,
@@ -203,83 +244,70 @@ export function verifySegment(
   levels: readonly Buffer[],
 ): SegmentResult {
   let failure: Failure | undefined;
-  const records = new Map<
-    string,
-    { firstSeq: number; firstRecordPrev: string; lastHash: string }
-  >();
-  let prevHex = '';
+  const records = new Map<string, SegmentRecord>();
   let firstPrev = '';
   const leafFlags = new Uint8Array(count);
   const leaves = levels[0] ?? Buffer.alloc(0);
+  const leavesBin = leaves.toString('latin1');
   const leavesHex = leaves.toString('hex');
+  const leavesHexBytes = Buffer.from(leavesHex, 'latin1');
+  const tenantBytes = Buffer.from(tenant, 'latin1');
+  const l = SPANS;
   const n = Math.min(count, blocks.length);
+  /** blocks [0, stoppedAt) passed */
+  let stoppedAt = n;
   for (let i = 0; i < n; i++) {
     const seq = start + i;
     const bytes = blocks[i] as Buffer;
-    const hashHex = leafHashHex(bytes);
-    if (leavesHex.length < (i + 1) * 64 || leavesHex.slice(i * 64, (i + 1) * 64) !== hashHex) {
+    if (
+      leavesBin.length < (i + 1) * HASH_SIZE ||
+      !leavesBin.startsWith(leafHashLatin1(bytes), i * HASH_SIZE)
+    ) {
       leafFlags[i] = 1;
       failure = new Failure(
         seq,
         'BLOCK_HASH_MISMATCH',
         `block ${seq} does not hash to the stored tree leaf`,
       );
+      stoppedAt = i;
       break;
     }
-    let block: ParsedBlock;
-    try {
-      block = parseLinks(bytes);
-    } catch {
-      failure = new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} is not JSON`);
-      break;
-    }
+    // Fast path: the appender's shape, right seq and tenant, prev = the previous stored leaf.
+    const tail = tailOf(bytes);
     if (
-      block === null ||
-      typeof block !== 'object' ||
-      block.v !== 1 ||
-      typeof block.record !== 'object' ||
-      block.record === null
+      tail >= 0 &&
+      scanTail(bytes, tail, l) &&
+      l.seq === seq &&
+      l.tenantEnd - l.tenantStart === tenantBytes.length &&
+      sameBytes(bytes, l.tenantStart, tenantBytes, 0, tenantBytes.length) &&
+      (i === 0 || sameBytes(bytes, l.prev, leavesHexBytes, (i - 1) * 64, 64))
     ) {
-      failure = new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} is not a v1 block`);
-      break;
-    }
-    if (block.seq !== seq) {
-      failure = new Failure(seq, 'SEQ_MISMATCH', `block at ${seq} says seq ${String(block.seq)}`);
-      break;
-    }
-    if (block.tenant !== tenant) {
-      failure = new Failure(seq, 'TENANT_MISMATCH', `block ${seq} belongs to another tenant`);
-      break;
-    }
-    if (typeof block.prev !== 'string' || typeof block.recordPrev !== 'string') {
-      failure = new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} lacks prev/recordPrev`);
-      break;
-    }
-    if (i === 0) firstPrev = block.prev;
-    else if (block.prev !== prevHex) {
-      failure = new Failure(seq, 'PREV_MISMATCH', `block ${seq} does not link to block ${seq - 1}`);
-      break;
-    }
-    const recordKey = `${String(block.record.object)}/${String(block.record.id)}`;
-    const seen = records.get(recordKey);
-    if (seen) {
-      if (block.recordPrev !== seen.lastHash) {
-        failure = new Failure(
-          seq,
-          'RECORD_LINK_BROKEN',
-          `block ${seq} does not link to the previous block of ${recordKey}`,
-        );
-        break;
+      if (i === 0) firstPrev = bytes.toString('latin1', l.prev, l.prev + 64);
+      const recordKey =
+        bytes.toString('latin1', l.objectStart, l.objectEnd) +
+        '/' +
+        bytes.toString('latin1', l.idStart, l.idEnd);
+      const seen = records.get(recordKey);
+      if (!seen) {
+        records.set(recordKey, {
+          firstSeq: seq,
+          firstRecordPrev: bytes.toString('latin1', l.recordPrev, l.recordPrev + 64),
+          last: i,
+        });
+        continue;
       }
-      seen.lastHash = hashHex;
-    } else {
-      records.set(recordKey, {
-        firstSeq: seq,
-        firstRecordPrev: block.recordPrev,
-        lastHash: hashHex,
-      });
+      if (sameBytes(bytes, l.recordPrev, leavesHexBytes, seen.last * 64, 64)) {
+        seen.last = i;
+        continue;
+      }
     }
-    prevHex = hashHex;
+    const checked = checkBlockLinks(tenant, seq, i, bytes, leavesHex, records);
+    if (checked instanceof Failure) {
+      failure = checked;
+      stoppedAt = i;
+      break;
+    }
+    if (i === 0) firstPrev = checked;
   }
   if (!failure && blocks.length < count) {
     failure = new Failure(
@@ -296,18 +324,16 @@ export function verifySegment(
   for (let level = 1; level <= SEGMENT_LEVEL; level++) {
     const width = Math.floor(count / 2 ** level);
     const stored = levels[level] ?? Buffer.alloc(0);
+    const storedBin = stored.toString('latin1');
     const flags = new Uint8Array(width);
     for (let j = 0; j < width; j++) {
-      const left = childNodes.subarray(2 * j * HASH_SIZE, (2 * j + 1) * HASH_SIZE);
-      const right = childNodes.subarray((2 * j + 1) * HASH_SIZE, (2 * j + 2) * HASH_SIZE);
-      const node = stored.subarray(j * HASH_SIZE, (j + 1) * HASH_SIZE);
       const explained = childFlags[2 * j] === 1 || childFlags[2 * j + 1] === 1;
-      if (
-        node.length !== HASH_SIZE ||
-        left.length !== HASH_SIZE ||
-        right.length !== HASH_SIZE ||
-        !bytesEqual(node, nodeHash(left, right))
-      ) {
+      let good = false;
+      if (stored.length >= (j + 1) * HASH_SIZE && childNodes.length >= (2 * j + 2) * HASH_SIZE) {
+        childNodes.copy(NODE_INPUT, 1, 2 * j * HASH_SIZE, (2 * j + 2) * HASH_SIZE);
+        good = storedBin.startsWith(sha256Latin1(NODE_INPUT), j * HASH_SIZE);
+      }
+      if (!good) {
         flags[j] = 1;
         if (!explained) {
           const seq = start + j * 2 ** level;
@@ -330,10 +356,82 @@ export function verifySegment(
     childFlags = flags;
     childNodes = stored;
   }
-  const result: SegmentResult = { lastHash: prevHex, records, firstPrev };
+  const out: SegmentRecords = { keys: [], firstSeqs: [], firstRecordPrevs: '', lastHashes: '' };
+  const prevs: string[] = [];
+  const lasts: string[] = [];
+  for (const [key, r] of records) {
+    out.keys.push(key);
+    out.firstSeqs.push(r.firstSeq);
+    prevs.push(r.firstRecordPrev);
+    lasts.push(leavesHex.slice(r.last * 64, r.last * 64 + 64));
+  }
+  out.firstRecordPrevs = prevs.join('');
+  out.lastHashes = lasts.join('');
+  const lastHash = stoppedAt > 0 ? leavesHex.slice((stoppedAt - 1) * 64, stoppedAt * 64) : '';
+  const result: SegmentResult = { lastHash, records: out, firstPrev };
   if (failure) result.failure = failure;
   if (top) result.top = top;
   return result;
+}
+
+/**
+ * The general check of block `i` (whose hash matched its stored leaf): parse its links and
+ * compare them; returns the failure, or the block's `prev` after recording its record link.
+ */
+function checkBlockLinks(
+  tenant: string,
+  seq: number,
+  i: number,
+  bytes: Buffer,
+  leavesHex: string,
+  records: Map<string, SegmentRecord>,
+): Failure | string {
+  let block: ParsedBlock;
+  try {
+    block = parseLinks(bytes);
+  } catch {
+    return new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} is not JSON`);
+  }
+  if (
+    block === null ||
+    typeof block !== 'object' ||
+    block.v !== 1 ||
+    typeof block.record !== 'object' ||
+    block.record === null
+  ) {
+    return new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} is not a v1 block`);
+  }
+  if (block.seq !== seq) {
+    return new Failure(seq, 'SEQ_MISMATCH', `block at ${seq} says seq ${String(block.seq)}`);
+  }
+  if (block.tenant !== tenant) {
+    return new Failure(seq, 'TENANT_MISMATCH', `block ${seq} belongs to another tenant`);
+  }
+  if (typeof block.prev !== 'string' || typeof block.recordPrev !== 'string') {
+    return new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} lacks prev/recordPrev`);
+  }
+  if (i > 0 && block.prev !== leavesHex.slice((i - 1) * 64, i * 64)) {
+    return new Failure(seq, 'PREV_MISMATCH', `block ${seq} does not link to block ${seq - 1}`);
+  }
+  const recordKey = `${String(block.record.object)}/${String(block.record.id)}`;
+  const seen = records.get(recordKey);
+  if (seen) {
+    if (block.recordPrev !== leavesHex.slice(seen.last * 64, seen.last * 64 + 64)) {
+      return new Failure(
+        seq,
+        'RECORD_LINK_BROKEN',
+        `block ${seq} does not link to the previous block of ${recordKey}`,
+      );
+    }
+    seen.last = i;
+  } else {
+    records.set(recordKey, {
+      firstSeq: seq,
+      firstRecordPrev: fixedLink(block.recordPrev),
+      last: i,
+    });
+  }
+  return block.prev;
 }
 
 /** Reads one segment's blocks and the stored tree nodes over it (levels 0..SEGMENT_LEVEL). */
@@ -442,36 +540,38 @@ export class ChainVerifier {
           new Failure(start, 'PREV_MISMATCH', `block ${start} does not link to block ${start - 1}`),
         );
       }
-      for (const [key, rec] of r.records) {
+      const { keys, firstSeqs, firstRecordPrevs, lastHashes } = r.records;
+      for (let j = 0; j < keys.length; j++) {
+        const key = keys[j] as string;
+        const firstSeq = firstSeqs[j] as number;
         const known = recordHeads.get(key);
         if (known !== undefined) {
-          if (rec.firstRecordPrev !== known) {
+          if (!firstRecordPrevs.startsWith(known, j * 64)) {
             failure = earliest(
               failure,
               new Failure(
-                rec.firstSeq,
+                firstSeq,
                 'RECORD_LINK_BROKEN',
-                `block ${rec.firstSeq} does not link to the previous block of ${key}`,
+                `block ${firstSeq} does not link to the previous block of ${key}`,
               ),
             );
           }
-        } else if (segStart > 0 && rec.firstRecordPrev !== ZERO_HASH_HEX) {
-          earlierRecords.push({
-            key,
-            firstSeq: rec.firstSeq,
-            firstRecordPrev: rec.firstRecordPrev,
-          });
-        } else if (rec.firstRecordPrev !== ZERO_HASH_HEX) {
-          failure = earliest(
-            failure,
-            new Failure(
-              rec.firstSeq,
-              'RECORD_LINK_BROKEN',
-              `block ${rec.firstSeq} links to a missing earlier block of ${key}`,
-            ),
-          );
+        } else if (!firstRecordPrevs.startsWith(ZERO_HASH_HEX, j * 64)) {
+          const firstRecordPrev = firstRecordPrevs.slice(j * 64, j * 64 + 64);
+          if (segStart > 0) {
+            earlierRecords.push({ key, firstSeq, firstRecordPrev });
+          } else {
+            failure = earliest(
+              failure,
+              new Failure(
+                firstSeq,
+                'RECORD_LINK_BROKEN',
+                `block ${firstSeq} links to a missing earlier block of ${key}`,
+              ),
+            );
+          }
         }
-        recordHeads.set(key, rec.lastHash);
+        recordHeads.set(key, lastHashes.slice(j * 64, j * 64 + 64));
       }
       failure = earliest(failure, r.failure);
       if (r.top) tops.push(r.top);

@@ -241,6 +241,13 @@ describe('block', () => {
         expect(codeOf(() => prepareChange(euro, limit))).toBe('CHANGE_TOO_LARGE');
       });
 
+      it('accepts a multi-byte change at exactly its UTF-8 size, and rejects it one byte under', () => {
+        const euro = request({ fields: { note: '\u20ac'.repeat(100), n: 1.5, ok: null } });
+        const exact = Buffer.byteLength(canonicalize({ f: euro.event.fields, v: [] }), 'utf8');
+        expect(codeOf(() => prepareChange(euro, exact))).toBe('NO_ERROR');
+        expect(codeOf(() => prepareChange(euro, exact - 1))).toBe('CHANGE_TOO_LARGE');
+      });
+
       it('counts the verdicts too', () => {
         const verdicts = [{ type: 'anomaly' as const, reason: 'r'.repeat(500) }];
         expect(codeOf(() => prepareChange({ ...req, verdicts }, size + 100))).toBe(

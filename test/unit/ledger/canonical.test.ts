@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.js';
 import type { InputErrorCode } from '../../../src/errors.js';
-import { canonicalBytes, canonicalize } from '../../../src/ledger/canonical.js';
+import { canonicalBytes, canonicalize, quoteString } from '../../../src/ledger/canonical.js';
 import type { JsonValue } from '../../../src/ledger/canonical.js';
 
 type Vectors = {
@@ -349,6 +349,14 @@ describe('canonicalize', () => {
         path: '$[0][0]',
       });
     });
+
+    it('reports the right path after an earlier call failed deep inside a value', () => {
+      expect(codeOf(() => canonicalize({ a: { b: [undefined] } }))).toBe('FIELD_VALUE_INVALID');
+      expect(failureOf(() => canonicalize({ c: NaN }))).toEqual({
+        code: 'FIELD_VALUE_INVALID',
+        path: '$.c',
+      });
+    });
   });
 
   describe('when a string has a lone surrogate (§3.2.2.2 note)', () => {
@@ -400,6 +408,23 @@ describe('canonicalize', () => {
       expect(all).toMatch(/\[\[/);
       expect(all).toMatch(/[\ud800-\udbff][\udc00-\udfff]/);
       expect(all).toMatch(/e[+-]\d/);
+    });
+  });
+
+  describe('quoteString (the fast path for strings)', () => {
+    it('writes every UTF-16 code unit, alone and inside text, as JSON.stringify does', () => {
+      const differ: number[] = [];
+      for (let c = 0; c <= 0xffff; c++) {
+        const ch = String.fromCharCode(c);
+        for (const s of [ch, `a${ch}b`]) if (quoteString(s) !== JSON.stringify(s)) differ.push(c);
+      }
+      expect(differ).toEqual([]);
+    });
+
+    it('writes surrogate pairs, escapes and long text as JSON.stringify does', () => {
+      for (const s of ['', '\ud83d\ude00', 'a"b', 'a\\b', '\u2028\u2029', 'x'.repeat(70_000)]) {
+        expect(quoteString(s)).toBe(JSON.stringify(s));
+      }
     });
   });
 });

@@ -322,5 +322,28 @@ describe('hex fast paths', () => {
         expect(leafHashHex(text)).toBe(toHex(sha256Reference(withZero)));
       }
     });
+
+    it('leafHashHex of long and astral text, and the latin1 forms, agree with the reference', async () => {
+      const { leafHashHex, leafHashLatin1, sha256Latin1, sha256Reference, toHex } =
+        await import('../../../src/ledger/hash.js');
+      const { randomBytes } = await import('node:crypto');
+      for (const text of ['€'.repeat(5000), '\u{1F600}'.repeat(3000), 'x'.repeat(20_000)]) {
+        const utf8 = new TextEncoder().encode(text);
+        const withZero = new Uint8Array(utf8.length + 1);
+        withZero.set(utf8, 1);
+        expect(leafHashHex(text)).toBe(toHex(sha256Reference(withZero)));
+      }
+      for (const n of [0, 1, 65, 1700, 9000]) {
+        const bytes = new Uint8Array(randomBytes(n));
+        expect(Buffer.from(sha256Latin1(bytes), 'latin1')).toEqual(
+          Buffer.from(sha256Reference(bytes)),
+        );
+        const prefixed = new Uint8Array(n + 1);
+        prefixed.set(bytes, 1);
+        expect(Buffer.from(leafHashLatin1(bytes), 'latin1')).toEqual(
+          Buffer.from(sha256Reference(prefixed)),
+        );
+      }
+    });
   });
 });
