@@ -8,6 +8,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Some unit tests are CPU-bound sweeps (merkle proofs for every sampled size, fuzzing):
+          // ~3 s alone, but 15 s+ on a shared 2-core machine. A hang still fails.
+          testTimeout: 30_000,
         },
       },
       {

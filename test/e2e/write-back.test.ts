@@ -123,6 +123,12 @@ describe('write-back to the sandbox CRMs', () => {
       (p) => typeof p['crm_ledger_status'] === 'string' && p['crm_ledger_status'] !== '',
     );
     expect(flagged['crm_ledger_status']).toContain('unauthorised');
+    // The note is written after the property (two API calls): wait for it, then check it is one.
+    await until(
+      'the note',
+      () => hs.notesFor('contacts', created.id),
+      (n) => n.length >= 1,
+    );
     expect(hs.notesFor('contacts', created.id)).toHaveLength(1);
 
     // The block holds the verdict, with the rule and the response it chose.
