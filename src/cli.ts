@@ -14,7 +14,7 @@ import { Ledger, checkpointOrigin } from './ledger/ledger.js';
 import { loadSigningKey, loadVerifierKeys, writeKeyPair } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
 import { readRecordHistory } from './ledger/history.js';
-import { buildEvidence, tlogProof, verifyEvidence } from './ledger/evidence.js';
+import { buildEvidence, tlogProofs, verifyEvidence } from './ledger/evidence.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
@@ -399,9 +399,7 @@ async function proveCommand(
     const bundle = await buildEvidence(new RedisLedgerStore(redis), tenant, object, id, verifiers);
     if (!bundle)
       throw new ExitError(EXIT_USAGE, `no checkpointed blocks for ${object}/${id} in ${tenant}`);
-    const text = opts.tlogProof
-      ? bundle.entries.map((e) => tlogProof(bundle, e)).join('\n')
-      : JSON.stringify(bundle) + '\n';
+    const text = opts.tlogProof ? tlogProofs(bundle).join('\n') : JSON.stringify(bundle) + '\n';
     if (opts.out) {
       await writeFile(opts.out, text);
       process.stderr.write(

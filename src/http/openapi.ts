@@ -143,24 +143,38 @@ export const OPENAPI_DOCUMENT = {
       },
       EvidenceBundle: {
         type: 'object',
-        required: ['format', 'tenant', 'record', 'checkpoint', 'keys', 'entries'],
+        description:
+          'Format v2 (src/ledger/evidence.ts): blocks as rows, derivable fields left out, proofs as positions in one node table. `crm-ledger verify-evidence` also reads v1.',
+        required: [
+          'format',
+          'tenant',
+          'record',
+          'checkpoint',
+          'keys',
+          'recordPrev',
+          'nodes',
+          'entries',
+        ],
         properties: {
-          format: { const: 'crm-ledger/evidence@v1' },
+          format: { const: 'crm-ledger/evidence@v2' },
           tenant: { type: 'string' },
           record: { type: 'object', required: ['object', 'id'] },
           checkpoint: { type: 'string' },
           keys: { type: 'array', items: { type: 'string' }, minItems: 1 },
           createdAt: { type: 'string' },
+          recordPrev: { type: 'string' },
+          nodes: { type: 'array', items: { type: 'string' } },
           entries: {
             type: 'array',
             minItems: 1,
             items: {
               type: 'object',
-              required: ['block', 'index', 'proof'],
+              required: ['index', 'proof'],
               properties: {
+                row: { type: 'array', minItems: 8, maxItems: 8 },
                 block: { type: 'string' },
                 index: { type: 'integer', minimum: 0 },
-                proof: { type: 'array', items: { type: 'string' } },
+                proof: { type: 'array', items: { type: 'integer', minimum: 0 } },
                 openings: { type: 'object' },
               },
             },

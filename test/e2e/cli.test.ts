@@ -142,7 +142,9 @@ describe('crm-ledger verify', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, keysFrom: 'bundle', treeSize: 2 });
 
     const text = await readFile(file, 'utf8');
-    await writeFile(file, text.replace('\\"update\\"', '\\"delete\\"'));
+    // Format v2: the block is a row of values (no escaped JSON string); change its kind.
+    expect(text).toContain('"update"');
+    await writeFile(file, text.replace('"update"', '"delete"'));
     const bad = await cli(['verify-evidence', file, '--key', join(dir, 'ledger.key.pub')], offline);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('FAILED [PROOF_INVALID]: block #0:');
