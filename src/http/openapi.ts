@@ -457,6 +457,92 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/admin/quarantine': {
+      get: {
+        summary:
+          'records a policy `quarantine` rule marked (their changes are flagged until cleared)',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor'],
+        parameters: [tenantParam],
+        responses: {
+          '200': {
+            description: 'the quarantined records of the tenant',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'records'],
+              properties: {
+                tenant: { type: 'string' },
+                records: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['object', 'id', 'rule', 'eventId', 'at'],
+                    properties: {
+                      object: { type: 'string' },
+                      id: { type: 'string' },
+                      rule: { type: 'string' },
+                      eventId: { type: 'string' },
+                      at: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          ...errors(400, 401, 403, 503),
+        },
+      },
+    },
+    '/admin/quarantine/clear': {
+      post: {
+        summary:
+          'clear a quarantined record (admin only); anchored as an admin block naming the admin and the reason',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin'],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            required: ['tenant', 'object', 'id', 'reason'],
+            additionalProperties: false,
+            properties: {
+              tenant: { type: 'string' },
+              object: { type: 'string' },
+              id: { type: 'string' },
+              reason: { type: 'string', minLength: 1, maxLength: 1000 },
+            },
+          }),
+        },
+        responses: {
+          '200': {
+            description: 'cleared; the admin block is queued',
+            content: json({
+              type: 'object',
+              required: [
+                'tenant',
+                'object',
+                'id',
+                'cleared',
+                'rule',
+                'quarantinedBy',
+                'quarantinedAt',
+                'clearedAt',
+                'eventId',
+              ],
+              properties: {
+                cleared: { const: true },
+                rule: { type: 'string' },
+                quarantinedBy: { type: 'string' },
+                quarantinedAt: { type: 'string' },
+                clearedAt: { type: 'string' },
+                eventId: { type: 'string' },
+              },
+            }),
+          },
+          ...errors(400, 401, 403, 404, 503),
+        },
+      },
+    },
     '/webhooks/hubspot': {
       post: {
         summary: 'HubSpot app webhooks (v3 signature); 200 once every event is queued',
