@@ -13,7 +13,10 @@ import request from 'supertest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
-import { connect, randomTenant, testQueueConnection } from '../helpers/redis.js';
+import { Redis as RedisClient } from 'ioredis';
+import { randomTenant } from '../helpers/redis.js';
+import { startRedisServer } from '../../src/redis/embedded-server.js';
+import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
 import { until } from '../helpers/wait.js';
 import {
   ADMIN_TOKEN,
@@ -22,7 +25,11 @@ import {
   createAdminApp,
 } from '../helpers/admin-app.js';
 import type { AdminAppFixture } from '../helpers/admin-app.js';
-import { createChangeSink, createChangesQueue } from '../../src/pipeline/queues.js';
+import {
+  connectionFromUrl,
+  createChangeSink,
+  createChangesQueue,
+} from '../../src/pipeline/queues.js';
 import type { ChangeSink, ChangesJob } from '../../src/pipeline/queues.js';
 import { startAnchorWorker } from '../../src/pipeline/anchor.worker.js';
 import type { JobResult } from '../../src/pipeline/anchor.worker.js';
@@ -42,6 +49,9 @@ rules:
     action: [quarantine]
 `;
 
+// A private redis-server: loading a policy anchors it in every tenant found, and other test files
+// leave tenants (some frozen on purpose) on the shared test Redis.
+let server: EmbeddedRedis;
 let redis: Redis;
 let dir: string;
 let fixture: AdminAppFixture;
@@ -63,30 +73,32 @@ function conforms(path: string, method: string, status: number, body: unknown): 
 }
 
 beforeAll(async () => {
-  redis = connect();
+  server = await startRedisServer({ persistence: 'none' });
+  redis = new RedisClient(server.url);
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-quarantine-'));
   const policyFile = join(dir, 'policy.yaml');
   await writeFile(policyFile, POLICY);
-  queue = createChangesQueue(testQueueConnection(), PREFIX);
+  queue = createChangesQueue(connectionFromUrl(server.url, 'producer'), PREFIX);
   sink = createChangeSink(queue);
   fixture = await createAdminApp(redis, { changeSink: sink, quarantine: quarantine() });
   const logger = createLogger({ level: 'silent' });
   checks = await createChecks({ policyFile }, { redis, ledger: fixture.ledger, logger });
   worker = startAnchorWorker({
-    connection: testQueueConnection(),
+    connection: connectionFromUrl(server.url, 'worker'),
     ledger: fixture.ledger,
     logger,
     prefix: PREFIX,
     batchWaitMs: 5,
     checks: checks.checks,
   });
-});
+}, 60_000);
 afterAll(async () => {
-  await worker.close();
-  await queue.close();
-  await checks.close();
-  await fixture.close();
-  await redis.quit();
+  await worker?.close();
+  await queue?.close();
+  await checks?.close();
+  await fixture?.close();
+  await redis?.quit();
+  await server?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
