@@ -14,7 +14,7 @@ import { Ledger, checkpointOrigin } from './ledger/ledger.js';
 import { loadSigningKey, loadVerifierKeys, writeKeyPair } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
 import { readRecordHistory } from './ledger/history.js';
-import { buildEvidence, tlogProof, verifyEvidence } from './ledger/evidence.js';
+import { buildEvidence, tlogProofs, verifyEvidence } from './ledger/evidence.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
@@ -36,6 +36,9 @@ import { createRedis } from './redis/connection.js';
 import { registerPolicyCommands } from './policy/cli.js';
 import { verifyBody } from './http/admin.routes.js';
 import { resumeTenant } from './pipeline/freeze.js';
+import { CLEAR_REASON_MAX, clearQuarantine } from './pipeline/quarantine-clear.js';
+import { QuarantineStore } from './policy/quarantine.js';
+import { objectNameSchema, recordIdSchema, tenantSchema } from './model/change-event.js';
 import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
 import { parseTokensFile, ROLES, tokenDigest } from './http/admin-auth.js';
 import type { Role as TokenRole } from './http/admin-auth.js';
@@ -400,9 +403,7 @@ async function proveCommand(
     const bundle = await buildEvidence(new RedisLedgerStore(redis), tenant, object, id, verifiers);
     if (!bundle)
       throw new ExitError(EXIT_USAGE, `no checkpointed blocks for ${object}/${id} in ${tenant}`);
-    const text = opts.tlogProof
-      ? bundle.entries.map((e) => tlogProof(bundle, e)).join('\n')
-      : JSON.stringify(bundle) + '\n';
+    const text = opts.tlogProof ? tlogProofs(bundle).join('\n') : JSON.stringify(bundle) + '\n';
     if (opts.out) {
       await writeFile(opts.out, text);
       process.stderr.write(
@@ -543,6 +544,63 @@ async function resumeCommand(opts: { tenant: string; as?: string }): Promise<num
     return EXIT_OK;
   } finally {
     await queue.close();
+    redis.disconnect();
+    await redisInfo.stop();
+  }
+}
+
+/** `quarantine list <tenant>` and `quarantine clear <tenant> <object> <id> --reason …`. */
+async function quarantineCommand(
+  action: 'list' | 'clear',
+  args: { tenant: string; object?: string; id?: string },
+  opts: { reason?: string; as?: string; json?: boolean },
+): Promise<number> {
+  const tenant = tenantSchema.safeParse(args.tenant);
+  if (!tenant.success) throw new ExitError(EXIT_USAGE, `not a tenant: ${args.tenant}`);
+  let ref: { tenant: string; object: string; id: string } | undefined;
+  let reason = '';
+  if (action === 'clear') {
+    const object = objectNameSchema.safeParse(args.object);
+    const id = recordIdSchema.safeParse(args.id);
+    if (!object.success || !id.success)
+      throw new ExitError(EXIT_USAGE, 'give the record as <tenant> <object> <id>');
+    reason = (opts.reason ?? '').trim();
+    if (reason === '' || reason.length > CLEAR_REASON_MAX)
+      throw new ExitError(EXIT_USAGE, `--reason must be 1-${CLEAR_REASON_MAX} characters`);
+    ref = { tenant: tenant.data, object: object.data, id: id.data };
+  }
+  const cfg = config();
+  const redisInfo = await cliRedisUrl(cfg);
+  const redis = createRedis(redisInfo.url, 'cli');
+  const queue = ref ? createChangesQueue(connectionFromUrl(redisInfo.url, 'producer')) : undefined;
+  try {
+    const store = new QuarantineStore(redis);
+    if (!ref || !queue) {
+      const records = [...(await store.list(tenant.data))].map(([key, e]) => ({ key, ...e }));
+      if (opts.json) process.stdout.write(JSON.stringify({ tenant: tenant.data, records }) + '\n');
+      else if (records.length === 0) process.stdout.write(`${tenant.data}: nothing quarantined\n`);
+      else
+        for (const r of records)
+          process.stdout.write(`${r.key}  rule ${r.rule}  since ${r.at}  by change ${r.eventId}\n`);
+      return EXIT_OK;
+    }
+    const who = opts.as ?? process.env['USER'] ?? 'unknown';
+    const result = await clearQuarantine(
+      { quarantine: store, sink: createChangeSink(queue) },
+      ref,
+      { type: 'admin', id: `admin:cli:${who}` },
+      reason,
+    );
+    if (opts.json) process.stdout.write(JSON.stringify({ ...ref, ...result }) + '\n');
+    else
+      process.stdout.write(
+        result.cleared
+          ? `${ref.object}/${ref.id} in ${ref.tenant}: cleared (was quarantined by rule ${result.entry.rule} since ${result.entry.at}); the clearing is queued for anchoring\n`
+          : `${ref.object}/${ref.id} in ${ref.tenant}: not quarantined\n`,
+      );
+    return result.cleared ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await queue?.close();
     redis.disconnect();
     await redisInfo.stop();
   }
@@ -761,6 +819,34 @@ export function buildProgram(): Command {
     .action(async (opts: { tenant: string; as?: string }) => {
       process.exitCode = await resumeCommand(opts);
     });
+  const quarantine = program
+    .command('quarantine')
+    .description('records a policy `quarantine` rule marked: list them, or clear one (admin)');
+  quarantine
+    .command('list <tenant>')
+    .description('the quarantined records of a tenant (exit 0)')
+    .option('--json', 'print JSON')
+    .action(async (tenant: string, opts: { json?: boolean }) => {
+      process.exitCode = await quarantineCommand('list', { tenant }, opts);
+    });
+  quarantine
+    .command('clear <tenant> <object> <id>')
+    .description(
+      'release a record: later changes are no longer flagged; anchored as an admin block with your name and reason (exit 0 cleared, 1 not quarantined, 2 error)',
+    )
+    .requiredOption('--reason <text>', 'why it is cleared (anchored)')
+    .option('--as <name>', 'your name, anchored with the clearing (default: $USER)')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        tenant: string,
+        object: string,
+        id: string,
+        opts: { reason?: string; as?: string; json?: boolean },
+      ) => {
+        process.exitCode = await quarantineCommand('clear', { tenant, object, id }, opts);
+      },
+    );
   program
     .command('sandbox')
     .description('run the sandbox HubSpot and Salesforce until stopped (for trying things by hand)')

@@ -39,6 +39,7 @@ import { createFlagsQueue, flagsQueueName } from './pipeline/flags.js';
 import type { FrozenState } from './ledger/store.js';
 import { WebhookAlertSink } from './policy/alerts.js';
 import type { Alert } from './policy/alerts.js';
+import { QuarantineStore } from './policy/quarantine.js';
 import type { CrmClient } from '../connectors/types.js';
 import {
   HubspotClient,
@@ -362,6 +363,7 @@ export async function startService(
       verifierKeys: verifiers,
       verification,
       changeSink: createChangeSink(queue),
+      quarantine: new QuarantineStore(redis),
       witnessKeys: witnessKeys(config),
       witnessQuorum: config.witnesses.quorum,
       // A witness (or operator) reported tampering: the same alert as the verifier's.

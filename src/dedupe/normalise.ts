@@ -2,8 +2,8 @@
  * Field normalisers: total functions from whatever a CRM or a CSV holds to a comparable form, or
  * `undefined` when nothing usable is left. Pure (no I/O); phone numbers use libphonenumber-js.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type { CountryCode } from 'libphonenumber-js';
+import { phoneFacts } from '../model/phone.js';
 import { formalFirstName } from './nicknames.js';
 
 const SPECIAL_LETTERS: Readonly<Record<string, string>> = {
@@ -221,12 +221,10 @@ export function normalisePhone(
   if (s === '') return undefined;
   const cc = isCountryCode(country) ? country : undefined;
   const withoutExt = s.replace(/\s*(?:ext\.?|x|#)\s*\d+\s*$/i, '');
-  try {
-    const parsed = parsePhoneNumberFromString(withoutExt, cc);
-    if (parsed?.isPossible() === true) return parsed.number;
-  } catch {
-    // libphonenumber throws on some malformed inputs; fall through to digits
-  }
+  // Memoised, and shared with the policy's phone check (model/phone.ts); a parse that throws is
+  // no number, and falls through to the digits.
+  const { parsed } = phoneFacts(withoutExt, cc);
+  if (parsed?.isPossible() === true) return parsed.number;
   const digits = withoutExt.replace(/\D/g, '');
   return digits.length >= 6 ? digits : undefined;
 }

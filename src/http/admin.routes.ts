@@ -17,6 +17,8 @@ import { OPENAPI_DOCUMENT } from './openapi.js';
 import { principalOf, requireRole } from './admin-auth.js';
 import { resumeTenant } from '../pipeline/freeze.js';
 import type { ChangeSink } from '../pipeline/queues.js';
+import { CLEAR_REASON_MAX, clearQuarantine } from '../pipeline/quarantine-clear.js';
+import type { QuarantineStore } from '../policy/quarantine.js';
 
 export interface AdminDeps {
   verification: VerificationService;
@@ -32,6 +34,8 @@ export interface AdminDeps {
   witnessQuorum?: number;
   /** called once when POST /admin/freeze freezes a tenant (alerting, metrics) */
   onFreezeReported?: (tenant: string, state: FrozenState, size: number) => void;
+  /** quarantined records (policy); absent: the /admin/quarantine routes answer 503 */
+  quarantine?: QuarantineStore;
   now?: () => number;
 }
 
@@ -402,6 +406,69 @@ export function adminRoutes(deps: AdminDeps): Router {
       );
     }
     res.json({ tenant, resumed: result.wasFrozen, size: result.size, root: result.root });
+  });
+
+  // Records a `quarantine` rule marked: their changes are flagged until an admin clears them.
+  router.get('/quarantine', requireRole('auditor'), async (req, res) => {
+    const tenant = requireTenant(req, ['tenant']);
+    if (!deps.quarantine)
+      throw new HttpError('REDIS_UNAVAILABLE', 'this process holds no quarantine state');
+    const entries = await deps.quarantine.list(tenant);
+    const records = [...entries].map(([key, entry]) => {
+      const slash = key.indexOf('/');
+      return { object: key.slice(0, slash), id: key.slice(slash + 1), ...entry };
+    });
+    res.json({ tenant, records });
+  });
+
+  // Release a quarantined record (admin only), anchored as an admin block naming admin and reason.
+  router.post('/quarantine/clear', requireRole(), smallJson, async (req, res) => {
+    for (const key of Object.keys(req.query))
+      throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+    const body = req.body as Record<string, unknown> | undefined;
+    const tenant = tenantSchema.safeParse(body?.['tenant']);
+    const object = objectNameSchema.safeParse(body?.['object']);
+    const id = recordIdSchema.safeParse(body?.['id']);
+    const reason = body?.['reason'];
+    if (
+      !tenant.success ||
+      !object.success ||
+      !id.success ||
+      typeof reason !== 'string' ||
+      reason.trim() === '' ||
+      reason.length > CLEAR_REASON_MAX ||
+      Object.keys(body ?? {}).some((k) => !['tenant', 'object', 'id', 'reason'].includes(k))
+    ) {
+      throw new HttpError(
+        'BODY_INVALID',
+        `body must be {"tenant": "hubspot:<portalId>", "object": "<object>", "id": "<record id>", "reason": "<1-${CLEAR_REASON_MAX} characters>"}`,
+      );
+    }
+    if (!deps.quarantine || !deps.changeSink)
+      throw new HttpError('REDIS_UNAVAILABLE', 'this process cannot queue admin actions');
+    const principal = principalOf(res);
+    const ref = { tenant: tenant.data, object: object.data, id: id.data };
+    const result = await clearQuarantine(
+      { quarantine: deps.quarantine, sink: deps.changeSink },
+      ref,
+      { type: 'admin', id: `admin:${principal?.role ?? 'admin'}:${principal?.name ?? 'unknown'}` },
+      reason.trim(),
+      () => new Date((deps.now ?? Date.now)()),
+    );
+    if (!result.cleared)
+      throw new HttpError(
+        'NOT_QUARANTINED',
+        `${ref.object}/${ref.id} in ${ref.tenant} is not quarantined`,
+      );
+    res.json({
+      ...ref,
+      cleared: true,
+      rule: result.entry.rule,
+      quarantinedBy: result.entry.eventId,
+      quarantinedAt: result.entry.at,
+      clearedAt: result.at,
+      eventId: result.eventId,
+    });
   });
 
   return router;

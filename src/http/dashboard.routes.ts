@@ -32,7 +32,9 @@ import {
   STYLE_HASH,
   timelinePage,
   verdictsPage,
+  verificationPage,
 } from './dashboard.views.js';
+import { VerificationJobs } from './verification-jobs.js';
 import type {
   Nav,
   ProofStatus,
@@ -295,6 +297,56 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
         ...(checkpoint ? { checkpoint } : {}),
         blocks,
         evidence: !operator,
+      }),
+    );
+  });
+
+  // A full verification in the background, with a progress page that reloads until it is done.
+  const jobs = new VerificationJobs(deps.verification);
+  router.post(
+    '/ui/verifications',
+    ...signedIn,
+    express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 2 }),
+    async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const tenant = tenantSchema.safeParse(body['tenant']);
+      if (!tenant.success)
+        throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
+      if (!(await deps.verification.tenants()).includes(tenant.data))
+        throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant.data}`);
+      const job = jobs.start(tenant.data);
+      res.redirect(303, `/admin/ui/verifications/${job.id}`);
+    },
+  );
+
+  router.get('/ui/verifications/:id', ...signedIn, (req, res) => {
+    const id = String(req.params['id'] ?? '');
+    const job = /^[0-9a-f]{24}$/.test(id) ? jobs.get(id) : undefined;
+    if (!job) throw new HttpError('NOT_FOUND', 'no such verification (finished long ago?)');
+    const r = job.result;
+    send(
+      res,
+      200,
+      verificationPage(navFor(res), {
+        tenant: job.tenant,
+        startedAt: job.startedAt,
+        done: job.done,
+        total: job.total,
+        ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),
+        ...(job.error !== undefined
+          ? { outcome: { error: job.error } }
+          : r === undefined
+            ? {}
+            : r.ok
+              ? { outcome: { ok: true, size: r.size, root: r.root } }
+              : {
+                  outcome: {
+                    ok: false,
+                    firstBadSeq: r.firstBadSeq,
+                    code: r.code,
+                    reason: r.reason,
+                  },
+                }),
       }),
     );
   });

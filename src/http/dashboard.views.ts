@@ -26,6 +26,7 @@ form.search{display:flex;gap:.5em;flex-wrap:wrap;align-items:end}
 label{display:flex;flex-direction:column;font-size:.85em}
 input{font:inherit;padding:.25em .4em}
 code{font-size:.9em;word-break:break-all}
+td form{margin:0}progress{width:100%;height:1.4em}
 `;
 
 export const STYLE_HASH = `sha256-${createHash('sha256').update(STYLE).digest('base64')}`;
@@ -42,12 +43,22 @@ export interface Nav {
   verdicts?: boolean;
 }
 
-export function page(title: string, nav: Nav, body: HtmlValue): string {
+export function page(
+  title: string,
+  nav: Nav,
+  body: HtmlValue,
+  options: { refreshSeconds?: number } = {},
+): string {
   const p = nav.principal;
   return html`<!doctype html>
     <html lang="en">
       <head>
         <meta charset="utf-8" />
+        ${
+          options.refreshSeconds !== undefined
+            ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}" />`
+            : ''
+        }
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${title} · crm-ledger admin</title>
         ${STYLE_ELEMENT}
@@ -201,6 +212,7 @@ export function overviewPage(
             <th>Blocks</th>
             <th>Last checkpoint</th>
             <th>Signed by</th>
+            <th>Full check</th>
           </tr>
         </thead>
         <tbody>
@@ -249,7 +261,74 @@ function tenantRow(t: TenantRow): SafeHtml {
             : ''
       }
     </td>
+    <td>
+      <form method="post" action="/admin/ui/verifications">
+        <input type="hidden" name="tenant" value="${t.tenant}" />
+        <button type="submit">Verify in full</button>
+      </form>
+    </td>
   </tr> `;
+}
+
+export interface VerificationView {
+  tenant: string;
+  startedAt: string;
+  done: number;
+  total: number;
+  finishedAt?: string;
+  /** the outcome once finished */
+  outcome?:
+    | { ok: true; size: number; root: string }
+    | { ok: false; firstBadSeq: number; code: string; reason: string }
+    | { error: string };
+}
+
+/** Seconds between reloads of a running verification's page (a meta refresh: no script). */
+export const VERIFICATION_REFRESH_S = 1;
+
+/** A background full verification: a progress bar while it runs (the page reloads), then the result. */
+export function verificationPage(nav: Nav, v: VerificationView): string {
+  const running = v.finishedAt === undefined;
+  const percent = v.total > 0 ? Math.floor((v.done * 100) / v.total) : 0;
+  const o = v.outcome;
+  const status = running
+    ? v.total > 0
+      ? html`Verifying: ${v.done.toLocaleString('en-US')} of ${v.total.toLocaleString('en-US')}
+        blocks (${percent} %)`
+      : html`Verifying: starting…`
+    : o === undefined
+      ? html`Finished.`
+      : 'error' in o
+        ? html`<span class="bad">Verification could not run</span>: ${o.error}`
+        : o.ok
+          ? html`<span class="ok">verified</span>: ${o.size.toLocaleString('en-US')} blocks, root
+              <code>${o.root}</code>`
+          : html`<span class="bad">TAMPERED</span> at seq ${o.firstBadSeq}: <code>${o.code}</code> —
+              ${o.reason}`;
+  const body = html`<p>
+      Full verification of <code>${v.tenant}</code>, started
+      ${v.startedAt}${v.finishedAt ? html`, finished ${v.finishedAt}` : ''}.
+    </p>
+    ${
+      // Indeterminate until the verifier reports the chain's size.
+      v.total > 0 || !running
+        ? html`<progress
+            id="verify-progress"
+            max="${Math.max(v.total, 1)}"
+            value="${running ? v.done : Math.max(v.total, 1)}"
+          >
+            ${percent} %
+          </progress>`
+        : html`<progress id="verify-progress"></progress>`
+    }
+    <p id="verify-status" role="status">${status}</p>
+    <p><a href="/admin/">Back to the overview</a></p>`;
+  return page(
+    `Verification of ${v.tenant}`,
+    nav,
+    body,
+    running ? { refreshSeconds: VERIFICATION_REFRESH_S } : {},
+  );
 }
 
 function queuesSection(queues: QueueDepthRow[] | { error: string }): SafeHtml {

@@ -22,6 +22,7 @@ export type HttpErrorCode =
   | 'COSIGNATURE_INVALID'
   | 'WITNESS_UNKNOWN'
   | 'CHECKPOINT_UNKNOWN'
+  | 'NOT_QUARANTINED'
   | 'INTERNAL';
 
 const STATUS: Record<string, number> = {
@@ -46,6 +47,7 @@ const STATUS: Record<string, number> = {
   COSIGNATURE_INVALID: 400,
   WITNESS_UNKNOWN: 403,
   CHECKPOINT_UNKNOWN: 404,
+  NOT_QUARANTINED: 404,
   TENANT_FROZEN: 503,
   INTERNAL: 500,
 };

@@ -143,24 +143,38 @@ export const OPENAPI_DOCUMENT = {
       },
       EvidenceBundle: {
         type: 'object',
-        required: ['format', 'tenant', 'record', 'checkpoint', 'keys', 'entries'],
+        description:
+          'Format v2 (src/ledger/evidence.ts): blocks as rows, derivable fields left out, proofs as positions in one node table. `crm-ledger verify-evidence` also reads v1.',
+        required: [
+          'format',
+          'tenant',
+          'record',
+          'checkpoint',
+          'keys',
+          'recordPrev',
+          'nodes',
+          'entries',
+        ],
         properties: {
-          format: { const: 'crm-ledger/evidence@v1' },
+          format: { const: 'crm-ledger/evidence@v2' },
           tenant: { type: 'string' },
           record: { type: 'object', required: ['object', 'id'] },
           checkpoint: { type: 'string' },
           keys: { type: 'array', items: { type: 'string' }, minItems: 1 },
           createdAt: { type: 'string' },
+          recordPrev: { type: 'string' },
+          nodes: { type: 'array', items: { type: 'string' } },
           entries: {
             type: 'array',
             minItems: 1,
             items: {
               type: 'object',
-              required: ['block', 'index', 'proof'],
+              required: ['index', 'proof'],
               properties: {
+                row: { type: 'array', minItems: 8, maxItems: 8 },
                 block: { type: 'string' },
                 index: { type: 'integer', minimum: 0 },
-                proof: { type: 'array', items: { type: 'string' } },
+                proof: { type: 'array', items: { type: 'integer', minimum: 0 } },
                 openings: { type: 'object' },
               },
             },
@@ -525,6 +539,92 @@ export const OPENAPI_DOCUMENT = {
             }),
           },
           ...errors(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    '/admin/quarantine': {
+      get: {
+        summary:
+          'records a policy `quarantine` rule marked (their changes are flagged until cleared)',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor'],
+        parameters: [tenantParam],
+        responses: {
+          '200': {
+            description: 'the quarantined records of the tenant',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'records'],
+              properties: {
+                tenant: { type: 'string' },
+                records: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['object', 'id', 'rule', 'eventId', 'at'],
+                    properties: {
+                      object: { type: 'string' },
+                      id: { type: 'string' },
+                      rule: { type: 'string' },
+                      eventId: { type: 'string' },
+                      at: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          ...errors(400, 401, 403, 503),
+        },
+      },
+    },
+    '/admin/quarantine/clear': {
+      post: {
+        summary:
+          'clear a quarantined record (admin only); anchored as an admin block naming the admin and the reason',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin'],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            required: ['tenant', 'object', 'id', 'reason'],
+            additionalProperties: false,
+            properties: {
+              tenant: { type: 'string' },
+              object: { type: 'string' },
+              id: { type: 'string' },
+              reason: { type: 'string', minLength: 1, maxLength: 1000 },
+            },
+          }),
+        },
+        responses: {
+          '200': {
+            description: 'cleared; the admin block is queued',
+            content: json({
+              type: 'object',
+              required: [
+                'tenant',
+                'object',
+                'id',
+                'cleared',
+                'rule',
+                'quarantinedBy',
+                'quarantinedAt',
+                'clearedAt',
+                'eventId',
+              ],
+              properties: {
+                cleared: { const: true },
+                rule: { type: 'string' },
+                quarantinedBy: { type: 'string' },
+                quarantinedAt: { type: 'string' },
+                clearedAt: { type: 'string' },
+                eventId: { type: 'string' },
+              },
+            }),
+          },
+          ...errors(400, 401, 403, 404, 503),
         },
       },
     },

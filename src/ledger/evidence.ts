@@ -8,6 +8,17 @@
  * entry's proof is the inclusion-proof part of a C2SP tlog-proof (`index` + base64 hashes), and
  * `tlogProof()` renders it as a standalone `c2sp.org/tlog-proof@v1` for other tooling.
  *
+ * Format v2 (`crm-ledger/evidence@v2`, what `buildEvidence` makes) carries the same facts in about
+ * 60 % of the bytes: every block is a row of its values in a fixed order (the field names and the
+ * fields a verifier can derive are left out: `v` is 1, `seq` is the entry's index, `tenant` and
+ * `record` are the bundle's, `recordPrev` is the leaf hash of the previous entry, or the bundle's
+ * `recordPrev` for the first; `prev` and the field commitments are base64 instead of hex; a block
+ * of another shape is carried as is), and the inclusion proofs share one table of nodes (the proofs of one
+ * record's blocks share their upper nodes), each entry naming its nodes by position. The verifier
+ * rebuilds each block's exact canonical bytes and proves each one's inclusion on its own, so a
+ * failure still names the block; v1 bundles (full canonical strings, per-entry proofs) are still
+ * accepted (`expandEvidence` turns v2 into v1, and `tlogProof` renders either).
+ *
  * `verifyEvidence` says exactly what a bundle proves, or the first thing that fails.
  */
 import { z } from 'zod';
@@ -22,7 +33,10 @@ import { inclusionProofRefs, verifyInclusion } from './merkle.js';
 import type { RedisLedgerStore } from './store.js';
 import { decodeVaultEntry } from '../vault/plain.js';
 
-export const EVIDENCE_FORMAT = 'crm-ledger/evidence@v1';
+export const EVIDENCE_FORMAT_V1 = 'crm-ledger/evidence@v1';
+export const EVIDENCE_FORMAT = 'crm-ledger/evidence@v2';
+
+const BASE64_HASH = /^[A-Za-z0-9+/]{43}=$/;
 
 const entrySchema = z.strictObject({
   /** the block's canonical JSON, exactly the bytes that were hashed */
@@ -30,13 +44,13 @@ const entrySchema = z.strictObject({
   /** index in the log (= the block's seq) */
   index: z.number().int().min(0),
   /** RFC 6962 inclusion proof, base64, leaf's sibling first (tlog-proof order) */
-  proof: z.array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a base64 SHA-256 hash')).max(64),
+  proof: z.array(z.string().regex(BASE64_HASH, 'a base64 SHA-256 hash')).max(64),
   /** field name → [value, salt hex]: the openings of the block's commitments still held */
   openings: z.record(z.string(), z.tuple([z.unknown(), z.string()])).optional(),
 });
 
-export const evidenceSchema = z.strictObject({
-  format: z.literal(EVIDENCE_FORMAT),
+export const evidenceSchemaV1 = z.strictObject({
+  format: z.literal(EVIDENCE_FORMAT_V1),
   tenant: z.string(),
   record: z.strictObject({ object: z.string(), id: z.string() }),
   /** the signed checkpoint every proof leads to */
@@ -47,10 +61,214 @@ export const evidenceSchema = z.strictObject({
   createdAt: z.string().optional(),
   entries: z.array(entrySchema).min(1).max(100_000),
 });
-export type EvidenceBundle = z.infer<typeof evidenceSchema>;
+export type EvidenceBundleV1 = z.infer<typeof evidenceSchemaV1>;
 export type EvidenceEntry = z.infer<typeof entrySchema>;
 
-/** Builds the bundle of a record's whole history, proved against the latest checkpoint. */
+/**
+ * A v2 entry carries a version-1 block as a row: these fields, in this order (`v` = 1 and `seq`,
+ * `tenant`, `record`, `recordPrev` are derived; `prev` and the field commitments are base64).
+ */
+const ROW_FIELDS = [
+  'actor',
+  'anchoredAt',
+  'eventId',
+  'fields',
+  'kind',
+  'occurredAt',
+  'prev',
+  'verdicts',
+] as const;
+const BLOCK_KEYS = [...ROW_FIELDS, 'record', 'recordPrev', 'seq', 'tenant', 'v'].sort().join(',');
+
+const entrySchemaV2 = z.strictObject({
+  /** index in the log (= the block's seq) */
+  index: z.number().int().min(0),
+  /** the block as a row of ROW_FIELDS */
+  row: z.array(z.unknown()).length(ROW_FIELDS.length).optional(),
+  /** or the block's canonical JSON as is (a block that does not fit a row) */
+  block: z.string().min(2).max(1_000_000).optional(),
+  /** positions in `nodes`: the RFC 6962 inclusion proof, leaf's sibling first */
+  proof: z.array(z.number().int().min(0)).max(64),
+  openings: z.record(z.string(), z.tuple([z.unknown(), z.string()])).optional(),
+});
+
+export const evidenceSchemaV2 = z.strictObject({
+  format: z.literal(EVIDENCE_FORMAT),
+  tenant: z.string(),
+  record: z.strictObject({ object: z.string(), id: z.string() }),
+  checkpoint: z.string().max(16_384),
+  keys: z.array(z.string().max(512)).min(1).max(16),
+  createdAt: z.string().optional(),
+  /** base64 leaf hash the first entry's block links back to (zero: the record's first block) */
+  recordPrev: z.string().regex(BASE64_HASH, 'a base64 SHA-256 hash'),
+  /** the proof nodes (base64 SHA-256), each once */
+  nodes: z.array(z.string().regex(BASE64_HASH, 'a base64 SHA-256 hash')).max(100_000),
+  entries: z.array(entrySchemaV2).min(1).max(100_000),
+});
+export type EvidenceBundleV2 = z.infer<typeof evidenceSchemaV2>;
+export type EvidenceEntryV2 = z.infer<typeof entrySchemaV2>;
+export type EvidenceBundle = EvidenceBundleV1 | EvidenceBundleV2;
+
+/** v1 or v2, by the `format` field. */
+export const evidenceSchema = z.union([evidenceSchemaV1, evidenceSchemaV2]);
+
+const hexToB64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64');
+const b64ToHex = (b64: string): string => Buffer.from(b64, 'base64').toString('hex');
+const isHash64 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const isB64Hash = (v: unknown): v is string => typeof v === 'string' && BASE64_HASH.test(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A block as a row (v2), or undefined when it is not a version-1 block of the usual shape. */
+function blockToRow(text: string): unknown[] | undefined {
+  let block: Record<string, unknown>;
+  try {
+    block = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const fields = block['fields'];
+  if (
+    !isPlainObject(block) ||
+    block['v'] !== 1 ||
+    Object.keys(block).sort().join(',') !== BLOCK_KEYS ||
+    !isHash64(block['prev']) ||
+    !isPlainObject(fields) ||
+    !Object.values(fields).every(isHash64)
+  ) {
+    return undefined;
+  }
+  return ROW_FIELDS.map((k) => {
+    if (k === 'prev') return hexToB64(block['prev'] as string);
+    if (k === 'fields')
+      return Object.fromEntries(Object.entries(fields).map(([n, c]) => [n, hexToB64(c as string)]));
+    return block[k];
+  });
+}
+
+/** Rebuilds a row's canonical block bytes; undefined when the row is not valid. */
+function rowToBlock(
+  row: readonly unknown[],
+  derived: {
+    seq: number;
+    tenant: string;
+    record: { object: string; id: string };
+    recordPrev: string;
+  },
+): string | undefined {
+  const fields = row[ROW_FIELDS.indexOf('fields')];
+  const prev = row[ROW_FIELDS.indexOf('prev')];
+  if (!isB64Hash(prev) || !isPlainObject(fields) || !Object.values(fields).every(isB64Hash)) {
+    return undefined;
+  }
+  const block: Record<string, unknown> = { v: 1, ...derived };
+  ROW_FIELDS.forEach((k, i) => (block[k] = row[i]));
+  block['prev'] = b64ToHex(prev);
+  block['fields'] = Object.fromEntries(
+    Object.entries(fields).map(([n, c]) => [n, b64ToHex(c as string)]),
+  );
+  return canonicalize(block);
+}
+
+/** v1 → v2: packed blocks (where they round-trip exactly) and one shared table of proof nodes. */
+export function compactEvidence(bundle: EvidenceBundleV1): EvidenceBundleV2 {
+  const nodes: string[] = [];
+  const position = new Map<string, number>();
+  const first = bundle.entries[0];
+  let recordPrev = ZERO_HASH_HEX;
+  if (first) {
+    try {
+      const b = JSON.parse(first.block) as { recordPrev?: unknown };
+      if (isHash64(b.recordPrev)) recordPrev = b.recordPrev;
+    } catch {
+      // an unparsable block is carried as is below
+    }
+  }
+  let previous = recordPrev;
+  const entries = bundle.entries.map((e): EvidenceEntryV2 => {
+    const proof = e.proof.map((node) => {
+      let at = position.get(node);
+      if (at === undefined) {
+        at = nodes.push(node) - 1;
+        position.set(node, at);
+      }
+      return at;
+    });
+    const row = blockToRow(e.block);
+    const fits =
+      row !== undefined &&
+      rowToBlock(row, {
+        seq: e.index,
+        tenant: bundle.tenant,
+        record: bundle.record,
+        recordPrev: previous,
+      }) === e.block;
+    previous = toHex(leafHash(new TextEncoder().encode(e.block), sha256Reference));
+    return {
+      index: e.index,
+      ...(fits ? { row } : { block: e.block }),
+      proof,
+      ...(e.openings ? { openings: e.openings } : {}),
+    };
+  });
+  return {
+    format: EVIDENCE_FORMAT,
+    tenant: bundle.tenant,
+    record: bundle.record,
+    checkpoint: bundle.checkpoint,
+    keys: bundle.keys,
+    ...(bundle.createdAt !== undefined ? { createdAt: bundle.createdAt } : {}),
+    recordPrev: hexToB64(recordPrev),
+    nodes,
+    entries,
+  };
+}
+
+/** v2 → v1 (exact block bytes, per-entry proofs); a problem names the entry. */
+export function expandEvidence(
+  bundle: EvidenceBundleV2,
+):
+  | { ok: true; bundle: EvidenceBundleV1 }
+  | { ok: false; reason: string; entry: number; seq: number } {
+  let previous = b64ToHex(bundle.recordPrev);
+  const entries: EvidenceEntry[] = [];
+  for (const [i, e] of bundle.entries.entries()) {
+    const bad = (reason: string) => ({ ok: false as const, reason, entry: i, seq: e.index });
+    if ((e.row === undefined) === (e.block === undefined))
+      return bad(`entry ${i}: needs exactly one of "row" and "block"`);
+    const proof: string[] = [];
+    for (const at of e.proof) {
+      const node = bundle.nodes[at];
+      if (node === undefined) return bad(`entry ${i}: proof names node ${at}, not in the table`);
+      proof.push(node);
+    }
+    const block =
+      e.block ??
+      rowToBlock(e.row ?? [], {
+        seq: e.index,
+        tenant: bundle.tenant,
+        record: bundle.record,
+        recordPrev: previous,
+      });
+    if (block === undefined) return bad(`entry ${i}: the block row has no valid prev or fields`);
+    previous = toHex(leafHash(new TextEncoder().encode(block), sha256Reference));
+    entries.push({ block, index: e.index, proof, ...(e.openings ? { openings: e.openings } : {}) });
+  }
+  return {
+    ok: true,
+    bundle: {
+      format: EVIDENCE_FORMAT_V1,
+      tenant: bundle.tenant,
+      record: bundle.record,
+      checkpoint: bundle.checkpoint,
+      keys: bundle.keys,
+      ...(bundle.createdAt !== undefined ? { createdAt: bundle.createdAt } : {}),
+      entries,
+    },
+  };
+}
+
+/** Builds the bundle (v2) of a record's whole history, proved against the latest checkpoint. */
 export async function buildEvidence(
   store: RedisLedgerStore,
   tenant: string,
@@ -58,7 +276,20 @@ export async function buildEvidence(
   id: string,
   verifiers: readonly Verifier[],
   now: () => Date = () => new Date(),
-): Promise<EvidenceBundle | undefined> {
+): Promise<EvidenceBundleV2 | undefined> {
+  const v1 = await buildEvidenceV1(store, tenant, object, id, verifiers, now);
+  return v1 && compactEvidence(v1);
+}
+
+/** The same bundle in format v1 (for tools that read only v1). */
+export async function buildEvidenceV1(
+  store: RedisLedgerStore,
+  tenant: string,
+  object: string,
+  id: string,
+  verifiers: readonly Verifier[],
+  now: () => Date = () => new Date(),
+): Promise<EvidenceBundleV1 | undefined> {
   const index = await store.readRecord(tenant, `${object}/${id}`);
   if (index.length === 0) return undefined;
   const latest = await store.latestCheckpoint(tenant);
@@ -93,7 +324,7 @@ export async function buildEvidence(
     return entry;
   });
   return {
-    format: EVIDENCE_FORMAT,
+    format: EVIDENCE_FORMAT_V1,
     tenant,
     record: { object, id },
     checkpoint: latest.note,
@@ -103,8 +334,19 @@ export async function buildEvidence(
   };
 }
 
+/** Every entry of a bundle (v1 or v2) as a standalone C2SP tlog-proof. */
+export function tlogProofs(bundle: EvidenceBundle): string[] {
+  let v1: EvidenceBundleV1;
+  if (bundle.format === EVIDENCE_FORMAT) {
+    const expanded = expandEvidence(bundle);
+    if (!expanded.ok) throw new Error(expanded.reason);
+    v1 = expanded.bundle;
+  } else v1 = bundle;
+  return v1.entries.map((e) => tlogProof(v1, e));
+}
+
 /** One entry as a standalone C2SP tlog-proof (its checkpoint verbatim, without cosignatures). */
-export function tlogProof(bundle: EvidenceBundle, entry: EvidenceEntry): string {
+export function tlogProof(bundle: EvidenceBundleV1, entry: EvidenceEntry): string {
   return (
     [
       'c2sp.org/tlog-proof@v1',
@@ -142,6 +384,8 @@ export type EvidenceResult =
       /** true when the bundle starts at the record's first block (recordPrev = zero) */
       fromFirstBlock: boolean;
       keysFrom: 'argument' | 'bundle';
+      /** the bundle's format (v1 or v2) */
+      format: string;
       changes: EvidenceChange[];
       /** one sentence: what this proves */
       statement: string;
@@ -179,7 +423,8 @@ function fail(
  * bundle's own keys are used and the result says so (then compare the key id with one you trust).
  */
 export function verifyEvidence(input: unknown, trustedKeys?: readonly string[]): EvidenceResult {
-  const parsed = evidenceSchema.safeParse(input);
+  const v2 = (input as { format?: unknown } | null)?.format === EVIDENCE_FORMAT;
+  const parsed = (v2 ? evidenceSchemaV2 : evidenceSchemaV1).safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return fail(
@@ -187,7 +432,17 @@ export function verifyEvidence(input: unknown, trustedKeys?: readonly string[]):
       `not an evidence bundle: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
     );
   }
-  const bundle = parsed.data;
+  let bundle: EvidenceBundleV1;
+  if (parsed.data.format === EVIDENCE_FORMAT) {
+    const expanded = expandEvidence(parsed.data);
+    if (!expanded.ok) {
+      return fail('EVIDENCE_MALFORMED', expanded.reason, {
+        entry: expanded.entry,
+        seq: expanded.seq,
+      });
+    }
+    bundle = expanded.bundle;
+  } else bundle = parsed.data;
   let verifiers: Verifier[];
   try {
     verifiers = (trustedKeys ?? bundle.keys).map(parseVerifierKey);
@@ -252,7 +507,9 @@ export function verifyEvidence(input: unknown, trustedKeys?: readonly string[]):
     } catch (err) {
       return fail(
         'PROOF_INVALID',
-        `block #${entry.index}: not included in the signed tree of size ${checkpoint.size} (${(err as Error).message})`,
+        `block #${entry.index}: not included in the signed tree of size ${checkpoint.size} (${(err as Error).message})` +
+          // v2 derives recordPrev from the previous entry: a change left out looks like this.
+          (v2 && i > 0 ? '; or a change of the record before it is missing or altered' : ''),
         at,
       );
     }
@@ -327,6 +584,7 @@ export function verifyEvidence(input: unknown, trustedKeys?: readonly string[]):
     signedBy,
     fromFirstBlock,
     keysFrom,
+    format: parsed.data.format,
     changes,
     statement,
   };

@@ -8,10 +8,9 @@
  * customer can be erased, and a value copied into a verdict would defeat that.
  */
 import { createHash, hash } from 'node:crypto';
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import type { CountryCode } from 'libphonenumber-js';
 import { canonicalize } from '../ledger/canonical.js';
 import type { ChangeEvent, FieldValue } from '../model/change-event.js';
+import { isValidPhoneNumber } from '../model/phone.js';
 import type { Verdict } from '../model/verdict.js';
 import type {
   AccessSpec,
@@ -396,30 +395,18 @@ const EMAIL =
   /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
 
 /**
- * libphonenumber-js costs tens of µs per parse, far more than the rest of an evaluation, so
- * answers are memoised (bounded): Salesforce Outbound Messages re-send a record's whole state, so
- * the same phone value comes back with every change to the record. Values with too few or too many
- * digits, or letters, are refused before parsing.
+ * libphonenumber-js costs ~10 µs per parse, far more than the rest of an evaluation, so the parse
+ * is memoised (model/phone.ts, bounded LRU) and shared with the dedupe normaliser, which parses the
+ * same values first when duplicate matching is on; Salesforce Outbound Messages also re-send a
+ * record's whole state, so the same value comes back with every change to the record. Values with
+ * too few or too many digits, or letters, are refused before parsing.
  */
-const PHONE_CACHE_MAX = 10_000;
-const phoneCache = new Map<string, boolean>();
-
 function isValidPhone(text: string, country: string | undefined): boolean {
   const digits = text.replace(/\D/g, '').length;
   if (digits < 4 || digits > 17 || /[A-Za-z]/.test(text.replace(/\s*(?:ext\.?|x)\s*\d+$/i, ''))) {
     return false;
   }
-  const key = `${country ?? ''}\u0000${text}`;
-  const known = phoneCache.get(key);
-  if (known !== undefined) return known;
-  const parsed = parsePhoneNumberFromString(
-    text,
-    country === undefined ? undefined : { defaultCountry: country as CountryCode },
-  );
-  const valid = parsed?.isValid() === true;
-  if (phoneCache.size >= PHONE_CACHE_MAX) phoneCache.clear();
-  phoneCache.set(key, valid);
-  return valid;
+  return isValidPhoneNumber(text, country);
 }
 
 function isEmpty(value: FieldValue): boolean {

@@ -13,6 +13,7 @@ import { startRedisServer } from '../../src/redis/embedded-server.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
+import { QuarantineStore } from '../../src/policy/quarantine.js';
 import { startHubspotSandbox } from '../../connectors/sandbox/hubspot/index.js';
 import { contactChange, createFileKeyLedger } from '../helpers/ledger.js';
 
@@ -142,7 +143,9 @@ describe('crm-ledger verify', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, keysFrom: 'bundle', treeSize: 2 });
 
     const text = await readFile(file, 'utf8');
-    await writeFile(file, text.replace('\\"update\\"', '\\"delete\\"'));
+    // Format v2: the block is a row of values (no escaped JSON string); change its kind.
+    expect(text).toContain('"update"');
+    await writeFile(file, text.replace('"update"', '"delete"'));
     const bad = await cli(['verify-evidence', file, '--key', join(dir, 'ledger.key.pub')], offline);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('FAILED [PROOF_INVALID]: block #0:');
@@ -234,6 +237,45 @@ describe('crm-ledger verify', () => {
     expect(await new Promise((r) => child.once('exit', r))).toBe(0);
   }, 30_000);
 
+  it('quarantine lists marked records and clears one (exit 0), then says it is not (exit 1)', async () => {
+    await new QuarantineStore(redis).quarantine(
+      { tenant: 'hubspot:111', object: 'contact', id: 'a' },
+      { rule: 'email-editors', eventId: 'evt-q', at: '2026-11-26T12:00:00.000Z' },
+    );
+    const list = await cli(['quarantine', 'list', 'hubspot:111', '--json']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject({
+      records: [{ key: 'contact/a', rule: 'email-editors', eventId: 'evt-q' }],
+    });
+    expect((await cli(['quarantine', 'clear', 'hubspot:111', 'contact', 'a'])).code).toBe(2);
+    const cleared = await cli([
+      'quarantine',
+      'clear',
+      'hubspot:111',
+      'contact',
+      'a',
+      '--reason',
+      'owner confirmed the edit',
+      '--as',
+      'ada',
+    ]);
+    expect(cleared.code).toBe(0);
+    expect(cleared.stdout).toContain('contact/a in hubspot:111: cleared');
+    expect((await cli(['quarantine', 'list', 'hubspot:111'])).stdout).toContain(
+      'nothing quarantined',
+    );
+    const again = await cli([
+      'quarantine',
+      'clear',
+      'hubspot:111',
+      'contact',
+      'a',
+      '--reason',
+      'x',
+    ]);
+    expect(again.code).toBe(1);
+  }, 60_000);
+
   it('--help lists the commands', async () => {
     const { code, stdout } = await cli(['--help']);
     expect(code).toBe(0);
@@ -244,6 +286,7 @@ describe('crm-ledger verify', () => {
       'history',
       'prove',
       'verify-evidence',
+      'quarantine',
       'demo',
     ])
       expect(stdout).toContain(command);

@@ -25,6 +25,8 @@ import { contactChange } from '../helpers/ledger.js';
 import { ADMIN_TOKEN, OPERATOR_TOKEN, createAdminApp } from '../helpers/admin-app.js';
 import type { AdminAppFixture } from '../helpers/admin-app.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
+import { startProxy } from '../helpers/tcp-proxy.js';
+import type { ReplyDroppingProxy } from '../helpers/tcp-proxy.js';
 
 const CHROMIUM = process.env['CRM_LEDGER_CHROMIUM'] ?? '/usr/bin/chromium';
 /** The browser's own function, called inside page.evaluate (the project has no DOM typings). */
@@ -38,6 +40,9 @@ let redis: Redis;
 // A private redis-server: the overview lists every tenant it finds, and other test files put
 // theirs (some deliberately tampered) on the shared test Redis.
 let redisServer: EmbeddedRedis;
+// The app reaches Redis through a proxy that can slow replies: a full verification then lasts
+// long enough (seconds) for the progress page to show it moving, whatever the machine's speed.
+let proxy: ReplyDroppingProxy;
 let fx: AdminAppFixture;
 let server: Server;
 let base: string;
@@ -45,6 +50,9 @@ let browser: Browser;
 let shots: string;
 const intact = randomTenant();
 const broken = randomTenant('salesforce');
+/** Large enough that a full verification reports several segments of progress. */
+const large = randomTenant();
+const LARGE_SIZE = 20_000;
 
 async function assertChromium(): Promise<void> {
   try {
@@ -74,7 +82,8 @@ async function rowText(page: Page, tenant: string): Promise<string> {
 beforeAll(async () => {
   await assertChromium();
   redisServer = await startRedisServer({ persistence: 'none' });
-  redis = new RedisClient(redisServer.url);
+  proxy = await startProxy(redisServer.port);
+  redis = new RedisClient(proxy.url);
   fx = await createAdminApp(redis);
   const change = contactChange(intact, 'c42', {
     fields: { email: 'grace@example.com', lastname: 'Hopper' },
@@ -90,6 +99,12 @@ beforeAll(async () => {
     contactChange(broken, 'b'),
     contactChange(broken, 'c'),
   ]);
+  for (let b = 0; b < LARGE_SIZE / 1000; b++) {
+    await fx.ledger.append(
+      large,
+      Array.from({ length: 1000 }, (_, i) => contactChange(large, `l${(b * 1000 + i) % 100}`)),
+    );
+  }
   server = createServer(fx.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -100,12 +115,13 @@ beforeAll(async () => {
     // Root in a container has no user namespaces for Chromium's sandbox.
     args: ['--no-sandbox', '--disable-dev-shm-usage'],
   });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   await redis?.quit();
+  await proxy?.close();
   await fx?.close();
   await redisServer?.stop();
   if (shots && !KEEP_SHOTS) await rm(shots, { recursive: true, force: true });
@@ -161,6 +177,63 @@ describe('dashboard in a browser', () => {
       await page.screenshot({ path: join(shots, 'timeline.png'), fullPage: true });
       await context.close();
     });
+  });
+
+  describe('when an admin starts a full verification of a large chain', () => {
+    it('shows a progress bar that advances, then the result', async () => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      await logIn(page, ADMIN_TOKEN);
+      // A Redis 250 ms away: the segments of the chain arrive over several seconds.
+      proxy.delayReplies(250);
+      await page
+        .locator(`tr[data-tenant="${large}"]`)
+        .getByRole('button', { name: 'Verify in full' })
+        .click();
+      await page.waitForURL(/\/admin\/ui\/verifications\/[0-9a-f]{24}$/);
+      await expectText(page.getByRole('heading', { level: 1 }), `Verification of ${large}`);
+
+      // What the page shows at each reload (it reloads itself every second until done).
+      const seen: { value: number | null; max: number | null; status: string }[] = [];
+      const look = async () => {
+        const bar = page.locator('#verify-progress');
+        const [value, max, status] = await Promise.all([
+          bar.getAttribute('value'),
+          bar.getAttribute('max'),
+          page.locator('#verify-status').innerText(),
+        ]);
+        seen.push({
+          value: value === null ? null : Number(value),
+          max: max === null ? null : Number(max),
+          status: status.replace(/\s+/g, ' '),
+        });
+      };
+      await look();
+      await page.screenshot({ path: join(shots, 'verification-running.png'), fullPage: true });
+      const end = Date.now() + 60_000;
+      while (!seen.at(-1)?.status.includes('verified:') && Date.now() < end) {
+        await page.waitForEvent('load', { timeout: 5_000 }).catch(() => undefined);
+        await look().catch(() => undefined); // a reload may start while reading
+      }
+      proxy.delayReplies(0);
+      const first = seen[0]!;
+      const last = seen.at(-1)!;
+      // First a running verification: an indeterminate bar, or part of the chain.
+      expect(first.status).toMatch(/^Verifying: /);
+      expect(first.value ?? 0).toBeLessThan(LARGE_SIZE);
+      // Then the result, with the bar full.
+      expect(last.status).toBe(
+        `verified: ${LARGE_SIZE.toLocaleString('en-US')} blocks, root ${last.status.split('root ')[1]}`,
+      );
+      expect(last.status).toMatch(/root [0-9a-f]{64}$/);
+      expect(last).toMatchObject({ value: LARGE_SIZE, max: LARGE_SIZE });
+      // The bar only moves forward, and was seen part way.
+      const values = seen.map((s) => s.value ?? 0);
+      expect(values).toEqual([...values].sort((a, b) => a - b));
+      expect(values.some((v) => v > 0 && v < LARGE_SIZE)).toBe(true);
+      await page.screenshot({ path: join(shots, 'verification-done.png'), fullPage: true });
+      await context.close();
+    }, 90_000);
   });
 
   describe('when a block of a tenant is tampered with and the tenant is frozen', () => {

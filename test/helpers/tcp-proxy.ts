@@ -1,6 +1,7 @@
 /**
  * A loopback TCP proxy in front of a real redis-server, to lose a reply on purpose: the command
- * reaches Redis and runs, but the client never hears back (the connection is cut instead).
+ * reaches Redis and runs, but the client never hears back (the connection is cut instead). It can
+ * also slow the link (each reply delivered `ms` late, in order), as a distant Redis would be.
  */
 import net from 'node:net';
 
@@ -10,6 +11,8 @@ export interface ReplyDroppingProxy {
   dropReplyTo(pattern: RegExp): void;
   /** while true, new connections are accepted and closed at once (Redis "down" for clients) */
   refuseConnections(refuse: boolean): void;
+  /** deliver every reply `ms` after it arrives (0: at once) */
+  delayReplies(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -17,6 +20,7 @@ export async function startProxy(targetPort: number): Promise<ReplyDroppingProxy
   let drop = false;
   let armed: RegExp | undefined;
   let refusing = false;
+  let delayMs = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (refusing) {
@@ -39,7 +43,9 @@ export async function startProxy(targetPort: number): Promise<ReplyDroppingProxy
         upstream.destroy();
         return;
       }
-      client.write(d);
+      // Timers of one duration fire in the order they were set: replies stay in order.
+      if (delayMs > 0) setTimeout(() => client.write(d), delayMs);
+      else client.write(d);
     });
     const end = () => {
       client.destroy();
@@ -57,6 +63,9 @@ export async function startProxy(targetPort: number): Promise<ReplyDroppingProxy
     },
     refuseConnections: (refuse) => {
       refusing = refuse;
+    },
+    delayReplies: (ms) => {
+      delayMs = ms;
     },
     close: async () => {
       for (const s of sockets) s.destroy();

@@ -388,6 +388,77 @@ describe('dashboard pages', () => {
   });
 });
 
+describe('background full verification', () => {
+  it('starts from the overview form, reloads with a progress bar, then shows the result', async () => {
+    const big = randomTenant();
+    for (let b = 0; b < 3; b++)
+      await fx.ledger.append(
+        big,
+        Array.from({ length: 1000 }, (_, i) => contactChange(big, `v${(b * 1000 + i) % 50}`)),
+      );
+    const cookie = await login(AUDITOR_TOKEN);
+    const overview = await request(fx.app).get('/admin/').set('Cookie', cookie);
+    expect(squash(overview.text)).toContain(
+      `<form method="post" action="/admin/ui/verifications"><input type="hidden" name="tenant" value="${big}" />`,
+    );
+    // A cookie-authenticated post from elsewhere is refused (CSRF), and starts nothing.
+    const foreign = await request(fx.app)
+      .post('/admin/ui/verifications')
+      .set('Cookie', cookie)
+      .set('Host', '127.0.0.1')
+      .set('Origin', 'http://evil.example')
+      .type('form')
+      .send({ tenant: big });
+    expect(foreign.status).toBe(403);
+
+    const started = await request(fx.app)
+      .post('/admin/ui/verifications')
+      .set('Cookie', cookie)
+      .set('Host', '127.0.0.1')
+      .set('Origin', ORIGIN)
+      .type('form')
+      .send({ tenant: big });
+    expect(started.status).toBe(303);
+    const location = String(started.headers['location']);
+    expect(location).toMatch(/^\/admin\/ui\/verifications\/[0-9a-f]{24}$/);
+    const first = await request(fx.app).get(location).set('Cookie', cookie);
+    expect(first.status).toBe(200);
+    expect(first.text).toContain('<progress id="verify-progress"');
+    // Until it is done the page reloads itself (a meta refresh: the CSP allows no script).
+    let page = first.text;
+    const end = Date.now() + 30_000;
+    while (page.includes('http-equiv="refresh"') && Date.now() < end) {
+      expect(squash(page)).toMatch(/Verifying: (starting…|[\d,]+ of 3,000 blocks \(\d+ %\))/);
+      await new Promise((r) => setTimeout(r, 50));
+      page = (await request(fx.app).get(location).set('Cookie', cookie)).text;
+    }
+    expect(page).not.toContain('http-equiv="refresh"');
+    expect(squash(page)).toContain('<progress id="verify-progress" max="3000" value="3000">');
+    expect(squash(page)).toMatch(
+      /<span class="ok">verified<\/span>: 3,000 blocks, root ?<code>[0-9a-f]{64}<\/code>/,
+    );
+
+    // Bad input: 400/404 with a code, as a page.
+    const bad = await request(fx.app)
+      .post('/admin/ui/verifications')
+      .set('Authorization', `Bearer ${OPERATOR_TOKEN}`)
+      .type('form')
+      .send({ tenant: 'nope' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('TENANT_INVALID');
+    const unknown = await request(fx.app)
+      .post('/admin/ui/verifications')
+      .set('Authorization', `Bearer ${OPERATOR_TOKEN}`)
+      .type('form')
+      .send({ tenant: randomTenant() });
+    expect(unknown.status).toBe(404);
+    const missing = await request(fx.app)
+      .get('/admin/ui/verifications/0123456789abcdef01234567')
+      .set('Cookie', cookie);
+    expect(missing.status).toBe(404);
+  }, 60_000);
+});
+
 describe('recent verdicts page', () => {
   it('lists verdicts with links to the record, reasons escaped, and hidden from operators', async () => {
     fx.verdicts.unshift({

@@ -7,8 +7,16 @@ import type { Redis } from 'ioredis';
 import { connect, randomTenant } from '../helpers/redis.js';
 import { contactChange, createTestLedger, testSigner } from '../helpers/ledger.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
-import { buildEvidence, tlogProof, verifyEvidence } from '../../src/ledger/evidence.js';
-import type { EvidenceBundle } from '../../src/ledger/evidence.js';
+import {
+  buildEvidence,
+  buildEvidenceV1,
+  compactEvidence,
+  expandEvidence,
+  tlogProof,
+  tlogProofs,
+  verifyEvidence,
+} from '../../src/ledger/evidence.js';
+import type { EvidenceBundleV1, EvidenceBundleV2 } from '../../src/ledger/evidence.js';
 import { formatVerifierKey, verifierFromSigner } from '../../src/ledger/checkpoint.js';
 
 let redis: Redis;
@@ -16,7 +24,8 @@ let ledger: Ledger;
 const signer = testSigner();
 const vkey = formatVerifierKey(verifierFromSigner(signer));
 let tenant: string;
-let bundle: EvidenceBundle;
+let bundle: EvidenceBundleV1;
+let compact: EvidenceBundleV2;
 
 beforeAll(async () => {
   redis = connect();
@@ -32,15 +41,104 @@ beforeAll(async () => {
     );
     await ledger.append(tenant, changes);
   }
-  bundle = (await buildEvidence(ledger.store, tenant, 'contact', 'the-one', ledger.verifiers))!;
+  bundle = (await buildEvidenceV1(ledger.store, tenant, 'contact', 'the-one', ledger.verifiers))!;
+  compact = (await buildEvidence(ledger.store, tenant, 'contact', 'the-one', ledger.verifiers))!;
 });
 afterAll(async () => {
   await redis.quit();
 });
 
-const clone = (): EvidenceBundle => structuredClone(bundle);
+const clone = (): EvidenceBundleV1 => structuredClone(bundle);
+const cloneV2 = (): EvidenceBundleV2 => structuredClone(compact);
 
-describe('evidence bundle', () => {
+describe('evidence bundle v2 (what buildEvidence makes)', () => {
+  it('is under 8 KiB for 10 changes in a 500-block log, and expands to the v1 bundle', () => {
+    expect(compact.format).toBe('crm-ledger/evidence@v2');
+    expect(compact.entries.every((e) => e.row !== undefined && e.block === undefined)).toBe(true);
+    const size = Buffer.byteLength(JSON.stringify(compact));
+    expect(size).toBeLessThan(8 * 1024);
+    expect(size).toBeLessThan(Buffer.byteLength(JSON.stringify(bundle)) * 0.7);
+    const expanded = expandEvidence(compact);
+    expect(expanded).toMatchObject({ ok: true });
+    if (expanded.ok)
+      expect({ ...expanded.bundle, createdAt: '' }).toEqual({ ...bundle, createdAt: '' });
+    expect(compactEvidence(bundle)).toEqual({ ...compact, createdAt: bundle.createdAt });
+  });
+
+  it('verifies offline with the same statement as v1', () => {
+    const r2 = verifyEvidence(JSON.parse(JSON.stringify(compact)), [vkey]);
+    const r1 = verifyEvidence(bundle, [vkey]);
+    expect(r2).toMatchObject({ ok: true, format: 'crm-ledger/evidence@v2', treeSize: 500 });
+    expect(r1).toMatchObject({ ok: true, format: 'crm-ledger/evidence@v1' });
+    if (r1.ok && r2.ok) {
+      expect(r2.statement).toBe(r1.statement);
+      expect(r2.changes).toEqual(r1.changes);
+    }
+  });
+
+  it('fails on a changed block value, naming the block', () => {
+    const b = cloneV2();
+    b.entries[3]!.row![4] = 'delete';
+    expect(verifyEvidence(b, [vkey])).toMatchObject({
+      ok: false,
+      code: 'PROOF_INVALID',
+      seq: 175,
+      entry: 3,
+    });
+  });
+
+  it('fails on a block row of the wrong length or with a bad prev', () => {
+    const b = cloneV2();
+    b.entries[2]!.row!.push(125);
+    expect(verifyEvidence(b, [vkey])).toMatchObject({ ok: false, code: 'EVIDENCE_MALFORMED' });
+    const c = cloneV2();
+    c.entries[2]!.row![6] = 'not base64';
+    expect(verifyEvidence(c, [vkey])).toMatchObject({
+      ok: false,
+      code: 'EVIDENCE_MALFORMED',
+      seq: 125,
+    });
+  });
+
+  it('fails when a change is left out (the derived record link no longer hashes)', () => {
+    const b = cloneV2();
+    b.entries.splice(4, 1);
+    expect(verifyEvidence(b, [vkey])).toMatchObject({
+      ok: false,
+      code: 'PROOF_INVALID',
+      seq: 275,
+    });
+  });
+
+  it('fails on a changed shared proof node, and on a node position out of the table', () => {
+    const b = cloneV2();
+    const at = b.entries[0]!.proof[0]!;
+    b.nodes[at] = Buffer.alloc(32, 7).toString('base64');
+    expect(verifyEvidence(b, [vkey])).toMatchObject({ ok: false, code: 'PROOF_INVALID', seq: 25 });
+    const c = cloneV2();
+    c.entries[1]!.proof[0] = c.nodes.length;
+    expect(verifyEvidence(c, [vkey])).toMatchObject({
+      ok: false,
+      code: 'EVIDENCE_MALFORMED',
+      seq: 75,
+    });
+  });
+
+  it('fails on a changed value and on a changed first record link', () => {
+    const b = cloneV2();
+    b.entries[2]!.openings!['email']![0] = 'someone-else@example.com';
+    expect(verifyEvidence(b, [vkey])).toMatchObject({ ok: false, code: 'OPENING_INVALID' });
+    const c = cloneV2();
+    c.recordPrev = Buffer.alloc(32, 1).toString('base64');
+    expect(verifyEvidence(c, [vkey])).toMatchObject({ ok: false, code: 'PROOF_INVALID', seq: 25 });
+  });
+
+  it('renders the same C2SP tlog-proofs as v1', () => {
+    expect(tlogProofs(compact)).toEqual(bundle.entries.map((e) => tlogProof(bundle, e)));
+  });
+});
+
+describe('evidence bundle v1 (still accepted)', () => {
   it('holds the record blocks, proofs to one signed checkpoint, openings and the key', () => {
     expect(bundle.entries).toHaveLength(10);
     expect(bundle.keys).toEqual([vkey]);

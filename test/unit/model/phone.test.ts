@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import type { CountryCode } from 'libphonenumber-js';
+import { PHONE_MEMO_MAX, isValidPhoneNumber, phoneFacts } from '../../../src/model/phone.js';
+import { normalisePhone } from '../../../src/dedupe/normalise.js';
+
+const SAMPLES: [string, string | undefined][] = [
+  ['+1 650-253-0000', 'US'],
+  ['+1 650-253-0000', undefined],
+  ['(650) 253-0000', 'US'],
+  ['(650) 253-0000', 'GB'],
+  ['020 7946 0958', 'GB'],
+  ['+44 20 7946 0958', 'US'],
+  ['+1 555-010-0000', 'US'],
+  ['12', 'US'],
+  ['+999 1234', undefined],
+  ['not a number', 'US'],
+  ['', 'US'],
+];
+
+describe('phoneFacts', () => {
+  describe('when asked twice', () => {
+    it('answers what libphonenumber-js answers, from one parse', () => {
+      for (const [text, country] of SAMPLES) {
+        const direct = parsePhoneNumberFromString(
+          text,
+          country === undefined ? undefined : { defaultCountry: country as CountryCode },
+        );
+        const first = phoneFacts(text, country);
+        expect(first.parsed?.number, `${text} ${country}`).toBe(direct?.number);
+        expect(isValidPhoneNumber(text, country), `${text} ${country}`).toBe(
+          direct?.isValid() === true,
+        );
+        expect(phoneFacts(text, country)).toBe(first);
+      }
+    });
+  });
+
+  describe('when the default country differs', () => {
+    it('keeps separate answers (a national number depends on it)', () => {
+      expect(isValidPhoneNumber('(650) 253-0000', 'US')).toBe(true);
+      expect(isValidPhoneNumber('(650) 253-0000', 'GB')).toBe(false);
+    });
+  });
+
+  describe('when more values than the bound pass', () => {
+    it('forgets the least recently used, not a recently used one', () => {
+      const kept = phoneFacts('+1 650-253-0000', 'US');
+      for (let i = 0; i < PHONE_MEMO_MAX; i++) {
+        phoneFacts(`+1 415-555-${String(i).padStart(4, '0')}`, 'US');
+        if (i % 1000 === 0) phoneFacts('+1 650-253-0000', 'US');
+      }
+      expect(phoneFacts('+1 650-253-0000', 'US')).toBe(kept);
+      expect(phoneFacts('+1 415-555-0001', 'US')).not.toBe(phoneFacts('+1 415-555-0002', 'US'));
+    });
+  });
+
+  describe('when the dedupe normaliser parsed a value first', () => {
+    it('the policy check reuses that parse', () => {
+      const text = '+1 212-555-0147';
+      expect(normalisePhone(text, 'US')).toBe('+12125550147');
+      const facts = phoneFacts(text, 'US');
+      expect(facts.valid).toBeUndefined();
+      isValidPhoneNumber(text, 'US');
+      expect(phoneFacts(text, 'US')).toBe(facts);
+      expect(facts.valid).toBe(parsePhoneNumberFromString(text, 'US')?.isValid() === true);
+    });
+  });
+});
