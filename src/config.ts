@@ -13,6 +13,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { isClusterUrl, parseRedisUrl } from './redis/connection.js';
 
 export const ENV_PREFIX = 'CRM_LEDGER_';
 
@@ -27,6 +28,8 @@ export interface Config {
   http: { port: number; host: string; publicUrl?: string };
   /** `url` absent: start the embedded `redis-server` under `dataDir`. */
   redis: { url?: string };
+  /** production: refuse a Redis that may evict keys or keeps nothing on disk (checkRedisForProduction) */
+  mode: 'development' | 'production';
   dataDir: string;
   admin: {
     adminToken?: string;
@@ -165,12 +168,20 @@ function httpUrl() {
 /** A Redis URL may carry a password (`redis://:pw@host`): only its scheme is ever echoed. */
 function redisUrl() {
   return z.string().superRefine((value, ctx) => {
+    if (isClusterUrl(value)) {
+      try {
+        parseRedisUrl(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+      return;
+    }
     const url = parseUrl(value);
     if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
       const got = url === undefined ? 'a value that is not a URL' : `scheme '${url.protocol}//'`;
       ctx.addIssue({
         code: 'custom',
-        message: `expected a redis:// or rediss:// URL, got ${got}`,
+        message: `expected a redis:// or rediss:// URL (or redis+cluster://host:port,…), got ${got}`,
       });
     }
   });
@@ -241,6 +252,7 @@ const EnvObject = z
     CRM_LEDGER_PORT: integer(0, 65535).default(3000),
     CRM_LEDGER_HOST: text().default('127.0.0.1'),
     CRM_LEDGER_REDIS_URL: redisUrl().optional(),
+    CRM_LEDGER_MODE: oneOf(['development', 'production'] as const).default('development'),
     CRM_LEDGER_DATA_DIR: text().default('./data'),
     CRM_LEDGER_PUBLIC_URL: httpUrl().optional(),
     CRM_LEDGER_ADMIN_TOKEN: token().optional(),
@@ -363,6 +375,7 @@ function toConfig(env: Env): Config {
       ...optional('publicUrl', env.CRM_LEDGER_PUBLIC_URL),
     },
     redis: { ...optional('url', env.CRM_LEDGER_REDIS_URL) },
+    mode: env.CRM_LEDGER_MODE,
     dataDir,
     admin: {
       ...optional('adminToken', env.CRM_LEDGER_ADMIN_TOKEN),
@@ -465,7 +478,13 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_HOST: { default: '127.0.0.1', description: 'HTTP bind address.' },
   CRM_LEDGER_REDIS_URL: {
     default: 'unset: embedded redis-server (AOF) under the data directory',
-    description: 'redis:// or rediss:// URL of the shared Redis.',
+    description:
+      'redis:// or rediss:// URL of the shared Redis, or redis+cluster://[user:password@]host:port,host:port,… (rediss+cluster:// for TLS) for a Redis Cluster (the nodes are seeds).',
+  },
+  CRM_LEDGER_MODE: {
+    default: 'development',
+    description:
+      'production: refuse to start against a Redis whose maxmemory-policy evicts keys or that has neither AOF nor RDB persistence (every cluster master is checked); development: warn only.',
   },
   CRM_LEDGER_DATA_DIR: {
     default: './data',

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis/connection.js';
 import type { Config } from './config.js';
 import { Ledger, checkpointOrigin } from './ledger/ledger.js';
 import { loadSigningKey, loadVerifierKeys } from './ledger/signing-key.js';
