@@ -25,8 +25,14 @@ import { createLogger } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
+import { inspectRedisForProduction } from './redis/production-check.js';
 import { createConnectors } from '../connectors/registry.js';
-import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
+import {
+  closeSharedQueueConnections,
+  connectionFromUrl,
+  createChangeSink,
+  createChangesQueue,
+} from './pipeline/queues.js';
 import { startAnchorWorker } from './pipeline/anchor.worker.js';
 import { startAnchorThread } from './pipeline/anchor-thread.js';
 import type { EmbeddedRedis } from './redis/embedded-server.js';
@@ -196,6 +202,14 @@ export async function startService(
   const { url: redisUrl, embedded } = await openRedis(config, logger);
   const redis: Redis = createRedis(redisUrl, 'worker');
   const requestRedis: Redis = createRedis(redisUrl, 'request');
+  try {
+    await checkRedisSafety(config, redis, logger);
+  } catch (err) {
+    redis.disconnect();
+    requestRedis.disconnect();
+    await embedded?.stop();
+    throw err;
+  }
   if (embedded) await writeFile(redisUrlFile(config.dataDir), redisUrl + '\n', { mode: 0o600 });
 
   // The signing key is read only where blocks are appended and checkpoints signed (worker, all);
@@ -541,6 +555,7 @@ export async function startService(
       await sandboxes?.hubspot.close();
       await sandboxes?.salesforce.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit()]);
+      await closeSharedQueueConnections();
       if (embedded) {
         await embedded.stop();
         await rm(redisUrlFile(config.dataDir), { force: true });
@@ -743,6 +758,25 @@ async function startCdc(
     );
   }
   return subscribers;
+}
+
+/**
+ * Production mode refuses a Redis that may evict keys or keeps nothing on disk; development mode
+ * only warns (a shared Redis), so that tests and demos run against any local redis-server.
+ */
+async function checkRedisSafety(config: Config, redis: Redis, logger: Logger): Promise<void> {
+  if (config.mode !== 'production' && !config.redis.url) return;
+  const report = await inspectRedisForProduction(redis);
+  for (const warning of report.warnings) logger.warn({ redis: 'persistence' }, warning);
+  if (report.ok) return;
+  if (config.mode === 'production') {
+    throw new ConfigError(
+      'REDIS_UNSAFE',
+      'refusing to run in production mode (CRM_LEDGER_MODE=production) against this Redis:\n  ' +
+        report.problems.join('\n  '),
+    );
+  }
+  for (const problem of report.problems) logger.warn({ redis: 'unsafe' }, problem);
 }
 
 /** Waiting jobs of the changes queue and of each tenant's flags queue. */

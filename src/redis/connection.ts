@@ -44,7 +44,9 @@ export function parseRedisUrl(url: string): RedisTarget {
       throw new Error('expected a redis://, rediss:// or redis+cluster:// URL');
     }
     if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-      throw new Error(`expected a redis://, rediss:// or redis+cluster:// URL, got ${u.protocol}//`);
+      throw new Error(
+        `expected a redis://, rediss:// or redis+cluster:// URL, got ${u.protocol}//`,
+      );
     }
     return {
       cluster: false,
@@ -62,7 +64,9 @@ export function parseRedisUrl(url: string): RedisTarget {
   const authority = authorityEnd === -1 ? rest.slice(2) : rest.slice(2, 2 + authorityEnd);
   const tail = authorityEnd === -1 ? '' : rest.slice(2 + authorityEnd);
   if (tail !== '' && tail !== '/') {
-    throw new Error('a Redis Cluster URL takes no database, path or query (a cluster has db 0 only)');
+    throw new Error(
+      'a Redis Cluster URL takes no database, path or query (a cluster has db 0 only)',
+    );
   }
   const at = authority.lastIndexOf('@');
   const userinfo = at === -1 ? '' : authority.slice(0, at);
@@ -135,7 +139,9 @@ export function clusterOptions(target: RedisTarget, role: ConnectionRole): Clust
     retryDelayOnTryAgain: 100,
     maxRedirections: 64,
     slotsRefreshTimeout: 2_000,
-    ...(role === 'cli' ? { clusterRetryStrategy: (times: number) => (times > 3 ? null : 200) } : {}),
+    ...(role === 'cli'
+      ? { clusterRetryStrategy: (times: number) => (times > 3 ? null : 200) }
+      : {}),
   };
 }
 
