@@ -25,7 +25,7 @@ export const MIN_TOKEN_LENGTH = 16;
 export const DEFAULT_HUBSPOT_API_URL = 'https://api.hubapi.com';
 
 export interface Config {
-  http: { port: number; host: string; publicUrl?: string };
+  http: { port: number; host: string; publicUrl?: string; healthPort?: number };
   /** `url` absent: start the embedded `redis-server` under `dataDir`. */
   redis: { url?: string };
   /** production: refuse a Redis that may evict keys or keeps nothing on disk (checkRedisForProduction) */
@@ -250,6 +250,7 @@ function origin() {
 const EnvObject = z
   .object({
     CRM_LEDGER_PORT: integer(0, 65535).default(3000),
+    CRM_LEDGER_HEALTH_PORT: integer(0, 65535).optional(),
     CRM_LEDGER_HOST: text().default('127.0.0.1'),
     CRM_LEDGER_REDIS_URL: redisUrl().optional(),
     CRM_LEDGER_MODE: oneOf(['development', 'production'] as const).default('development'),
@@ -373,6 +374,7 @@ function toConfig(env: Env): Config {
       port: env.CRM_LEDGER_PORT,
       host: env.CRM_LEDGER_HOST,
       ...optional('publicUrl', env.CRM_LEDGER_PUBLIC_URL),
+      ...optional('healthPort', env.CRM_LEDGER_HEALTH_PORT),
     },
     redis: { ...optional('url', env.CRM_LEDGER_REDIS_URL) },
     mode: env.CRM_LEDGER_MODE,
@@ -475,6 +477,11 @@ export interface ConfigVariable {
 
 const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_PORT: { default: '3000', description: 'HTTP port (0-65535; 0 picks a free port).' },
+  CRM_LEDGER_HEALTH_PORT: {
+    default: null,
+    description:
+      'worker and scheduler roles: serve GET /healthz and /readyz on this port (on CRM_LEDGER_HOST) for container health checks and probes; unset: no HTTP.',
+  },
   CRM_LEDGER_HOST: { default: '127.0.0.1', description: 'HTTP bind address.' },
   CRM_LEDGER_REDIS_URL: {
     default: 'unset: embedded redis-server (AOF) under the data directory',

@@ -14,6 +14,7 @@ import { RedisLedgerStore } from './ledger/store.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import { createApp, QUEUES_BOARD_PATH } from './http/app.js';
+import { createHealthServer } from './http/health-server.js';
 import { Metrics } from './observability/metrics.js';
 import { parseWitnessKeys } from './ledger/cosignature.js';
 import type { WitnessVerifier } from './ledger/cosignature.js';
@@ -392,6 +393,14 @@ export async function startService(
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     url = `http://${config.http.host}:${port}`;
     logger.info({ url, role }, 'crm-ledger listening');
+  } else if (config.http.healthPort !== undefined) {
+    // worker / scheduler: health endpoints only, for container health checks and probes
+    const health = createHealthServer({ ping: () => requestRedis.ping() });
+    server = await new Promise<Server>((res, rej) => {
+      const s = health.listen(config.http.healthPort, config.http.host, () => res(s));
+      s.once('error', rej);
+    });
+    logger.info({ port: config.http.healthPort, role }, 'health endpoints listening');
   }
   const adminBaseUrl = config.http.publicUrl ?? (url || undefined);
 

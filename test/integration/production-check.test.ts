@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { writeKeyPair } from '../../src/ledger/signing-key.js';
 import { startService } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { startRedisServer } from '../../src/redis/embedded-server.js';
+import { findFreePort, startRedisServer } from '../../src/redis/embedded-server.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
 import { inspectRedisForProduction } from '../../src/redis/production-check.js';
 
@@ -41,8 +41,9 @@ async function configure(settings: Record<string, string>): Promise<void> {
   for (const [name, value] of Object.entries(settings)) await admin.config('SET', name, value);
 }
 
-function productionConfig() {
+function productionConfig(extra: Record<string, string> = {}) {
   return loadConfig({
+    ...extra,
     CRM_LEDGER_MODE: 'production',
     CRM_LEDGER_REDIS_URL: server.url,
     CRM_LEDGER_DATA_DIR: dir,
@@ -128,6 +129,27 @@ describe('startService in production mode', () => {
       } finally {
         await service.stop();
       }
+    });
+
+    it('runs a worker whose CRM_LEDGER_HEALTH_PORT answers /healthz and /readyz only', async () => {
+      await configure({ appendonly: 'yes' });
+      const port = await findFreePort();
+      const service = await startService(
+        productionConfig({ CRM_LEDGER_HEALTH_PORT: String(port) }),
+        logger,
+        'worker',
+      );
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true });
+        const ready = await fetch(`${base}/readyz`);
+        expect([ready.status, await ready.json()]).toEqual([200, { ok: true, redis: 'up' }]);
+        expect((await fetch(`${base}/admin/verify`)).status).toBe(404);
+        expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
+      } finally {
+        await service.stop();
+      }
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
     });
   });
 });

@@ -67,6 +67,7 @@ describe('loadConfig', () => {
         CRM_LEDGER_HOST: '0.0.0.0',
         CRM_LEDGER_REDIS_URL: 'rediss://:pw@redis.internal:6380/2',
         CRM_LEDGER_MODE: 'Production',
+        CRM_LEDGER_HEALTH_PORT: '9464',
         CRM_LEDGER_DATA_DIR: '/var/lib/crm-ledger',
         CRM_LEDGER_PUBLIC_URL: 'https://ledger.example.com/',
         CRM_LEDGER_ADMIN_TOKEN: TOKEN_A,
@@ -110,7 +111,12 @@ describe('loadConfig', () => {
         CRM_LEDGER_MAX_CHANGE_BYTES: '131072',
       });
       expect(config).toEqual({
-        http: { port: 8080, host: '0.0.0.0', publicUrl: 'https://ledger.example.com' },
+        http: {
+          port: 8080,
+          host: '0.0.0.0',
+          publicUrl: 'https://ledger.example.com',
+          healthPort: 9464,
+        },
         redis: { url: 'rediss://:pw@redis.internal:6380/2' },
         mode: 'production',
         dataDir: '/var/lib/crm-ledger',
