@@ -480,18 +480,18 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_HEALTH_PORT: {
     default: null,
     description:
-      'worker and scheduler roles: serve GET /healthz and /readyz on this port (on CRM_LEDGER_HOST) for container health checks and probes; unset: no HTTP.',
+      'worker and scheduler roles: serve GET /healthz and /readyz on this port (CRM_LEDGER_HOST) for health checks and probes; unset: none.',
   },
   CRM_LEDGER_HOST: { default: '127.0.0.1', description: 'HTTP bind address.' },
   CRM_LEDGER_REDIS_URL: {
     default: 'unset: embedded redis-server (AOF) under the data directory',
     description:
-      'redis:// or rediss:// URL of the shared Redis, or redis+cluster://[user:password@]host:port,host:port,… (rediss+cluster:// for TLS) for a Redis Cluster (the nodes are seeds).',
+      'redis:// or rediss:// URL of the shared Redis; redis+cluster://[user:pw@]host:port,host:port,… (rediss+cluster:// TLS) for a Redis Cluster.',
   },
   CRM_LEDGER_MODE: {
     default: 'development',
     description:
-      'production: refuse to start against a Redis whose maxmemory-policy evicts keys or that has neither AOF nor RDB persistence (every cluster master is checked); development: warn only.',
+      'production: refuse a Redis (each cluster master) that evicts keys (maxmemory-policy) or has no AOF/RDB persistence; development: warn only.',
   },
   CRM_LEDGER_DATA_DIR: {
     default: './data',
