@@ -45,7 +45,9 @@ describe('deploy/Dockerfile', () => {
       instructionJSONInSingleQuotes: strict,
       instructionWorkdirRelative: strict,
     });
-    expect(problems.map((p) => `${p.range.start.line + 1}: ${JSON.stringify(p.message)}`)).toEqual([]);
+    expect(problems.map((p) => `${p.range.start.line + 1}: ${JSON.stringify(p.message)}`)).toEqual(
+      [],
+    );
     // the linter does find problems (so an empty list above means something)
     expect(validate('FROM node\nEXPOSE abc\n').length).toBeGreaterThan(0);
   });
