@@ -43,6 +43,7 @@ import { registerDedupeCommand } from './dedupe/cli.js';
 import { startHubspotSandbox } from '../connectors/sandbox/hubspot/index.js';
 import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
 import { registerWitnessCommands } from './witness/cli.js';
+import { serveWitnessCopy } from './http/witness-copy.routes.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -810,7 +811,7 @@ export function buildProgram(): Command {
       'create a token for a role; its SHA-256 goes into the tokens file, the token is printed once',
     )
     .addOption(
-      new Option('--role <role>', 'admin, auditor or operator')
+      new Option('--role <role>', 'admin, auditor, operator or witness')
         .choices([...ROLES])
         .makeOptionMandatory(),
     )
@@ -846,7 +847,7 @@ export function buildProgram(): Command {
     });
   registerPolicyCommands(program);
   registerDedupeCommand(program);
-  registerWitnessCommands(program);
+  registerWitnessCommands(program, undefined, serveWitnessCopy);
   return program;
 }
 

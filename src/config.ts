@@ -35,6 +35,7 @@ export interface Config {
     adminToken?: string;
     auditorToken?: string;
     operatorToken?: string;
+    witnessToken?: string;
     tokensFile?: string;
   };
   hubspot: {
@@ -74,7 +75,8 @@ export interface Config {
   /** witnesses whose cosignatures are accepted (C2SP vkeys), and how many confirm a checkpoint */
   witnesses: { keys: string; quorum: number };
   /** reconciliation against the CRMs (0: off) */
-  reconcile: { everyMs: number };
+  /** settleMs: changes younger than this are left to their webhooks (still in flight) */
+  reconcile: { everyMs: number; settleMs: number };
   /** incremental verification of every chain (0: off) */
   verifyEveryMs: number;
   /** full verification of every chain, from block 0 (0: off) */
@@ -259,6 +261,7 @@ const EnvObject = z
     CRM_LEDGER_ADMIN_TOKEN: token().optional(),
     CRM_LEDGER_AUDITOR_TOKEN: token().optional(),
     CRM_LEDGER_OPERATOR_TOKEN: token().optional(),
+    CRM_LEDGER_WITNESS_TOKEN: token().optional(),
     CRM_LEDGER_TOKENS_FILE: text().optional(),
     CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret().optional(),
     CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: secret().optional(),
@@ -282,6 +285,7 @@ const EnvObject = z
     CRM_LEDGER_DEDUPE_THRESHOLD: z.coerce.number().min(0).max(1).default(0.9),
     CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: text().optional(),
     CRM_LEDGER_RECONCILE_EVERY_MS: integer(0, 86_400_000).default(900_000),
+    CRM_LEDGER_RECONCILE_SETTLE_MS: integer(0, 3_600_000).default(60_000),
     CRM_LEDGER_VERIFY_EVERY_MS: integer(0, 86_400_000).default(900_000),
     CRM_LEDGER_FULL_VERIFY_EVERY_MS: integer(0, 7 * 86_400_000).default(86_400_000),
     CRM_LEDGER_WITNESS_KEYS: text().optional(),
@@ -346,6 +350,7 @@ const EnvObject = z
         'CRM_LEDGER_ADMIN_TOKEN',
         'CRM_LEDGER_AUDITOR_TOKEN',
         'CRM_LEDGER_OPERATOR_TOKEN',
+        'CRM_LEDGER_WITNESS_TOKEN',
       ] as const;
       roles.forEach((name, i) => {
         const value = env[name];
@@ -383,6 +388,7 @@ function toConfig(env: Env): Config {
       ...optional('adminToken', env.CRM_LEDGER_ADMIN_TOKEN),
       ...optional('auditorToken', env.CRM_LEDGER_AUDITOR_TOKEN),
       ...optional('operatorToken', env.CRM_LEDGER_OPERATOR_TOKEN),
+      ...optional('witnessToken', env.CRM_LEDGER_WITNESS_TOKEN),
       ...optional('tokensFile', env.CRM_LEDGER_TOKENS_FILE),
     },
     hubspot: {
@@ -423,7 +429,10 @@ function toConfig(env: Env): Config {
       threshold: env.CRM_LEDGER_DEDUPE_THRESHOLD,
       ...optional('defaultCountry', env.CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY),
     },
-    reconcile: { everyMs: env.CRM_LEDGER_RECONCILE_EVERY_MS },
+    reconcile: {
+      everyMs: env.CRM_LEDGER_RECONCILE_EVERY_MS,
+      settleMs: env.CRM_LEDGER_RECONCILE_SETTLE_MS,
+    },
     verifyEveryMs: env.CRM_LEDGER_VERIFY_EVERY_MS,
     fullVerifyEveryMs: env.CRM_LEDGER_FULL_VERIFY_EVERY_MS,
     witnesses: { keys: env.CRM_LEDGER_WITNESS_KEYS ?? '', quorum: env.CRM_LEDGER_WITNESS_QUORUM },
@@ -513,6 +522,10 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_OPERATOR_TOKEN: {
     default: null,
     description: `Operator token (at least ${MIN_TOKEN_LENGTH} characters, distinct from the others).`,
+  },
+  CRM_LEDGER_WITNESS_TOKEN: {
+    default: null,
+    description: `Witness token (at least ${MIN_TOKEN_LENGTH} characters, distinct from the others): checkpoints, proofs, blocks, cosignatures, freeze.`,
   },
   CRM_LEDGER_TOKENS_FILE: {
     default: null,
@@ -611,6 +624,11 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
     default: '900000',
     description:
       'How often each CRM is compared with the ledger (changes that bypassed the webhooks are anchored and flagged); 0 turns it off.',
+  },
+  CRM_LEDGER_RECONCILE_SETTLE_MS: {
+    default: '60000',
+    description:
+      'Changes younger than this are left to their webhooks (still in flight) by reconciliation.',
   },
   CRM_LEDGER_VERIFY_EVERY_MS: {
     default: '900000',

@@ -174,13 +174,15 @@ async function adminToken(
   return { token, created: true };
 }
 
-/** Auditor and operator tokens from the environment (hashed here) and the tokens file (digests). */
+/** Auditor, operator and witness tokens from the environment (hashed here) and the tokens file (digests). */
 async function roleTokens(config: Config): Promise<AdminToken[]> {
   const tokens: AdminToken[] = [];
   if (config.admin.auditorToken)
     tokens.push(adminTokenFrom('auditor', 'auditor-token', config.admin.auditorToken));
   if (config.admin.operatorToken)
     tokens.push(adminTokenFrom('operator', 'operator-token', config.admin.operatorToken));
+  if (config.admin.witnessToken)
+    tokens.push(adminTokenFrom('witness', 'witness-token', config.admin.witnessToken));
   if (config.admin.tokensFile) {
     try {
       tokens.push(...parseTokensFile(await readFile(config.admin.tokensFile, 'utf8')));
@@ -377,6 +379,12 @@ export async function startService(
       changeSink: createChangeSink(queue),
       witnessKeys: witnessKeys(config),
       witnessQuorum: config.witnesses.quorum,
+      // A witness (or operator) reported tampering: the same alert as the verifier's.
+      onFreezeReported: (tenant, state, size) => {
+        logger.error({ tenant, firstBadSeq: state.firstBadSeq, by: state.by }, 'tenant frozen');
+        metrics.tampered.inc({ tenant });
+        void alertSink.send(tamperAlert(tenant, state, size));
+      },
       waitingCounts: () => waitingCounts(redisUrl, store),
       frozenTenants: async () => {
         const tenants = await store.listTenants();
@@ -505,6 +513,7 @@ export async function startService(
           redis,
           logger: logger.child({ module: 'reconcile' }),
           everyMs: config.reconcile.everyMs,
+          settleMs: config.reconcile.settleMs,
         })
       : undefined;
   const scheduleVerification = (mode: 'incremental' | 'full', everyMs: number) => {

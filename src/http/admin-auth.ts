@@ -2,7 +2,9 @@
  * Bearer-token authentication and roles for /admin/* routes.
  *
  * Roles: `admin` (everything), `auditor` (read-only: verification, histories, evidence),
- * `operator` (health, queues, verification status, resume; never personal data). Tokens are held
+ * `operator` (health, queues, verification status, resume; never personal data), `witness` (what a
+ * witness process needs and nothing else: read checkpoints, consistency proofs and blocks, post
+ * cosignatures, report tampering with POST /admin/freeze; it can never resume). Tokens are held
  * only as SHA-256 digests (from the environment, hashed at start, or from a tokens file that stores
  * digests only) and compared digest-to-digest with the one constant-time helper, so neither a
  * token's content nor its length leaks through timing. A valid token without the route's role
@@ -15,7 +17,7 @@ import type { Logger } from '../observability/logger.js';
 import { sendError } from './errors.js';
 import { AdminSessions, sameOrigin } from './admin-session.js';
 
-export const ROLES = ['admin', 'auditor', 'operator'] as const;
+export const ROLES = ['admin', 'auditor', 'operator', 'witness'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface AdminToken {

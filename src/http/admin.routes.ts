@@ -9,7 +9,7 @@ import type { Verifier } from '../ledger/checkpoint.js';
 import { checkpointBody, verifyCosignature } from '../ledger/cosignature.js';
 import type { WitnessVerifier } from '../ledger/cosignature.js';
 import { SEGMENT_SIZE, segmentOf } from '../ledger/keys.js';
-import type { CosignatureEntry } from '../ledger/store.js';
+import type { CosignatureEntry, FrozenState } from '../ledger/store.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
 import { HttpError } from './errors.js';
@@ -30,6 +30,8 @@ export interface AdminDeps {
   witnessKeys?: readonly WitnessVerifier[];
   /** cosignatures on the latest checkpoint for it to count as confirmed (default 1) */
   witnessQuorum?: number;
+  /** called once when POST /admin/freeze freezes a tenant (alerting, metrics) */
+  onFreezeReported?: (tenant: string, state: FrozenState, size: number) => void;
   now?: () => number;
 }
 
@@ -129,7 +131,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   }
 
   // A witness's copy: canonical block bytes (base64, exactly as stored) and vault entries.
-  router.get('/blocks', requireRole('auditor', 'operator'), async (req, res) => {
+  router.get('/blocks', requireRole('auditor', 'operator', 'witness'), async (req, res) => {
     const tenant = requireTenant(req, ['tenant', 'from', 'to']);
     const from = Number(req.query['from']);
     const to = Number(req.query['to']);
@@ -173,7 +175,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   const smallJson = express.json({ limit: '16kb', strict: true });
 
   // A witness cosigned one of our checkpoints (C2SP tlog-cosignature): verify it, keep it.
-  router.post('/cosignatures', requireRole('operator'), smallJson, async (req, res) => {
+  router.post('/cosignatures', requireRole('operator', 'witness'), smallJson, async (req, res) => {
     const tenant = requireTenant(req, ['tenant']);
     const body = req.body as { size?: unknown; cosignature?: unknown } | undefined;
     const size = body?.size;
@@ -213,7 +215,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   // A witness (or an operator) reports tampering: anchoring for the tenant freezes.
-  router.post('/freeze', requireRole('operator'), smallJson, async (req, res) => {
+  router.post('/freeze', requireRole('operator', 'witness'), smallJson, async (req, res) => {
     const tenant = requireTenant(req, ['tenant']);
     const body = req.body as
       { reason?: unknown; code?: unknown; firstBadSeq?: unknown } | undefined;
@@ -244,6 +246,8 @@ export function adminRoutes(deps: AdminDeps): Router {
       by: `${principal?.role ?? 'operator'}:${principal?.name ?? 'unknown'}`,
     };
     const frozen = await deps.verification.store.freeze(tenant, state);
+    if (frozen)
+      deps.onFreezeReported?.(tenant, state, (await deps.verification.store.readHead(tenant)).size);
     res.status(frozen ? 201 : 200).json({
       tenant,
       frozen: true,
@@ -283,28 +287,32 @@ export function adminRoutes(deps: AdminDeps): Router {
       .send(JSON.stringify(bundle) + '\n');
   });
 
-  router.get('/checkpoint', requireRole('auditor', 'operator'), async (req, res) => {
+  router.get('/checkpoint', requireRole('auditor', 'operator', 'witness'), async (req, res) => {
     const tenant = requireTenant(req, ['tenant']);
     const latest = await deps.verification.store.latestCheckpoint(tenant);
     if (!latest) throw new HttpError('TENANT_UNKNOWN', `no checkpoint for ${tenant}`);
     res.type('text/plain; charset=utf-8').send(latest.note);
   });
 
-  router.get('/proofs/consistency', requireRole('auditor', 'operator'), async (req, res) => {
-    const tenant = requireTenant(req, ['tenant', 'from', 'to']);
-    const from = Number(req.query['from']);
-    const to = Number(req.query['to']);
-    const known = await deps.verification.tenants();
-    if (!known.includes(tenant)) throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
-    try {
-      const proof = await readConsistencyProof(deps.verification.store, tenant, from, to);
-      res.json({ tenant, from, to, proof });
-    } catch (err) {
-      if (err instanceof LedgerError && err.code === 'SEQ_OUT_OF_RANGE')
-        throw new HttpError('QUERY_INVALID', err.message);
-      throw err;
-    }
-  });
+  router.get(
+    '/proofs/consistency',
+    requireRole('auditor', 'operator', 'witness'),
+    async (req, res) => {
+      const tenant = requireTenant(req, ['tenant', 'from', 'to']);
+      const from = Number(req.query['from']);
+      const to = Number(req.query['to']);
+      const known = await deps.verification.tenants();
+      if (!known.includes(tenant)) throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
+      try {
+        const proof = await readConsistencyProof(deps.verification.store, tenant, from, to);
+        res.json({ tenant, from, to, proof });
+      } catch (err) {
+        if (err instanceof LedgerError && err.code === 'SEQ_OUT_OF_RANGE')
+          throw new HttpError('QUERY_INVALID', err.message);
+        throw err;
+      }
+    },
+  );
 
   // Verdicts of anchored blocks, oldest first, paged by seq (`after`), filtered by type and time.
   router.get('/verdicts', requireRole('auditor'), async (req, res) => {

@@ -43,7 +43,7 @@ export const OPENAPI_DOCUMENT = {
       bearer: {
         type: 'http',
         scheme: 'bearer',
-        description: 'admin, auditor or operator token (roles per route in x-roles)',
+        description: 'admin, auditor, operator or witness token (roles per route in x-roles)',
       },
     },
     schemas: {
@@ -326,7 +326,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'the latest signed checkpoint (C2SP signed note, text/plain)',
         security: [{ bearer: [] }],
-        'x-roles': ['admin', 'auditor', 'operator'],
+        'x-roles': ['admin', 'auditor', 'operator', 'witness'],
         parameters: [tenantParam],
         responses: { '200': { description: 'signed note' }, ...errors(400, 401, 403, 404) },
       },
@@ -335,7 +335,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'RFC 9162 consistency proof between two tree sizes',
         security: [{ bearer: [] }],
-        'x-roles': ['admin', 'auditor', 'operator'],
+        'x-roles': ['admin', 'auditor', 'operator', 'witness'],
         parameters: [
           tenantParam,
           { name: 'from', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },
@@ -350,6 +350,91 @@ export const OPENAPI_DOCUMENT = {
               properties: { proof: { type: 'array', items: hex64 } },
             }),
           },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/blocks': {
+      get: {
+        summary:
+          "a witness's copy: blocks [from, to) as stored (canonical bytes) and vault entries",
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor', 'operator', 'witness'],
+        parameters: [
+          tenantParam,
+          { name: 'from', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },
+          { name: 'to', in: 'query', required: true, schema: { type: 'integer', minimum: 0 } },
+        ],
+        responses: {
+          '200': {
+            description: 'at most 1024 blocks',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'from', 'to', 'size', 'blocks'],
+              properties: {
+                size: { type: 'integer' },
+                blocks: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['seq', 'bytes', 'vault'],
+                    properties: {
+                      seq: { type: 'integer' },
+                      bytes: { type: ['string', 'null'], description: 'base64' },
+                      vault: { type: ['string', 'null'], description: 'opaque' },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/cosignatures': {
+      post: {
+        summary: "a witness's C2SP tlog-cosignature on one of the tenant's checkpoints",
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'operator', 'witness'],
+        parameters: [tenantParam],
+        responses: {
+          '201': {
+            description: 'stored',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'stored', 'witness', 'size', 'timestamp', 'line'],
+              properties: { stored: { type: 'boolean' }, size: { type: 'integer' } },
+            }),
+          },
+          '200': { description: 'already stored' },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/freeze': {
+      post: {
+        summary: 'report tampering (a witness, an operator): anchoring for the tenant freezes',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'operator', 'witness'],
+        parameters: [tenantParam],
+        responses: {
+          '201': {
+            description: 'frozen now (the tamper alert goes out)',
+            content: json({
+              type: 'object',
+              required: ['tenant', 'frozen', 'state'],
+              properties: {
+                frozen: { const: true },
+                state: {
+                  type: 'object',
+                  required: ['reason', 'at', 'by'],
+                  properties: { firstBadSeq: { type: 'integer' }, code: { type: 'string' } },
+                },
+              },
+            }),
+          },
+          '200': { description: 'was already frozen (the state kept is returned)' },
           ...errors(400, 401, 403, 404),
         },
       },

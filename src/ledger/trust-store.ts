@@ -3,6 +3,7 @@
  * later verification can tell that Redis was rolled back or rewritten even when the attacker put
  * back older, validly signed checkpoints. Incremental verification starts from it.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrustedState } from './verifier.js';
@@ -37,7 +38,9 @@ export class FileTrustStore {
     const current = await this.get(tenant);
     if (current && current.size > state.size) return;
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.file(tenant)}.${process.pid}.tmp`;
+    // One temporary file per write: two verifications of a tenant finishing at once in one process
+    // (the scheduler's and a resume's) must not rename each other's file away (ENOENT → 500).
+    const tmp = `${this.file(tenant)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     await writeFile(tmp, JSON.stringify(state) + '\n', { mode: 0o600 });
     await rename(tmp, this.file(tenant));
   }

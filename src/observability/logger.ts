@@ -27,6 +27,7 @@ const SECRET_KEYS = [
   'adminToken',
   'auditorToken',
   'operatorToken',
+  'witnessToken',
   'accessToken',
   'refreshToken',
   'clientSecret',

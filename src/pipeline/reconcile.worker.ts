@@ -37,6 +37,12 @@ export const RECONCILE_QUEUE = 'reconcile';
 export const DEFAULT_RECONCILE_EVERY_MS = 15 * 60_000;
 export const DEFAULT_OVERLAP_MS = 2 * 60_000;
 export const DEFAULT_SETTLE_MS = 60_000;
+/**
+ * After a tenant was seen frozen, runs wait this long: the changes its webhooks queued during the
+ * freeze are anchored after the resume (the anchor worker retries them every 5 s), and compared
+ * before that they would look like changes that bypassed the webhooks.
+ */
+export const DEFAULT_AFTER_FREEZE_HOLD_MS = 30_000;
 
 /** The objects reconciled per CRM by default (those the clients fetch and flag). */
 export const DEFAULT_RECONCILE_OBJECTS: Readonly<Record<Source, readonly string[]>> = {
@@ -68,7 +74,8 @@ export interface ReconcileJob {
 
 export interface ReconcileRunResult {
   tenant: string;
-  status: 'done' | 'rate-limited';
+  /** frozen: the tenant is frozen (or was, within afterFreezeHoldMs): nothing compared */
+  status: 'done' | 'rate-limited' | 'frozen';
   /** this run started where a killed or rate-limited run stopped */
   resumed: boolean;
   full: boolean;
@@ -98,6 +105,8 @@ export interface ReconcileWorkerOptions {
   prefix?: string;
   overlapMs?: number;
   settleMs?: number;
+  /** wait after a tenant was last seen frozen (default DEFAULT_AFTER_FREEZE_HOLD_MS) */
+  afterFreezeHoldMs?: number;
   /** records per fetched page (HubSpot ≤ 200, Salesforce ≤ 2000) */
   pageLimit?: number;
   /** record keys per sweep step (SCAN COUNT and ids per by-id fetch) */
@@ -154,6 +163,8 @@ interface CursorState {
   sweep?: string;
   run?: RunState;
   lastRun?: { finishedAt: string; compared: number; full: boolean };
+  /** when a run last found the tenant frozen (runs hold until afterFreezeHoldMs after it) */
+  heldAt?: string;
 }
 
 /** `cl:{<tenant>}:reconcile:cursor`: in the tenant's hash-tag slot, like its ledger keys. */
@@ -233,6 +244,35 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
     ]);
     const omit = new Set(client.ownFields);
     const state = await loadCursor(tenant);
+    // A frozen tenant's projection lags its queued changes: compare nothing, keep the cursor.
+    const frozen = (await options.ledger.store.readFrozen(tenant)) !== undefined;
+    if (frozen) {
+      state.heldAt = new Date(started).toISOString();
+      await saveCursor(tenant, state);
+    }
+    const hold = options.afterFreezeHoldMs ?? DEFAULT_AFTER_FREEZE_HOLD_MS;
+    if (frozen || (state.heldAt !== undefined && started - Date.parse(state.heldAt) < hold)) {
+      logger.info({ tenant, frozen }, 'reconciliation held: the tenant is or was just frozen');
+      const held: ReconcileRunResult = {
+        tenant,
+        status: 'frozen',
+        resumed: false,
+        full: false,
+        compared: 0,
+        swept: 0,
+        pages: 0,
+        skippedObjects: [],
+        queued: {
+          'unanchored-change': 0,
+          'unanchored-delete': 0,
+          'unanchored-restore': 0,
+          'missing-in-crm': 0,
+        },
+        ms: now() - started,
+      };
+      options.onRun?.(held);
+      return held;
+    }
     const resumed = state.run !== undefined;
     if (state.run === undefined) {
       // The first run of a tenant is a full re-scan (its baseline), unless told otherwise.

@@ -3,12 +3,15 @@
  *
  *   witness --url U --token-file F --tenant T --log-key <vkey|@file> --data-dir D [--interval S]
  *           [--key-file K] [--name N] [--audit-blocks N] [--once] [--no-report]
- *           [--alert-url U --alert-secret-file F]
+ *           [--alert-url U --alert-secret-file F] [--serve HOST:PORT --serve-token-file F]
  *     follows one tenant, keeps its copy in D, cosigns; its own key is made in D/witness.key if
- *     missing and its vkey printed (give it to the service as a witness key).
- *   repair --tenant T --from-witness <dir> [--evidence <file>]
- *     replaces the damaged range from the witness copy, only if it verifies against the last
- *     checkpoint signed by the log key, then re-verifies the whole chain.
+ *     missing and its vkey printed (give it to the service as a witness key). F holds a `witness`
+ *     role token (CRM_LEDGER_WITNESS_TOKEN). With --serve it also serves its verified copy,
+ *     read-only, to holders of the read token (src/http/witness-copy.routes.ts).
+ *   repair --tenant T --from-witness <dir|url> [--witness-token-file F] [--evidence <file>]
+ *     replaces the damaged range from the witness copy (its directory, or the witness process's
+ *     --serve URL with its read token), only if it verifies against the last checkpoint signed by
+ *     the log key, then re-verifies the whole chain.
  *
  * Exit codes follow src/cli.ts: 0 ok, 1 refused / tampered / not repaired, 2 usage or connection.
  */
@@ -23,6 +26,7 @@ import { parseVerifierKey } from '../ledger/checkpoint.js';
 import {
   formatWitnessKey,
   generateWitnessKey,
+  parseWitnessKeys,
   parseWitnessSignerKey,
   witnessVerifierFromSigner,
 } from '../ledger/cosignature.js';
@@ -34,16 +38,28 @@ import { FileTrustStore } from '../ledger/trust-store.js';
 import { VerificationService } from '../ledger/verification.js';
 import { redisForCli, trustDir } from '../main.js';
 import { createLogger } from '../observability/logger.js';
+import type { Logger } from '../observability/logger.js';
 import { WebhookAlertSink } from '../policy/alerts.js';
 import { createRedis } from '../redis/connection.js';
 import { WitnessCopy } from './copy.js';
 import { RepairError, repairFromWitness } from './repair.js';
 import type { RepairReport } from './repair.js';
+import { RemoteWitnessSource, WitnessSourceError } from './source.js';
+import type { WitnessSource } from './source.js';
 import { Witness } from './witness.js';
 
 export const WITNESS_EXIT_OK = 0;
 export const WITNESS_EXIT_FAILED = 1;
 export const WITNESS_EXIT_USAGE = 2;
+/** The copy endpoint's read token, like the service's role tokens (config MIN_TOKEN_LENGTH). */
+export const MIN_READ_TOKEN_LENGTH = 16;
+
+/** Serves a copy over HTTP (src/http/witness-copy.routes.ts serveWitnessCopy, wired by src/cli.ts). */
+export type ServeCopy = (
+  deps: { copy: WitnessCopy; token: string; witnessKey: string; logger: Logger },
+  host: string,
+  port: number,
+) => Promise<{ url: string; close: () => Promise<void> }>;
 
 export interface WitnessCliIo {
   out: (text: string) => void;
@@ -51,6 +67,10 @@ export interface WitnessCliIo {
   env: NodeJS.ProcessEnv;
   /** stops a running `witness` (SIGINT/SIGTERM by default) */
   stopSignal?: AbortSignal;
+  /** what `witness --serve` serves with; absent: --serve is a usage error */
+  serveCopy?: ServeCopy;
+  /** told the copy's URL once `witness --serve` listens (tests) */
+  onServing?: (url: string) => void;
 }
 
 const processIo: WitnessCliIo = {
@@ -78,16 +98,31 @@ export interface WitnessCommandOptions {
   alertUrl?: string;
   alertSecretFile?: string;
   logLevel?: string;
+  serve?: string;
+  serveTokenFile?: string;
 }
 
-export function registerWitnessCommands(program: Command, io: WitnessCliIo = processIo): void {
+export interface RepairCommandOptions {
+  tenant: string;
+  fromWitness: string;
+  witnessTokenFile?: string;
+  evidence?: string;
+  json?: boolean;
+}
+
+export function registerWitnessCommands(
+  program: Command,
+  baseIo: WitnessCliIo = processIo,
+  serveCopy?: ServeCopy,
+): void {
+  const io: WitnessCliIo = serveCopy ? { ...baseIo, serveCopy } : baseIo;
   program
     .command('witness')
     .description(
       "follow a tenant's log, keep a full copy, and cosign its checkpoints (C2SP tlog-cosignature)",
     )
     .requiredOption('--url <url>', 'the service base URL')
-    .requiredOption('--token-file <file>', 'file holding an operator token')
+    .requiredOption('--token-file <file>', 'file holding a witness (or operator) token')
     .requiredOption('--tenant <tenant>', 'e.g. hubspot:123')
     .requiredOption('--log-key <vkey>', "the log's verifier key (vkey), or @file (ledger.key.pub)")
     .requiredOption('--data-dir <dir>', "the witness's own data directory")
@@ -106,6 +141,8 @@ export function registerWitnessCommands(program: Command, io: WitnessCliIo = pro
     .option('--alert-url <url>', 'alert webhook (signed like the policy alerts)')
     .option('--alert-secret-file <file>', 'HMAC secret for --alert-url')
     .option('--log-level <level>', 'pino level', 'info')
+    .option('--serve <host:port>', 'serve the verified copy read-only for `repair --from-witness`')
+    .option('--serve-token-file <file>', 'read token the copy endpoint requires (with --serve)')
     .action(async (opts: WitnessCommandOptions) => {
       process.exitCode = await runGuarded(io, () => witnessCommand(opts, io));
     });
@@ -115,17 +152,19 @@ export function registerWitnessCommands(program: Command, io: WitnessCliIo = pro
       'replace damaged blocks from a witness copy that verifies against the last signed checkpoint, then re-verify (exit 0 repaired and intact, 1 not, 2 error)',
     )
     .requiredOption('--tenant <tenant>', 'e.g. hubspot:123')
-    .requiredOption('--from-witness <dir>', "a witness's data directory")
+    .requiredOption(
+      '--from-witness <dir|url>',
+      "a witness's data directory, or the URL its `witness --serve` listens on",
+    )
+    .option('--witness-token-file <file>', "file holding the witness's read token (with a URL)")
     .option(
       '--evidence <file>',
       'where to keep the replaced bytes (default: ./repair-<tenant>-<time>.json)',
     )
     .option('--json', 'print the report as JSON')
-    .action(
-      async (opts: { tenant: string; fromWitness: string; evidence?: string; json?: boolean }) => {
-        process.exitCode = await runGuarded(io, () => repairCommand(opts, io));
-      },
-    );
+    .action(async (opts: RepairCommandOptions) => {
+      process.exitCode = await runGuarded(io, () => repairCommand(opts, io));
+    });
 }
 
 async function runGuarded(io: WitnessCliIo, run: () => Promise<number>): Promise<number> {
@@ -200,7 +239,47 @@ export async function witnessCommand(
       ? { alerts: new WebhookAlertSink({ logger, url: opts.alertUrl, secret: alertSecret }) }
       : {}),
   });
-  io.err(`witness key: ${formatWitnessKey(witnessVerifierFromSigner(signer))}\n`);
+  const witnessKey = formatWitnessKey(witnessVerifierFromSigner(signer));
+  io.err(`witness key: ${witnessKey}\n`);
+  const serving = opts.serve
+    ? await serveCopyFor(opts, io, { copy, witnessKey, logger })
+    : undefined;
+  try {
+    return await followTenant(witness, opts, io, interval);
+  } finally {
+    await serving?.close();
+  }
+}
+
+/** `--serve host:port` with `--serve-token-file`: the copy endpoint, or a usage error. */
+async function serveCopyFor(
+  opts: WitnessCommandOptions,
+  io: WitnessCliIo,
+  deps: { copy: WitnessCopy; witnessKey: string; logger: Logger },
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const m = /^(.+):(\d{1,5})$/.exec(opts.serve ?? '');
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw new UsageError('--serve must be HOST:PORT, e.g. 127.0.0.1:7411');
+  if (!opts.serveTokenFile) throw new UsageError('--serve needs --serve-token-file');
+  const token = (await readFile(opts.serveTokenFile, 'utf8')).trim();
+  if (token.length < MIN_READ_TOKEN_LENGTH)
+    throw new UsageError(
+      `${opts.serveTokenFile}: the read token needs at least ${MIN_READ_TOKEN_LENGTH} characters`,
+    );
+  if (!io.serveCopy) throw new UsageError('--serve is not available here');
+  const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1');
+  const serving = await io.serveCopy({ ...deps, token }, host, port);
+  io.err(`serving the witness copy on ${serving.url}\n`);
+  io.onServing?.(serving.url);
+  return serving;
+}
+
+async function followTenant(
+  witness: Witness,
+  opts: WitnessCommandOptions,
+  io: WitnessCliIo,
+  interval: number,
+): Promise<number> {
   if (opts.once) {
     const r = await witness.runOnce();
     io.out(JSON.stringify(r) + '\n');
@@ -231,6 +310,7 @@ function formatReport(r: RepairReport): string {
   const list = (xs: readonly (number | string)[]) => (xs.length === 0 ? 'none' : xs.join(', '));
   const lines = [
     `${r.tenant}: witness copy verifies against checkpoint ${r.checkpointSize} (root ${r.checkpointRoot})`,
+    `  witness:               ${r.witness.where}${r.witness.cosigned ? ` (${r.witness.cosigned.by} cosigned checkpoint ${r.witness.cosigned.size})` : ''}; ${r.fetched} blocks fetched`,
     `  blocks replaced:       ${list(r.replaced.blocks)}`,
     `  vault entries:         ${list(r.replaced.vault)}`,
     `  record lists:          ${list(r.replaced.records)}`,
@@ -244,17 +324,37 @@ function formatReport(r: RepairReport): string {
   return lines.join('\n') + '\n';
 }
 
-export async function repairCommand(
-  opts: { tenant: string; fromWitness: string; evidence?: string; json?: boolean },
-  io: WitnessCliIo,
-): Promise<number> {
+/** `--from-witness`: a URL (with its read token) or a data directory. */
+async function witnessSourceFor(opts: RepairCommandOptions): Promise<WitnessCopy | WitnessSource> {
+  if (!/^https?:\/\//i.test(opts.fromWitness)) {
+    if (opts.witnessTokenFile)
+      throw new UsageError('--witness-token-file goes with a URL in --from-witness');
+    return WitnessCopy.open(resolve(opts.fromWitness));
+  }
+  let url: URL;
+  try {
+    url = new URL(opts.fromWitness);
+  } catch {
+    throw new UsageError(`--from-witness ${opts.fromWitness} is not a URL`);
+  }
+  if (!opts.witnessTokenFile)
+    throw new UsageError(
+      "--from-witness <url> needs --witness-token-file (the witness's read token)",
+    );
+  const token = (await readFile(opts.witnessTokenFile, 'utf8')).trim();
+  if (token.length === 0) throw new UsageError(`${opts.witnessTokenFile} is empty`);
+  return new RemoteWitnessSource({ url: url.href, token });
+}
+
+export async function repairCommand(opts: RepairCommandOptions, io: WitnessCliIo): Promise<number> {
   let cfg: Config;
   try {
     cfg = loadConfig(io.env);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const copy = await WitnessCopy.open(resolve(opts.fromWitness));
+  const copy = await witnessSourceFor(opts);
+  const witnessKeys = parseWitnessKeys(cfg.witnesses.keys);
   const logKeys = await loadVerifierKeys(cfg.ledger.keyFile);
   const redisInfo = await repairRedis(cfg);
   const redis = createRedis(redisInfo.url, 'cli');
@@ -274,6 +374,7 @@ export async function repairCommand(
         tenant: opts.tenant,
         copy,
         logKeys,
+        witnessKeys,
         origin: checkpointOrigin(cfg.ledger.origin, opts.tenant),
         // Written before anything in Redis changes: the damaged bytes are evidence.
         keepEvidence: async (evidence) => {
@@ -284,6 +385,12 @@ export async function repairCommand(
         },
       });
     } catch (err) {
+      if (err instanceof WitnessSourceError && err.code === 'SOURCE_INVALID') {
+        io.err(
+          `${opts.tenant}: not repaired — ${err.message} [${err.code}]; nothing was changed\n`,
+        );
+        return WITNESS_EXIT_FAILED;
+      }
       if (!(err instanceof RepairError) || err.code === 'CONTENDED') throw err;
       io.err(`${opts.tenant}: not repaired — ${err.message} [${err.code}]; nothing was changed\n`);
       return WITNESS_EXIT_FAILED;

@@ -9,11 +9,13 @@
  *
  * Lines are appended whole and fsynced; a torn last line (crash mid-write) is cut off when the
  * copy is opened, so the files only ever hold complete records. In memory the copy keeps the
- * leaf hash of each block (32 bytes) and the tree frontier, never the blocks themselves.
+ * leaf hash of each block (32 bytes), the byte offset of its line (so a range of blocks is read
+ * without reading the file: the witness serves ranges to `crm-ledger repair`) and the tree
+ * frontier, never the blocks themselves.
  */
 import { open, mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { leafHash } from '../ledger/hash.js';
+import { bytesEqual, leafHash } from '../ledger/hash.js';
 import { appendLeaves, rootFromFrontier } from '../ledger/merkle.js';
 import type { Frontier } from '../ledger/merkle.js';
 
@@ -98,6 +100,8 @@ function parseBlockLine(line: string, expectedSeq: number): CopiedBlock {
 
 export class WitnessCopy {
   private leaves: Uint8Array[] = [];
+  /** offsets[seq]: where block seq's line starts in blocks.ndjson; offsets[size]: the file's end */
+  private offsets: number[] = [0];
   private frontier: Frontier = [];
   private checkpoints: CopiedCheckpoint[] = [];
 
@@ -136,11 +140,19 @@ export class WitnessCopy {
   private async load(): Promise<void> {
     const lines = await readLines(join(this.dir, BLOCKS_FILE));
     const leaves = lines.map((line, seq) => leafHash(parseBlockLine(line, seq).bytes));
+    this.offsets = [0];
+    for (const line of lines) this.pushOffset(line);
     this.leaves = [];
     this.frontier = [];
     this.addLeaves(leaves);
     this.checkpoints = (await readLines(join(this.dir, CHECKPOINTS_FILE))).map(
       (l) => JSON.parse(l) as CopiedCheckpoint,
+    );
+  }
+
+  private pushOffset(line: string): void {
+    this.offsets.push(
+      (this.offsets[this.offsets.length - 1] as number) + Buffer.byteLength(line) + 1,
     );
   }
 
@@ -181,12 +193,11 @@ export class WitnessCopy {
     blocks.forEach((b, i) => {
       if (b.seq !== this.size + i) throw new Error(`block ${b.seq} is not next in the copy`);
     });
-    await appendLines(
-      join(this.dir, BLOCKS_FILE),
-      blocks.map((b) =>
-        JSON.stringify({ seq: b.seq, bytes: b.bytes.toString('base64'), vault: b.vault }),
-      ),
+    const lines = blocks.map((b) =>
+      JSON.stringify({ seq: b.seq, bytes: b.bytes.toString('base64'), vault: b.vault }),
     );
+    await appendLines(join(this.dir, BLOCKS_FILE), lines);
+    for (const line of lines) this.pushOffset(line);
     this.addLeaves(blocks.map((b) => leafHash(b.bytes)));
   }
 
@@ -203,6 +214,40 @@ export class WitnessCopy {
   async readBlocks(): Promise<CopiedBlock[]> {
     const lines = await readLines(join(this.dir, BLOCKS_FILE));
     return lines.slice(0, this.size).map((line, seq) => parseBlockLine(line, seq));
+  }
+
+  /**
+   * Blocks [from, to) read from their offsets (the file is append-only, so a range below `size`
+   * never moves); each is checked against the leaf hash kept in memory.
+   */
+  async readBlockRange(from: number, to: number): Promise<CopiedBlock[]> {
+    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to)) || from < 0 || to > this.size)
+      throw new RangeError(`need 0 <= from <= to <= ${this.size}`);
+    if (to <= from) return [];
+    const start = this.offsets[from] as number;
+    const length = (this.offsets[to] as number) - start;
+    const buf = Buffer.alloc(length);
+    const fh = await open(join(this.dir, BLOCKS_FILE), 'r');
+    try {
+      const { bytesRead } = await fh.read(buf, 0, length, start);
+      if (bytesRead !== length)
+        throw new WitnessCopyError('COPY_CORRUPT', `${BLOCKS_FILE} is shorter than its blocks`);
+    } finally {
+      await fh.close();
+    }
+    const lines = buf
+      .toString('utf8')
+      .split('\n')
+      .slice(0, to - from);
+    return lines.map((line, i) => {
+      const b = parseBlockLine(line, from + i);
+      if (!bytesEqual(leafHash(b.bytes), this.leaves[b.seq] as Uint8Array))
+        throw new WitnessCopyError(
+          'COPY_CORRUPT',
+          `${BLOCKS_FILE}: block ${b.seq} changed on disk`,
+        );
+      return b;
+    });
   }
 
   /** Bytes on disk, for reports. */

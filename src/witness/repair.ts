@@ -1,7 +1,10 @@
 /**
  * Repair from a witness copy (issue 8): the damaged part of a tenant's stored chain is replaced
- * from a witness's copy, **only if** that copy verifies against the last checkpoint signed by the
- * log's key: its blocks must hash to that checkpoint's root. The checkpoint is the largest one
+ * from a witness's copy — its data directory or the witness process's copy endpoint over HTTP
+ * (src/witness/source.ts) — **only if** that copy verifies against the last checkpoint signed by
+ * the log's key: its leaf hashes must hash to that checkpoint's root, and each block taken from it
+ * must hash to its leaf. Only the blocks that differ from the stored ones (or whose stored vault
+ * entry does not open them) are fetched. The checkpoint is the largest one
  * that verifies with the log key and the tenant's origin, among those stored in Redis and those
  * the witness kept (so deleting checkpoints from Redis does not lower the bar).
  *
@@ -26,8 +29,12 @@ import { groupTreeWrites } from '../ledger/store.js';
 import type { CheckpointEntry, RedisLedgerStore, RestorePlan } from '../ledger/store.js';
 import type { VerificationService } from '../ledger/verification.js';
 import type { VerifyResult } from '../ledger/verifier.js';
+import { checkpointBody, verifyCosignature } from '../ledger/cosignature.js';
+import type { WitnessVerifier } from '../ledger/cosignature.js';
 import { decodeVaultEntry, openFields } from '../vault/plain.js';
-import type { CopiedBlock, WitnessCopy } from './copy.js';
+import type { CopiedBlock, CopiedCheckpoint, WitnessCopy } from './copy.js';
+import { localWitnessSource } from './source.js';
+import type { WitnessSource } from './source.js';
 
 export type RepairErrorCode = 'COPY_MISMATCH' | 'COPY_UNVERIFIED' | 'COPY_BEHIND' | 'CONTENDED';
 
@@ -42,7 +49,10 @@ export class RepairError extends Error {
 
 export interface RepairOptions {
   tenant: string;
-  copy: WitnessCopy;
+  /** the witness's copy: its data directory (opened) or a source such as RemoteWitnessSource */
+  copy: WitnessCopy | WitnessSource;
+  /** known witnesses: the report names the one whose cosignature covers the checkpoint used */
+  witnessKeys?: readonly WitnessVerifier[];
   /** the log's checkpoint keys (current and retired), from the service's key file */
   logKeys: readonly Verifier[];
   /** the tenant's checkpoint origin (checkpointOrigin(config origin, tenant)) */
@@ -56,6 +66,13 @@ export interface RepairReport {
   /** the signed checkpoint the copy verified against */
   checkpointSize: number;
   checkpointRoot: string;
+  /**
+   * where the copy came from; the largest checkpoint (≤ checkpointSize) of the copy that a known
+   * witness (`witnessKeys`) cosigned, null if none
+   */
+  witness: { where: string; cosigned: { by: string; size: number } | null };
+  /** blocks read from the witness (those that differed or whose vault entry did not open) */
+  fetched: number;
   replaced: {
     blocks: number[];
     vault: number[];
@@ -103,17 +120,59 @@ function lastSigned(
   return best;
 }
 
+/**
+ * The largest checkpoint at or below the target that a known witness cosigned, signed by the log
+ * key, whose root the verified leaves give: the witness vouched for that prefix of the copy.
+ */
+function witnessCosigned(
+  kept: readonly CopiedCheckpoint[],
+  leaves: readonly Uint8Array[],
+  targetSize: number,
+  opts: RepairOptions,
+): { by: string; size: number } | null {
+  const witnesses = opts.witnessKeys ?? [];
+  if (witnesses.length === 0) return null;
+  const candidates = kept
+    .filter((c) => c.cosignature !== null && c.size > 0 && c.size <= targetSize)
+    .sort((x, y) => y.size - x.size);
+  for (const c of candidates) {
+    try {
+      const cp = openCheckpoint(c.note, opts.logKeys, opts.origin);
+      const by = verifyCosignature(checkpointBody(c.note).body, c.cosignature as string, witnesses);
+      const root = rootFromFrontier(appendLeaves(0, [], leaves.slice(0, cp.size)).frontier);
+      if (cp.size === c.size && bytesEqual(root, cp.rootHash))
+        return { by: by.name, size: cp.size };
+    } catch {
+      // not signed by the log, not a known witness's cosignature, or not over this checkpoint
+    }
+  }
+  return null;
+}
+
+/** Runs of `seqs` (sorted), merged across gaps shorter than `gap`, as [from, to) ranges. */
+function runsOf(seqs: readonly number[], gap: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const seq of seqs) {
+    const last = runs[runs.length - 1];
+    if (last && seq - last[1] < gap) last[1] = seq + 1;
+    else runs.push([seq, seq + 1]);
+  }
+  return runs;
+}
+
 export async function repairFromWitness(
   store: RedisLedgerStore,
   verification: VerificationService,
   opts: RepairOptions,
 ): Promise<RepairReport> {
-  const { tenant, copy } = opts;
-  if (copy.meta.tenant !== tenant) {
-    throw new RepairError('COPY_MISMATCH', `the witness copy is of ${copy.meta.tenant}`);
+  const { tenant } = opts;
+  const source: WitnessSource = 'info' in opts.copy ? opts.copy : localWitnessSource(opts.copy);
+  const info = await source.info();
+  if (info.tenant !== tenant) {
+    throw new RepairError('COPY_MISMATCH', `the witness copy is of ${info.tenant}`);
   }
   const stored = await store.readCheckpoints(tenant);
-  const kept = copy.allCheckpoints().map((c) => ({ size: c.size, note: c.note }));
+  const kept = info.checkpoints.map((c) => ({ size: c.size, note: c.note }));
   const target = lastSigned([...stored, ...kept], opts);
   if (!target) {
     throw new RepairError(
@@ -121,23 +180,69 @@ export async function repairFromWitness(
       `no checkpoint of ${tenant} verifies with the log key`,
     );
   }
-  if (copy.size < target.size) {
+  if (info.size < target.size) {
     throw new RepairError(
       'COPY_BEHIND',
-      `the witness copy has ${copy.size} blocks, the last signed checkpoint ${target.size}`,
+      `the witness copy has ${info.size} blocks, the last signed checkpoint ${target.size}`,
     );
   }
-  const blocks: CopiedBlock[] = (await copy.readBlocks()).slice(0, target.size);
-  const leaves = blocks.map((b) => leafHash(b.bytes));
+  const leaves = await source.leaves(0, target.size);
   const built = appendLeaves(0, [], leaves);
-  if (!bytesEqual(rootFromFrontier(built.frontier), target.root)) {
+  if (leaves.length !== target.size || !bytesEqual(rootFromFrontier(built.frontier), target.root)) {
     throw new RepairError(
       'COPY_UNVERIFIED',
       `the witness copy does not hash to the root of checkpoint ${target.size}`,
     );
   }
 
+  // What is stored below the checkpoint size, and which blocks the witness must supply.
   const head = await store.readHead(tenant);
+  const segments = Math.ceil(target.size / SEGMENT_SIZE);
+  const storedSegments: { blocks: Buffer[]; vault: string[] }[] = [];
+  const need: number[] = [];
+  for (let n = 0; n < segments; n++) {
+    const [have, haveVault] = await Promise.all([
+      store.readSegment(tenant, n),
+      store.readVaultSegment(tenant, n),
+    ]);
+    storedSegments.push({ blocks: have, vault: haveVault });
+    const start = n * SEGMENT_SIZE;
+    const stop = Math.min(target.size, start + SEGMENT_SIZE);
+    for (let seq = start; seq < stop; seq++) {
+      const current = have[seq - start];
+      const ok =
+        current !== undefined &&
+        current.length > 0 &&
+        bytesEqual(leafHash(current), leaves[seq] as Uint8Array) &&
+        vaultOpens(current, haveVault[seq - start] ?? null);
+      if (!ok) need.push(seq);
+    }
+  }
+  // Blocks taken from the witness must hash to the verified leaves, or nothing is written.
+  const fetched = new Map<number, CopiedBlock>();
+  for (const [from, to] of runsOf(need, 32)) {
+    for (const b of await source.blocks(from, to)) {
+      if (
+        b.seq < from ||
+        b.seq >= to ||
+        !bytesEqual(leafHash(b.bytes), leaves[b.seq] as Uint8Array)
+      ) {
+        throw new RepairError(
+          'COPY_UNVERIFIED',
+          `block ${b.seq} from the witness does not hash to its verified leaf`,
+        );
+      }
+      fetched.set(b.seq, b);
+    }
+  }
+  const missing = need.find((seq) => !fetched.has(seq));
+  if (missing !== undefined)
+    throw new RepairError('COPY_UNVERIFIED', `the witness did not supply block ${missing}`);
+  /** The verified bytes of block seq: the witness's where fetched, else the (equal) stored ones. */
+  const bytesOf = (seq: number): Buffer =>
+    fetched.get(seq)?.bytes ??
+    (storedSegments[Math.floor(seq / SEGMENT_SIZE)]?.blocks[seq % SEGMENT_SIZE] as Buffer);
+
   const plan: RestorePlan = { segments: [], records: [], tree: [], checkpoints: [] };
   const replaced: RepairReport['replaced'] = {
     blocks: [],
@@ -149,13 +254,9 @@ export async function repairFromWitness(
   };
   const evidence: RepairReport['evidence'] = [];
 
-  // Segments: blocks and vault entries below the checkpoint size come from the copy.
-  const segments = Math.ceil(target.size / SEGMENT_SIZE);
+  // Segments: blocks and vault entries below the checkpoint size come from the verified copy.
   for (let n = 0; n < segments; n++) {
-    const [have, haveVault] = await Promise.all([
-      store.readSegment(tenant, n),
-      store.readVaultSegment(tenant, n),
-    ]);
+    const { blocks: have, vault: haveVault } = storedSegments[n] as (typeof storedSegments)[number];
     const start = n * SEGMENT_SIZE;
     const stop = Math.min(target.size, start + SEGMENT_SIZE);
     // Entries past the checkpoint stay as they are (the list keeps its length where it can).
@@ -172,8 +273,9 @@ export async function repairFromWitness(
         wantVault.push(currentVault ?? '');
         continue;
       }
-      const mine = blocks[seq] as CopiedBlock;
-      const blockOk = current !== undefined && current.equals(mine.bytes);
+      const mine = fetched.get(seq);
+      const bytes = bytesOf(seq);
+      const blockOk = current !== undefined && current.equals(bytes);
       if (!blockOk) {
         replaced.blocks.push(seq);
         evidence.push({
@@ -183,13 +285,14 @@ export async function repairFromWitness(
         });
         changed = true;
       }
-      want.push(mine.bytes);
+      want.push(bytes);
       // The copy's vault entry replaces the stored one only where it opens the commitments.
       let vault = currentVault ?? '';
       if (
+        mine &&
         vault !== mine.vault &&
-        !vaultOpens(mine.bytes, vault) &&
-        vaultOpens(mine.bytes, mine.vault)
+        !vaultOpens(bytes, vault) &&
+        vaultOpens(bytes, mine.vault)
       ) {
         vault = mine.vault as string;
         replaced.vault.push(seq);
@@ -200,14 +303,14 @@ export async function repairFromWitness(
     if (changed) plan.segments.push({ n, blocks: want, vault: wantVault });
   }
 
-  // Record lists: below the checkpoint size they are implied by the copy's blocks.
+  // Record lists: below the checkpoint size they are implied by the verified blocks.
   const implied = new Map<string, string[]>();
-  blocks.forEach((b, seq) => {
-    const key = recordKeyOfBytes(b.bytes);
+  for (let seq = 0; seq < target.size; seq++) {
+    const key = recordKeyOfBytes(bytesOf(seq));
     const list = implied.get(key) ?? [];
     list.push(`${seq}:${toHex(leaves[seq] as Uint8Array)}`);
     implied.set(key, list);
-  });
+  }
   const keys = [...implied.keys()];
   const current = await Promise.all(keys.map((k) => store.readRecord(tenant, k)));
   keys.forEach((key, i) => {
@@ -278,6 +381,11 @@ export async function repairFromWitness(
     tenant,
     checkpointSize: target.size,
     checkpointRoot: toHex(target.root),
+    witness: {
+      where: source.where,
+      cosigned: witnessCosigned(info.checkpoints, leaves, target.size, opts),
+    },
+    fetched: fetched.size,
     replaced,
     evidence,
     verification: result,

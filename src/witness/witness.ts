@@ -1,6 +1,6 @@
 /**
  * A witness (issue 8): a separate process that follows one tenant's log over the admin HTTP API
- * with an auditor/operator token, keeps its own full copy of the blocks, and cosigns each new
+ * with a `witness` role token, keeps its own full copy of the blocks, and cosigns each new
  * checkpoint (C2SP tlog-cosignature, src/ledger/cosignature.ts) only after checking that
  *
  * 1. the checkpoint is signed by the log's pinned key and names this tenant's origin;
@@ -71,7 +71,7 @@ export type RoundResult =
 export interface WitnessOptions {
   /** the service's base URL, e.g. http://127.0.0.1:8080 */
   url: string;
-  /** an operator token (cosignatures and freeze reports need operator; reading needs auditor) */
+  /** a `witness` role token (reads, cosignatures and freeze reports; an operator token works too) */
   token: string;
   tenant: string;
   /** the log's checkpoint key, pinned (never fetched from the service) */

@@ -593,4 +593,52 @@ describe('a first run told to look only at recent changes', () => {
       await recent.close();
     }
   });
+
+  describe('when the tenant is frozen', () => {
+    it('compares nothing while frozen and for afterFreezeHoldMs after, then runs from its cursor', async () => {
+      const held = randomTenant();
+      const worker = startReconcileWorker({
+        connection: connection(),
+        clients: [
+          new HubspotClient({
+            tenant: held,
+            portalId: hub.sandbox.portalId,
+            appId: hub.sandbox.appId,
+            apiUrl: hub.sandbox.url,
+            accessToken: 'test-token',
+          }),
+        ],
+        sink: createChangeSink(changes),
+        ledger,
+        redis,
+        logger,
+        everyMs: 0,
+        prefix: `{cl-test-reconcile-held-${process.pid}}`,
+        settleMs: 0,
+        afterFreezeHoldMs: 400,
+      });
+      try {
+        await ledger.store.freeze(held, {
+          reason: 'test',
+          at: new Date().toISOString(),
+          by: 'test',
+        });
+        const frozen = await worker.runNow(held);
+        expect(frozen).toMatchObject({ status: 'frozen', compared: 0 });
+        expect(JSON.parse((await redis.get(reconcileCursorKey(held)))!)).toMatchObject({
+          heldAt: expect.any(String),
+        });
+        await ledger.store.unfreeze(held);
+        // Just resumed: the changes queued during the freeze may not be anchored yet.
+        expect(await worker.runNow(held)).toMatchObject({ status: 'frozen', compared: 0 });
+        await pause(450);
+        const after = await worker.runNow(held);
+        expect(after).toMatchObject({ status: 'done', full: true });
+        expect(after.compared).toBeGreaterThanOrEqual(hub.sandbox.records('contacts').length);
+        expect(JSON.parse((await redis.get(reconcileCursorKey(held)))!).heldAt).toBeUndefined();
+      } finally {
+        await worker.close();
+      }
+    });
+  });
 });

@@ -108,6 +108,7 @@ describe('OpenAPI document', () => {
       (t: string) => `/admin/proofs/consistency?tenant=${t}&from=1&to=2`,
     ],
     ['/admin/tenants', () => '/admin/tenants'],
+    ['/admin/blocks', (t: string) => `/admin/blocks?tenant=${t}&from=0&to=2`],
     ['/admin/verdicts', (t: string) => `/admin/verdicts?tenant=${t}&type=duplicate`],
     ['/admin/keys', () => '/admin/keys'],
     ['/healthz', () => '/healthz'],
@@ -142,6 +143,20 @@ describe('OpenAPI document', () => {
     conforms('/admin/verdicts', 'get', 400, bad.body);
   });
 
+  it('documents a freeze report', async () => {
+    const other = randomTenant();
+    await ledger.append(other, [contactChange(other, 'z1')]);
+    const res = await request(app)
+      .post(`/admin/freeze?tenant=${other}`)
+      .set(auth)
+      .send({ reason: 'witness saw block 0 differ', code: 'BLOCKS_DIFFER', firstBadSeq: 0 });
+    expect(res.status).toBe(201);
+    conforms('/admin/freeze', 'post', 201, res.body);
+    const bad = await request(app).post(`/admin/freeze?tenant=${other}`).set(auth).send({});
+    expect(bad.status).toBe(400);
+    conforms('/admin/freeze', 'post', 400, bad.body);
+  });
+
   it('documents the error answers too', async () => {
     const cases: [string, string, string, number][] = [
       ['/admin/verify', 'get', '/admin/verify?tenant=nope', 400],
@@ -160,6 +175,8 @@ describe('OpenAPI document', () => {
         400,
       ],
       ['/admin/resume', 'post', `/admin/resume?tenant=${tenant}`, 503],
+      ['/admin/blocks', 'get', `/admin/blocks?tenant=${tenant}&from=0&to=9`, 400],
+      ['/admin/cosignatures', 'post', `/admin/cosignatures?tenant=${tenant}`, 400],
     ];
     for (const [path, method, url, status] of cases) {
       const base = request(app);

@@ -154,4 +154,65 @@ describe('crm-ledger witness / repair', () => {
     const none = await run(['repair', '--tenant', tenant, '--from-witness', join(dir, 'nothing')]);
     expect(none.code).toBe(2);
   });
+
+  it('checks --serve and --from-witness <url> before using them', async () => {
+    const tenant = randomTenant();
+    await ledger.append(tenant, [contactChange(tenant, 'u1')]);
+    const witnessArgs = [
+      'witness',
+      '--url',
+      url,
+      '--token-file',
+      join(dir, 'token'),
+      '--tenant',
+      tenant,
+      '--log-key',
+      formatVerifierKey(ledger.verifiers[0]!),
+      '--data-dir',
+      join(dir, 'witness-serve'),
+      '--once',
+      '--log-level',
+      'silent',
+    ];
+    const noPort = await run([...witnessArgs, '--serve', '127.0.0.1']);
+    expect([noPort.code, noPort.err]).toEqual([2, expect.stringContaining('HOST:PORT')]);
+    const noToken = await run([...witnessArgs, '--serve', '127.0.0.1:0']);
+    expect([noToken.code, noToken.err]).toEqual([2, expect.stringContaining('--serve-token-file')]);
+    await writeFile(join(dir, 'short-token'), 'short\n');
+    const short = await run([
+      ...witnessArgs,
+      '--serve',
+      '127.0.0.1:0',
+      '--serve-token-file',
+      join(dir, 'short-token'),
+    ]);
+    expect([short.code, short.err]).toEqual([2, expect.stringContaining('at least 16')]);
+
+    const before = await redis.lrangeBuffer(new LedgerKeys(tenant).segment(0), 0, -1);
+    const noReadToken = await run([
+      'repair',
+      '--tenant',
+      tenant,
+      '--from-witness',
+      'http://127.0.0.1:9',
+    ]);
+    expect([noReadToken.code, noReadToken.err]).toEqual([
+      2,
+      expect.stringContaining('--witness-token-file'),
+    ]);
+    const unreachable = await run([
+      'repair',
+      '--tenant',
+      tenant,
+      '--from-witness',
+      'http://127.0.0.1:9',
+      '--witness-token-file',
+      join(dir, 'token'),
+    ]);
+    expect([unreachable.code, unreachable.err]).toEqual([
+      2,
+      expect.stringContaining('[SOURCE_UNAVAILABLE]'),
+    ]);
+    expect(await redis.lrangeBuffer(new LedgerKeys(tenant).segment(0), 0, -1)).toEqual(before);
+  });
 });

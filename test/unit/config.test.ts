@@ -42,7 +42,7 @@ describe('loadConfig', () => {
         },
         anchor: { batchSize: 128, batchWaitMs: 20, lockMs: 30_000 },
         dedupe: { enabled: true, threshold: 0.9 },
-        reconcile: { everyMs: 900_000 },
+        reconcile: { everyMs: 900_000, settleMs: 60_000 },
         verifyEveryMs: 900_000,
         fullVerifyEveryMs: 86_400_000,
         witnesses: { keys: '', quorum: 1 },
@@ -73,6 +73,7 @@ describe('loadConfig', () => {
         CRM_LEDGER_ADMIN_TOKEN: TOKEN_A,
         CRM_LEDGER_AUDITOR_TOKEN: TOKEN_B,
         CRM_LEDGER_OPERATOR_TOKEN: 'c'.repeat(16),
+        CRM_LEDGER_WITNESS_TOKEN: 'w'.repeat(16),
         CRM_LEDGER_HUBSPOT_CLIENT_SECRET: 'hs-secret',
         CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: 'hs-token',
         CRM_LEDGER_HUBSPOT_API_URL: 'http://127.0.0.1:4010',
@@ -95,6 +96,7 @@ describe('loadConfig', () => {
         CRM_LEDGER_DEDUPE: 'off',
         CRM_LEDGER_WITNESS_KEYS: 'w.example+01020304+AAAA',
         CRM_LEDGER_RECONCILE_EVERY_MS: '60000',
+        CRM_LEDGER_RECONCILE_SETTLE_MS: '5000',
         CRM_LEDGER_VERIFY_EVERY_MS: '0',
         CRM_LEDGER_FULL_VERIFY_EVERY_MS: '3600000',
         CRM_LEDGER_WITNESS_QUORUM: '2',
@@ -124,6 +126,7 @@ describe('loadConfig', () => {
           adminToken: TOKEN_A,
           auditorToken: TOKEN_B,
           operatorToken: 'c'.repeat(16),
+          witnessToken: 'w'.repeat(16),
           tokensFile: '/etc/crm-ledger/tokens.json',
         },
         hubspot: {
@@ -156,7 +159,7 @@ describe('loadConfig', () => {
         anchor: { batchSize: 1000, batchWaitMs: 0, lockMs: 30_000 },
         policyFile: './policy.yaml',
         dedupe: { enabled: false, threshold: 0.8, defaultCountry: 'AU' },
-        reconcile: { everyMs: 60_000 },
+        reconcile: { everyMs: 60_000, settleMs: 5_000 },
         verifyEveryMs: 0,
         fullVerifyEveryMs: 3_600_000,
         witnesses: { keys: 'w.example+01020304+AAAA', quorum: 2 },
@@ -251,6 +254,11 @@ describe('loadConfig', () => {
         'CRM_LEDGER_OPERATOR_TOKEN',
         'x',
         'CRM_LEDGER_OPERATOR_TOKEN: expected at least 16 characters',
+      ],
+      [
+        'CRM_LEDGER_WITNESS_TOKEN',
+        'w'.repeat(15),
+        'CRM_LEDGER_WITNESS_TOKEN: expected at least 16 characters',
       ],
       [
         'CRM_LEDGER_SALESFORCE_ORG_IDS',
@@ -394,6 +402,14 @@ describe('loadConfig', () => {
         issuesFor({ CRM_LEDGER_ADMIN_TOKEN: TOKEN_A, CRM_LEDGER_OPERATOR_TOKEN: TOKEN_A }),
       ).toEqual([
         'CRM_LEDGER_OPERATOR_TOKEN: must differ from CRM_LEDGER_ADMIN_TOKEN (each role needs its own token)',
+      ]);
+    });
+
+    it('keeps the witness token apart from the operator token', () => {
+      expect(
+        issuesFor({ CRM_LEDGER_OPERATOR_TOKEN: TOKEN_B, CRM_LEDGER_WITNESS_TOKEN: TOKEN_B }),
+      ).toEqual([
+        'CRM_LEDGER_WITNESS_TOKEN: must differ from CRM_LEDGER_OPERATOR_TOKEN (each role needs its own token)',
       ]);
     });
   });
