@@ -13,6 +13,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { isClusterUrl, parseRedisUrl } from './redis/connection.js';
 
 export const ENV_PREFIX = 'CRM_LEDGER_';
 
@@ -24,9 +25,11 @@ export const MIN_TOKEN_LENGTH = 16;
 export const DEFAULT_HUBSPOT_API_URL = 'https://api.hubapi.com';
 
 export interface Config {
-  http: { port: number; host: string; publicUrl?: string };
+  http: { port: number; host: string; publicUrl?: string; healthPort?: number };
   /** `url` absent: start the embedded `redis-server` under `dataDir`. */
   redis: { url?: string };
+  /** production: refuse a Redis that may evict keys or keeps nothing on disk (checkRedisForProduction) */
+  mode: 'development' | 'production';
   dataDir: string;
   admin: {
     adminToken?: string;
@@ -167,12 +170,20 @@ function httpUrl() {
 /** A Redis URL may carry a password (`redis://:pw@host`): only its scheme is ever echoed. */
 function redisUrl() {
   return z.string().superRefine((value, ctx) => {
+    if (isClusterUrl(value)) {
+      try {
+        parseRedisUrl(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+      return;
+    }
     const url = parseUrl(value);
     if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
       const got = url === undefined ? 'a value that is not a URL' : `scheme '${url.protocol}//'`;
       ctx.addIssue({
         code: 'custom',
-        message: `expected a redis:// or rediss:// URL, got ${got}`,
+        message: `expected a redis:// or rediss:// URL (or redis+cluster://host:port,…), got ${got}`,
       });
     }
   });
@@ -241,8 +252,10 @@ function origin() {
 const EnvObject = z
   .object({
     CRM_LEDGER_PORT: integer(0, 65535).default(3000),
+    CRM_LEDGER_HEALTH_PORT: integer(0, 65535).optional(),
     CRM_LEDGER_HOST: text().default('127.0.0.1'),
     CRM_LEDGER_REDIS_URL: redisUrl().optional(),
+    CRM_LEDGER_MODE: oneOf(['development', 'production'] as const).default('development'),
     CRM_LEDGER_DATA_DIR: text().default('./data'),
     CRM_LEDGER_PUBLIC_URL: httpUrl().optional(),
     CRM_LEDGER_ADMIN_TOKEN: token().optional(),
@@ -366,8 +379,10 @@ function toConfig(env: Env): Config {
       port: env.CRM_LEDGER_PORT,
       host: env.CRM_LEDGER_HOST,
       ...optional('publicUrl', env.CRM_LEDGER_PUBLIC_URL),
+      ...optional('healthPort', env.CRM_LEDGER_HEALTH_PORT),
     },
     redis: { ...optional('url', env.CRM_LEDGER_REDIS_URL) },
+    mode: env.CRM_LEDGER_MODE,
     dataDir,
     admin: {
       ...optional('adminToken', env.CRM_LEDGER_ADMIN_TOKEN),
@@ -471,10 +486,21 @@ export interface ConfigVariable {
 
 const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_PORT: { default: '3000', description: 'HTTP port (0-65535; 0 picks a free port).' },
+  CRM_LEDGER_HEALTH_PORT: {
+    default: null,
+    description:
+      'worker and scheduler roles: serve GET /healthz and /readyz on this port (CRM_LEDGER_HOST) for health checks and probes; unset: none.',
+  },
   CRM_LEDGER_HOST: { default: '127.0.0.1', description: 'HTTP bind address.' },
   CRM_LEDGER_REDIS_URL: {
     default: 'unset: embedded redis-server (AOF) under the data directory',
-    description: 'redis:// or rediss:// URL of the shared Redis.',
+    description:
+      'redis:// or rediss:// URL of the shared Redis; redis+cluster://[user:pw@]host:port,host:port,… (rediss+cluster:// TLS) for a Redis Cluster.',
+  },
+  CRM_LEDGER_MODE: {
+    default: 'development',
+    description:
+      'production: refuse a Redis (each cluster master) that evicts keys (maxmemory-policy) or has no AOF/RDB persistence; development: warn only.',
   },
   CRM_LEDGER_DATA_DIR: {
     default: './data',

@@ -11,7 +11,12 @@ export class BaseError<Code extends string> extends Error {
   }
 }
 
-export type ConfigErrorCode = 'CONFIG_INVALID' | 'REDIS_SERVER_MISSING' | 'KEY_FILE_INVALID';
+export type ConfigErrorCode =
+  | 'CONFIG_INVALID'
+  | 'REDIS_SERVER_MISSING'
+  | 'KEY_FILE_INVALID'
+  /** production mode, and Redis may evict keys or has no persistence */
+  | 'REDIS_UNSAFE';
 export class ConfigError extends BaseError<ConfigErrorCode> {}
 
 /** Bad change input: rejected before any write. */

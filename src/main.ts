@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from './redis/connection.js';
 import type { Config } from './config.js';
 import { Ledger, checkpointOrigin } from './ledger/ledger.js';
 import { loadSigningKey, loadVerifierKeys } from './ledger/signing-key.js';
@@ -14,6 +14,7 @@ import { RedisLedgerStore } from './ledger/store.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import { createApp, QUEUES_BOARD_PATH } from './http/app.js';
+import { createHealthServer } from './http/health-server.js';
 import { Metrics } from './observability/metrics.js';
 import { parseWitnessKeys } from './ledger/cosignature.js';
 import type { WitnessVerifier } from './ledger/cosignature.js';
@@ -25,8 +26,14 @@ import { createLogger } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
+import { inspectRedisForProduction } from './redis/production-check.js';
 import { createConnectors } from '../connectors/registry.js';
-import { connectionFromUrl, createChangeSink, createChangesQueue } from './pipeline/queues.js';
+import {
+  closeSharedQueueConnections,
+  connectionFromUrl,
+  createChangeSink,
+  createChangesQueue,
+} from './pipeline/queues.js';
 import { startAnchorWorker } from './pipeline/anchor.worker.js';
 import { startAnchorThread } from './pipeline/anchor-thread.js';
 import type { EmbeddedRedis } from './redis/embedded-server.js';
@@ -199,6 +206,14 @@ export async function startService(
   const { url: redisUrl, embedded } = await openRedis(config, logger);
   const redis: Redis = createRedis(redisUrl, 'worker');
   const requestRedis: Redis = createRedis(redisUrl, 'request');
+  try {
+    await checkRedisSafety(config, redis, logger);
+  } catch (err) {
+    redis.disconnect();
+    requestRedis.disconnect();
+    await embedded?.stop();
+    throw err;
+  }
   if (embedded) await writeFile(redisUrlFile(config.dataDir), redisUrl + '\n', { mode: 0o600 });
 
   // The signing key is read only where blocks are appended and checkpoints signed (worker, all);
@@ -388,6 +403,14 @@ export async function startService(
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     url = `http://${config.http.host}:${port}`;
     logger.info({ url, role }, 'crm-ledger listening');
+  } else if (config.http.healthPort !== undefined) {
+    // worker / scheduler: health endpoints only, for container health checks and probes
+    const health = createHealthServer({ ping: () => requestRedis.ping() });
+    server = await new Promise<Server>((res, rej) => {
+      const s = health.listen(config.http.healthPort, config.http.host, () => res(s));
+      s.once('error', rej);
+    });
+    logger.info({ port: config.http.healthPort, role }, 'health endpoints listening');
   }
   const adminBaseUrl = config.http.publicUrl ?? (url || undefined);
 
@@ -552,6 +575,7 @@ export async function startService(
       await sandboxes?.hubspot.close();
       await sandboxes?.salesforce.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit()]);
+      await closeSharedQueueConnections();
       if (embedded) {
         await embedded.stop();
         await rm(redisUrlFile(config.dataDir), { force: true });
@@ -754,6 +778,25 @@ async function startCdc(
     );
   }
   return subscribers;
+}
+
+/**
+ * Production mode refuses a Redis that may evict keys or keeps nothing on disk; development mode
+ * only warns (a shared Redis), so that tests and demos run against any local redis-server.
+ */
+async function checkRedisSafety(config: Config, redis: Redis, logger: Logger): Promise<void> {
+  if (config.mode !== 'production' && !config.redis.url) return;
+  const report = await inspectRedisForProduction(redis);
+  for (const warning of report.warnings) logger.warn({ redis: 'persistence' }, warning);
+  if (report.ok) return;
+  if (config.mode === 'production') {
+    throw new ConfigError(
+      'REDIS_UNSAFE',
+      'refusing to run in production mode (CRM_LEDGER_MODE=production) against this Redis:\n  ' +
+        report.problems.join('\n  '),
+    );
+  }
+  for (const problem of report.problems) logger.warn({ redis: 'unsafe' }, problem);
 }
 
 /** Waiting jobs of the changes queue and of each tenant's flags queue. */

@@ -16,7 +16,7 @@
  *   b:<k>  SET   iids sharing blocking key k
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import type { RawProfile } from './fields.js';
 import type { Profile } from './profile.js';
 

@@ -4,7 +4,7 @@
  * found in its blocks across every tenant of the identity space, and returns a duplicate verdict
  * for pairs not flagged before.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import { BlockingIndex, parseRefKey, refKey } from './blocking-index.js';
 import type { Candidate, IndexedRecord, RecordRef, StoredRecord } from './blocking-index.js';
 import { DEFAULT_MATCH_PARAMS } from './default-params.js';

@@ -2,7 +2,8 @@
  * RedisLedgerStore: the only ledger file that talks to Redis. It reads and writes the layout in
  * keys.ts; every multi-key write goes through the appendBlocks Lua script.
  */
-import type { Redis } from 'ioredis';
+import { nodeForKey } from '../redis/connection.js';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import { LedgerError } from '../errors.js';
 import { HASH_SIZE } from './hash.js';
 import { LedgerKeys, SEGMENT_SIZE, TENANTS_KEY, TREE_CHUNK_NODES, segmentOf } from './keys.js';
@@ -208,7 +209,11 @@ export class RedisLedgerStore {
     count: number,
   ): Promise<{ cursor: string; recordKeys: string[] }> {
     const prefix = this.keys(tenant).record('');
-    const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', count);
+    // SCAN is node-local: on a cluster, walk the master serving the tenant's slot. A failover
+    // mid-sweep hands the cursor to the promoted replica, which may skip or repeat keys; the sweep
+    // is a backstop that the next run covers again.
+    const node = await nodeForKey(this.redis, prefix);
+    const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', count);
     return { cursor: next, recordKeys: keys.map((k) => k.slice(prefix.length)) };
   }
 

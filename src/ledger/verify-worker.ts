@@ -1,13 +1,17 @@
 /** Worker thread of VerifyPool: checks the segments it is sent, reading Redis itself. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
+import { createRedis, isClusterUrl } from '../redis/connection.js';
 import { storeSource } from './ledger.js';
 import { RedisLedgerStore } from './store.js';
 import { loadSegment, verifySegment } from './verifier.js';
 import type { WorkerReply, WorkerRequest } from './verify-pool.js';
 
 const { redisUrl } = workerData as { redisUrl: string };
-const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+// A cluster URL gets the CLI's cluster client (single Redis: unchanged).
+const redis = isClusterUrl(redisUrl)
+  ? createRedis(redisUrl, 'cli')
+  : new Redis(redisUrl, { maxRetriesPerRequest: 1 });
 redis.on('error', () => {}); // failures reach the main thread through the rejected reads
 const store = new RedisLedgerStore(redis);
 

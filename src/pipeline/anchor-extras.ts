@@ -3,7 +3,7 @@
  * our own fields per CRM, the admin URL for flag notes — built from plain options, so that the
  * anchor thread of `serve --role all` and a `--role worker` process build exactly the same.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../observability/logger.js';
 import type { AnchorWorkerOptions } from './anchor.worker.js';

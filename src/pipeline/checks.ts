@@ -7,7 +7,7 @@
  *   tenant's chain, so an auditor can prove which policy judged which change;
  * - the duplicate matcher (src/dedupe), when enabled.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Verdict } from '../model/verdict.js';
 import type { Logger } from '../observability/logger.js';

@@ -9,13 +9,30 @@
 import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { ConnectionOptions, JobsOptions } from 'bullmq';
+import type { Cluster } from 'ioredis';
+import { createRedis, isClusterUrl } from '../redis/connection.js';
 import type { ParsedEvent } from '../../connectors/types.js';
 import type { Source } from '../model/change-event.js';
 
 export const QUEUE_PREFIX = '{cl}';
 
-/** BullMQ connection options from a redis:// or rediss:// URL (BullMQ makes its own clients). */
+/**
+ * BullMQ connection options from a redis:// or rediss:// URL (BullMQ makes its own clients), or,
+ * for a `redis+cluster://` URL, an ioredis Cluster shared by every queue of this process and role:
+ * BullMQ leaves a client it is handed open on close (and duplicates it for blocking workers), so
+ * one per role avoids a new cluster connection per short-lived Queue (e.g. the metrics' queue
+ * depths). closeSharedQueueConnections() ends them at shutdown.
+ */
 export function connectionFromUrl(url: string, role: 'producer' | 'worker'): ConnectionOptions {
+  if (isClusterUrl(url)) {
+    const id = `${role} ${url}`;
+    let cluster = sharedClusters.get(id);
+    if (!cluster) {
+      cluster = createRedis(url, role === 'producer' ? 'request' : 'worker') as Cluster;
+      sharedClusters.set(id, cluster);
+    }
+    return cluster;
+  }
   const u = new URL(url);
   return {
     host: u.hostname,
@@ -29,6 +46,15 @@ export function connectionFromUrl(url: string, role: 'producer' | 'worker'): Con
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 }
       : { maxRetriesPerRequest: null }),
   };
+}
+
+const sharedClusters = new Map<string, Cluster>();
+
+/** Quits the cluster clients connectionFromUrl handed out (call after closing every queue). */
+export async function closeSharedQueueConnections(): Promise<void> {
+  const clusters = [...sharedClusters.values()];
+  sharedClusters.clear();
+  await Promise.allSettled(clusters.map((c) => c.quit()));
 }
 export const CHANGES_QUEUE = 'changes';
 

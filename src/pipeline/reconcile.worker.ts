@@ -21,7 +21,7 @@
  */
 import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import type { ConnectionOptions, Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import { CrmApiError } from '../../connectors/types.js';
 import { InputError, LedgerError } from '../errors.js';
 import type { CrmClient, FetchedRecord, ParsedEvent } from '../../connectors/types.js';

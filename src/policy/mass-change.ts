@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import type { LimitCheck, LimitOutcome } from './evaluate.js';
 import { PolicyKeys } from './keys.js';
 
@@ -54,6 +54,27 @@ export class MassChangeCounter {
     items: readonly { tenant: string; check: LimitCheck; eventKey: string }[],
   ): Promise<CountOutcome[]> {
     if (items.length === 0) return [];
+    // One pipeline per tenant: a tenant's counters share its hash tag, and on a Redis Cluster a
+    // pipeline must stay on one node.
+    const byTenant = new Map<string, number[]>();
+    items.forEach((item, i) => {
+      const list = byTenant.get(item.tenant);
+      if (list) list.push(i);
+      else byTenant.set(item.tenant, [i]);
+    });
+    const out: CountOutcome[] = new Array<CountOutcome>(items.length);
+    await Promise.all(
+      [...byTenant.values()].map(async (indexes) => {
+        const outcomes = await this.countTenant(indexes.map((i) => items[i]!));
+        indexes.forEach((i, j) => (out[i] = outcomes[j]!));
+      }),
+    );
+    return out;
+  }
+
+  private async countTenant(
+    items: readonly { tenant: string; check: LimitCheck; eventKey: string }[],
+  ): Promise<CountOutcome[]> {
     const pipeline = this.redis.pipeline();
     for (const { tenant, check, eventKey } of items) {
       const keys = new PolicyKeys(tenant);

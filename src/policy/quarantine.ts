@@ -3,7 +3,7 @@
  * action `quarantine` marks the record; every later change to it gets a POLICY_QUARANTINED verdict
  * (PolicyJudge) until an admin clears it. Marking is idempotent (the first mark is kept).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../redis/connection.js';
 import { PolicyKeys } from './keys.js';
 
 export interface QuarantineRef {

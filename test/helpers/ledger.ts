@@ -1,6 +1,6 @@
 /** Builds real ledgers on the test Redis, and realistic change events. */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../src/redis/connection.js';
 import {
   generateLedgerKey,
   parseSignerKey,

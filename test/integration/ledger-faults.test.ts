@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer } from '../../src/redis/embedded-server.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
 import { createRedis } from '../../src/redis/connection.js';
+import type { RedisClient } from '../../src/redis/connection.js';
 import { randomTenant } from '../helpers/redis.js';
 import { contactChange, createTestLedger, testSigner } from '../helpers/ledger.js';
 import type { AnchorRequest } from '../../src/ledger/block.js';
@@ -30,7 +31,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function waitReady(redis: Redis): Promise<void> {
+function waitReady(redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => redis.once('ready', () => resolve()));
 }

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       expect(loadConfig({})).toEqual({
         http: { port: 3000, host: '127.0.0.1' },
         redis: {},
+        mode: 'development',
         dataDir: './data',
         admin: {},
         hubspot: { apiUrl: 'https://api.hubapi.com' },
@@ -65,6 +66,8 @@ describe('loadConfig', () => {
         CRM_LEDGER_PORT: '8080',
         CRM_LEDGER_HOST: '0.0.0.0',
         CRM_LEDGER_REDIS_URL: 'rediss://:pw@redis.internal:6380/2',
+        CRM_LEDGER_MODE: 'Production',
+        CRM_LEDGER_HEALTH_PORT: '9464',
         CRM_LEDGER_DATA_DIR: '/var/lib/crm-ledger',
         CRM_LEDGER_PUBLIC_URL: 'https://ledger.example.com/',
         CRM_LEDGER_ADMIN_TOKEN: TOKEN_A,
@@ -110,8 +113,14 @@ describe('loadConfig', () => {
         CRM_LEDGER_MAX_CHANGE_BYTES: '131072',
       });
       expect(config).toEqual({
-        http: { port: 8080, host: '0.0.0.0', publicUrl: 'https://ledger.example.com' },
+        http: {
+          port: 8080,
+          host: '0.0.0.0',
+          publicUrl: 'https://ledger.example.com',
+          healthPort: 9464,
+        },
         redis: { url: 'rediss://:pw@redis.internal:6380/2' },
+        mode: 'production',
         dataDir: '/var/lib/crm-ledger',
         admin: {
           adminToken: TOKEN_A,
@@ -194,7 +203,22 @@ describe('loadConfig', () => {
       [
         'CRM_LEDGER_REDIS_URL',
         'http://h:1',
-        "CRM_LEDGER_REDIS_URL: expected a redis:// or rediss:// URL, got scheme 'http://'",
+        "CRM_LEDGER_REDIS_URL: expected a redis:// or rediss:// URL (or redis+cluster://host:port,…), got scheme 'http://'",
+      ],
+      [
+        'CRM_LEDGER_REDIS_URL',
+        'redis+cluster://a:7000,b:99999',
+        "CRM_LEDGER_REDIS_URL: bad Redis Cluster node 'b:99999' (expected host:port)",
+      ],
+      [
+        'CRM_LEDGER_REDIS_URL',
+        'redis+cluster://a:7000/1',
+        'CRM_LEDGER_REDIS_URL: a Redis Cluster URL takes no database',
+      ],
+      [
+        'CRM_LEDGER_MODE',
+        'prod',
+        "CRM_LEDGER_MODE: expected one of development|production, got 'prod'",
       ],
       [
         'CRM_LEDGER_PUBLIC_URL',

@@ -3,7 +3,7 @@
  * versioned names (STYLE.md rule 9), so that a changed script never runs under an old name.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient as Redis } from '../../redis/connection.js';
 
 export const SCRIPTS = {
   appendBlocks: { file: 'appendBlocks.lua', version: 3 },
