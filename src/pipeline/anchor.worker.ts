@@ -283,7 +283,11 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
       recogniseEcho(e, options.ownFields?.(tenant) ?? []),
     );
     // Our own write-backs are anchored (the CRM did change) but not judged again: no echo loops.
-    const judged = events.filter((e) => e.event.actor.type !== OWN_ACTOR.type);
+    // Admin blocks (resume, quarantine release, policy loads) record crm-ledger's own actions, not
+    // CRM changes: a broad policy rule must not flag them.
+    const judged = events.filter(
+      (e) => e.event.actor.type !== OWN_ACTOR.type && e.event.kind !== 'admin',
+    );
     const judgedVerdicts = await checks(tenant, judged);
     const verdictsOf = new Map(judged.map((e, i) => [e, judgedVerdicts[i] ?? []]));
     // Each change is checked on its own: one bad change does not keep the others out.

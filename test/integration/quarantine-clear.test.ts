@@ -47,6 +47,10 @@ rules:
     match: { object: contact, kind: [update], fields: [email] }
     allow: { actors: ["hubspot:user:1"] }
     action: [quarantine]
+  # A broad rule with no selector: the admin block of the clearing must not be judged by it.
+  - name: known-editors-only
+    allow: { actors: ["hubspot:user:1", "hubspot:user:9"] }
+    action: [flag]
 `;
 
 // A private redis-server: loading a policy anchors it in every tenant found, and other test files
