@@ -12,7 +12,8 @@
  *   prof   HASH  iid -> "<version>|<stored record json>"
  *   seq    STRING last iid
  *   gone   HASH  merged-away ref -> winner ref (tombstones: late events for a loser are ignored)
- *   flags  SET   "<iid>:<iid>" pairs already flagged
+ *   pairs  HASH  "<iid>:<iid>" pairs already flagged -> claim token of the change that flagged it
+ *   flags  SET   pairs flagged before claims had tokens (read only, still honoured)
  *   b:<k>  SET   iids sharing blocking key k
  */
 import { readFileSync } from 'node:fs';
@@ -49,6 +50,7 @@ export class DedupeKeys {
   readonly seq: string;
   readonly gone: string;
   readonly flags: string;
+  readonly pairs: string;
   constructor(readonly space: string) {
     if (!/^[A-Za-z0-9_:.-]{1,100}$/.test(space)) {
       throw new Error(
@@ -61,6 +63,7 @@ export class DedupeKeys {
     this.seq = `${this.prefix}seq`;
     this.gone = `${this.prefix}gone`;
     this.flags = `${this.prefix}flags`;
+    this.pairs = `${this.prefix}pairs`;
   }
   block(key: string): string {
     return `${this.prefix}b:${key}`;
@@ -110,7 +113,7 @@ const SCRIPTS = {
   upsertProfile: { file: 'upsertProfile.lua', version: 1 },
   removeProfile: { file: 'removeProfile.lua', version: 1 },
   readProfile: { file: 'readProfile.lua', version: 1 },
-  claimPairs: { file: 'claimPairs.lua', version: 1 },
+  claimPairs: { file: 'claimPairs.lua', version: 2 },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -242,11 +245,20 @@ export class BlockingIndex {
     return reply === 1;
   }
 
-  /** Marks pairs as flagged; true for each pair not flagged before. */
-  async claimPairs(pairs: readonly (readonly [number, number])[]): Promise<boolean[]> {
+  /**
+   * Marks pairs as flagged; true for each pair not flagged before, or flagged before by the same
+   * `token` (the claiming change retried after a crash before its block was anchored).
+   */
+  async claimPairs(pairs: readonly (readonly [number, number])[], token = ''): Promise<boolean[]> {
     if (pairs.length === 0) return [];
     const args = pairs.map(([a, b]) => (a < b ? `${a}:${b}` : `${b}:${a}`));
-    const reply = (await this.scripts.claimPairs(1, this.keys.flags, ...args)) as number[];
+    const reply = (await this.scripts.claimPairs(
+      2,
+      this.keys.pairs,
+      this.keys.flags,
+      token,
+      ...args,
+    )) as number[];
     return reply.map((x) => x === 1);
   }
 

@@ -4,6 +4,7 @@
  * found in its blocks across every tenant of the identity space, and returns a duplicate verdict
  * for pairs not flagged before.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { BlockingIndex, parseRefKey, refKey } from './blocking-index.js';
 import type { Candidate, IndexedRecord, RecordRef, StoredRecord } from './blocking-index.js';
@@ -37,6 +38,12 @@ export interface ObservedChange {
   id: string;
   kind: string;
   fields: Readonly<Record<string, string | number | boolean | null>>;
+  /**
+   * Identity of the change (the pipeline passes its idempotency key): a retry of the same change
+   * (the worker died before anchoring it) gets its duplicate verdict again instead of finding the
+   * pair already claimed. Without it a pair is claimed once, whoever retries.
+   */
+  changeKey?: string;
 }
 
 export interface DuplicateCandidate extends RecordRef {
@@ -131,7 +138,7 @@ export class Matcher {
       const result = await this.index.upsert(record, previous?.version ?? 0, leave, blocks);
       if (result.status === 'conflict') continue;
       if (result.status === 'gone') return ignored;
-      return this.judge(result.iid, record, result.candidates);
+      return this.judge(result.iid, record, result.candidates, claimToken(change.changeKey));
     }
     throw new Error(`dedupe: ${key} kept changing under us (${MAX_ATTEMPTS} attempts)`);
   }
@@ -172,6 +179,7 @@ export class Matcher {
     iid: number,
     record: StoredRecord,
     candidates: readonly Candidate[],
+    token: string,
   ): Promise<Observation> {
     const scored: { candidate: Candidate; score: PairScore }[] = [];
     const refs: RecordRef[] = [];
@@ -189,7 +197,10 @@ export class Matcher {
     if (scored.length === 0) {
       return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
     }
-    const fresh = await this.index.claimPairs(scored.map(({ candidate }) => [iid, candidate.iid]));
+    const fresh = await this.index.claimPairs(
+      scored.map(({ candidate }) => [iid, candidate.iid]),
+      token,
+    );
     const flagged = scored.filter((_, i) => fresh[i] === true);
     if (flagged.length === 0) {
       return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
@@ -239,6 +250,12 @@ function mergeRaw(previous: RawProfile | undefined, update: RawProfile): RawProf
     else merged[field] = value;
   }
   return merged;
+}
+
+/** A short, fixed-size token for a change key (stored once per flagged pair). */
+function claimToken(changeKey: string | undefined): string {
+  if (changeKey === undefined || changeKey === '') return '';
+  return createHash('sha256').update(changeKey).digest('base64url').slice(0, 12);
 }
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000;

@@ -87,7 +87,7 @@ export async function createChecks(
    * one record keep refusing each other (a burst of edits to a few records slowed anchoring).
    */
   const chains = new Map<string, Promise<unknown>>();
-  const observeInOrder = (m: Matcher, event: ParsedEvent['event']): Promise<unknown> => {
+  const observeInOrder = (m: Matcher, { event, idempotencyKey }: ParsedEvent): Promise<unknown> => {
     const key = `${event.tenant}/${event.object}/${event.recordId}`;
     const run = (chains.get(key) ?? Promise.resolve())
       .catch(() => undefined)
@@ -98,6 +98,7 @@ export async function createChecks(
           id: event.recordId,
           kind: event.kind,
           fields: event.fields,
+          changeKey: idempotencyKey,
         }),
       );
     chains.set(key, run);
@@ -111,8 +112,8 @@ export async function createChecks(
   /** Duplicates: each change in order (a later change of the batch sees the earlier ones). */
   const dedupe = async (events: readonly ParsedEvent[]): Promise<Verdict[][]> => {
     const out: Verdict[][] = [];
-    for (const { event } of events) {
-      const v = matcher ? await observeInOrder(matcher, event) : undefined;
+    for (const parsed of events) {
+      const v = matcher ? await observeInOrder(matcher, parsed) : undefined;
       out.push(v ? [v as Verdict] : []);
     }
     return out;
