@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const memAfter = infoNumber(await redis.info('memory'), 'used_memory');
+    const usage = await memoryUsageByKind(redis, matcher.index.keys.prefix);
 
     const sizes = new Map<number, number>();
     for (const e of data.entityOf.values()) sizes.set(e, (sizes.get(e) ?? 0) + 1);
@@ -88,16 +89,44 @@ async function main(): Promise<void> {
       `  baseline redis RTT ${rttRate.toFixed(0)} round trips/s   ratio matcher/RTT ${(rate / rttRate).toFixed(3)}`,
       `  baseline normalise ${normaliseRate.toFixed(0)} records/s (normalise + block keys, no Redis)`,
       `  quality            precision ${precision.toFixed(4)}  recall ${recall.toFixed(4)}  F1 ${f1.toFixed(4)}  (${pairs.size} pairs judged, ${truePairs} true)`,
-      `  redis memory       ${bytesPerRecord.toFixed(0)} B/record = ${((bytesPerRecord * 100_000) / 2 ** 20).toFixed(1)} MiB per 100k records`,
+      `  redis memory       ${bytesPerRecord.toFixed(0)} B/record = ${((bytesPerRecord * 100_000) / 2 ** 20).toFixed(1)} MiB per 100k records (INFO used_memory, after - before)`,
+      `  MEMORY USAGE       ${(usage.total / n).toFixed(0)} B/record: ${[...usage.byKind].map(([k, b]) => `${k} ${(b / n).toFixed(0)}`).join(', ')} (${usage.keys} keys)`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
     process.stdout.write(
-      `BENCH_SUMMARY ${JSON.stringify({ dedupe: { records: n, recordsPerSecond: rate, p99Ms: percentile(latencies, 99), medianCandidates: percentile(candidates, 50), rttRate, normaliseRate, precision, recall, f1, bytesPer100k: bytesPerRecord * 100_000 } })}\n`,
+      `BENCH_SUMMARY ${JSON.stringify({ dedupe: { records: n, recordsPerSecond: rate, p99Ms: percentile(latencies, 99), medianCandidates: percentile(candidates, 50), rttRate, normaliseRate, precision, recall, f1, bytesPer100k: bytesPerRecord * 100_000, memoryUsagePerRecord: usage.total / n } })}\n`,
     );
   } finally {
     redis.disconnect();
     await server.stop();
   }
+}
+
+/** MEMORY USAGE of every key of the space, summed by kind (prof, ids, pairs, blocks…). */
+async function memoryUsageByKind(
+  redis: Redis,
+  prefix: string,
+): Promise<{ total: number; keys: number; byKind: Map<string, number> }> {
+  const byKind = new Map<string, number>();
+  let total = 0;
+  let keys = 0;
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 2000);
+    cursor = next;
+    const pipeline = redis.pipeline();
+    for (const key of batch) pipeline.memory('USAGE', key, 'SAMPLES', '0');
+    const replies = (await pipeline.exec()) ?? [];
+    batch.forEach((key, i) => {
+      const bytes = Number(replies[i]?.[1] ?? 0);
+      const rest = key.slice(prefix.length);
+      const kind = rest.startsWith('b:') ? 'blocks' : rest.split(':')[0] || rest;
+      byKind.set(kind, (byKind.get(kind) ?? 0) + bytes);
+      total += bytes;
+      keys++;
+    });
+  } while (cursor !== '0');
+  return { total, keys, byKind };
 }
 
 await main();

@@ -9,7 +9,7 @@
  *
  * Keys (`DedupeKeys`):
  *   ids    HASH  "<tenant>/<object>/<id>" -> iid
- *   prof   HASH  iid -> "<version>|<stored record json>"
+ *   prof   HASH  iid -> "<version>|<stored record>" (codec.ts)
  *   seq    STRING last iid
  *   gone   HASH  merged-away ref -> winner ref (tombstones: late events for a loser are ignored)
  *   pairs  HASH  "<iid>:<iid>" pairs already flagged -> claim token of the change that flagged it
@@ -18,6 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { decodeHead, decodeRecord, encodeRecord } from './codec.js';
 import type { RawProfile } from './fields.js';
 import type { Profile } from './profile.js';
 
@@ -91,9 +92,11 @@ export type ReadResult =
   | { status: 'unknown' }
   | { status: 'gone'; winner: string };
 
+export type CandidateRecord = Pick<StoredRecord, 'r' | 'n'>;
+
 export interface Candidate {
   iid: number;
-  record: StoredRecord;
+  record: CandidateRecord;
 }
 
 export type UpsertResult =
@@ -129,12 +132,24 @@ function scriptSource(name: ScriptName): string {
 
 type ScriptFn = (numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
 
+/** "<version>|<record>" (codec.ts; JSON from before the compact encoding). */
 function decodeStored(stored: string): { version: number; record: StoredRecord } {
   const bar = stored.indexOf('|');
+  const body = stored.slice(bar + 1);
   return {
     version: Number(stored.slice(0, bar)),
-    record: JSON.parse(stored.slice(bar + 1)) as StoredRecord,
+    record: body.startsWith('{') ? (JSON.parse(body) as StoredRecord) : decodeRecord(body),
   };
+}
+
+/** A candidate needs only its ref and normalised profile. */
+function decodeCandidate(stored: string): CandidateRecord {
+  const body = stored.slice(stored.indexOf('|') + 1);
+  if (body.startsWith('{')) {
+    const { r, n } = JSON.parse(body) as StoredRecord;
+    return { r, n };
+  }
+  return decodeHead(body);
 }
 
 export class BlockingIndex {
@@ -205,7 +220,7 @@ export class BlockingIndex {
       ...keys,
       record.r,
       expectedVersion,
-      JSON.stringify(record),
+      encodeRecord(record.r, record.n, record.f),
       leaveBlocks.length,
       this.blockCap,
       this.maxCandidates,
@@ -217,7 +232,7 @@ export class BlockingIndex {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       candidates.push({
         iid: Number(flat[i]),
-        record: decodeStored(flat[i + 1] as string).record,
+        record: decodeCandidate(flat[i + 1] as string),
       });
     }
     return { status: 'ok', iid: Number(iid), version, blockSizes: sizes, candidates };
