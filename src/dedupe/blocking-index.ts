@@ -157,6 +157,7 @@ export class BlockingIndex {
   readonly blockCap: number;
   readonly maxCandidates: number;
   private readonly scripts: Record<ScriptName, ScriptFn>;
+  private readonly commandNames: Record<ScriptName, string>;
 
   constructor(
     private readonly redis: Redis,
@@ -168,6 +169,7 @@ export class BlockingIndex {
     this.maxCandidates = options.maxCandidates ?? 1000;
     const commands = redis as unknown as Record<string, ScriptFn | undefined>;
     const bound = {} as Record<ScriptName, ScriptFn>;
+    const names = {} as Record<ScriptName, string>;
     for (const [name, spec] of Object.entries(SCRIPTS) as [
       ScriptName,
       (typeof SCRIPTS)[ScriptName],
@@ -177,10 +179,12 @@ export class BlockingIndex {
       if (typeof commands[command] !== 'function') {
         redis.defineCommand(command, { lua: scriptSource(name) });
       }
+      names[name] = command;
       const fn = commands[command] as ScriptFn;
       bound[name] = fn.bind(redis);
     }
     this.scripts = bound;
+    this.commandNames = names;
   }
 
   async read(ref: RecordRef): Promise<ReadResult> {
@@ -225,6 +229,10 @@ export class BlockingIndex {
       this.blockCap,
       this.maxCandidates,
     )) as [number, ...unknown[]];
+    return this.upsertResult(reply);
+  }
+
+  private upsertResult(reply: [number, ...unknown[]]): UpsertResult {
     if (reply[0] === -1) return { status: 'conflict' };
     if (reply[0] === -2) return { status: 'gone', winner: reply[1] as string };
     const [, iid, version, sizes, flat] = reply as [number, string, number, number[], string[]];
@@ -236,6 +244,59 @@ export class BlockingIndex {
       });
     }
     return { status: 'ok', iid: Number(iid), version, blockSizes: sizes, candidates };
+  }
+
+  /**
+   * New records (expected version 0, no blocks to leave) in one pipeline: each Lua call runs after
+   * the previous one, so a record sees the records before it, as with `upsert` one at a time.
+   */
+  async upsertMany(
+    records: readonly { record: StoredRecord; blocks: readonly string[] }[],
+  ): Promise<UpsertResult[]> {
+    if (records.length === 0) return [];
+    const k = this.keys;
+    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptFn> & {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    const command = this.commandNames.upsertProfile;
+    for (const { record, blocks } of records) {
+      const keys = [k.ids, k.prof, k.seq, k.gone, ...blocks.map((b) => k.block(b))];
+      void (pipeline[command] as ScriptFn)(
+        keys.length,
+        ...keys,
+        record.r,
+        0,
+        encodeRecord(record.r, record.n, record.f),
+        0,
+        this.blockCap,
+        this.maxCandidates,
+      );
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return this.upsertResult(reply as [number, ...unknown[]]);
+    });
+  }
+
+  /** `claimPairs` for several records in one pipeline. */
+  async claimPairsMany(
+    claims: readonly { pairs: readonly (readonly [number, number])[]; token: string }[],
+  ): Promise<boolean[][]> {
+    if (claims.length === 0) return [];
+    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptFn> & {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    const command = this.commandNames.claimPairs;
+    for (const { pairs, token } of claims) {
+      const args = pairs.map(([a, b]) => (a < b ? `${a}:${b}` : `${b}:${a}`));
+      void (pipeline[command] as ScriptFn)(2, this.keys.pairs, this.keys.flags, token, ...args);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return (reply as number[]).map((x) => x === 1);
+    });
   }
 
   /**

@@ -10,7 +10,7 @@ import { BlockingIndex, parseRefKey, refKey } from './blocking-index.js';
 import type { Candidate, IndexedRecord, RecordRef, StoredRecord } from './blocking-index.js';
 import { DEFAULT_MATCH_PARAMS } from './default-params.js';
 import { identityKindOf, mapFields } from './fields.js';
-import type { ProfileField, RawProfile } from './fields.js';
+import type { IdentityKind, ProfileField, RawProfile } from './fields.js';
 import { blockKeys, buildProfile } from './profile.js';
 import { Scorer, comparisonsFor } from './score.js';
 import type { MatchParams, PairScore } from './score.js';
@@ -143,6 +143,90 @@ export class Matcher {
     throw new Error(`dedupe: ${key} kept changing under us (${MAX_ATTEMPTS} attempts)`);
   }
 
+  /**
+   * Several changes in order, as `observe` would one after another (a later change sees the
+   * earlier ones), with fewer round trips: runs of creations of distinct records are written in
+   * one pipeline (each Lua call sees the calls before it) and their pair claims in another.
+   * A creation of a record already indexed (a replay) takes the usual read-merge path.
+   */
+  async observeMany(changes: readonly ObservedChange[]): Promise<(DuplicateVerdict | undefined)[]> {
+    return (await this.observeManyDetailed(changes)).map((o) => o.verdict);
+  }
+
+  async observeManyDetailed(changes: readonly ObservedChange[]): Promise<Observation[]> {
+    const out: Observation[] = new Array<Observation>(changes.length);
+    let run: number[] = [];
+    const inRun = new Set<string>();
+    const flush = async () => {
+      if (run.length === 0) return;
+      const indexes = run;
+      run = [];
+      inRun.clear();
+      const results = await this.createMany(indexes.map((i) => changes[i] as ObservedChange));
+      indexes.forEach((i, j) => (out[i] = results[j] as Observation));
+    };
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as ObservedChange;
+      const key = refKey({ tenant: change.tenant, object: change.object, id: change.id });
+      if (
+        change.kind === 'create' &&
+        identityKindOf(change.object) !== undefined &&
+        !inRun.has(key)
+      ) {
+        run.push(i);
+        inRun.add(key);
+        continue;
+      }
+      await flush();
+      out[i] = await this.observeDetailed(change);
+    }
+    await flush();
+    return out;
+  }
+
+  /** Creations of distinct records: one pipeline of upserts, one of claims. */
+  private async createMany(changes: readonly ObservedChange[]): Promise<Observation[]> {
+    const records = changes.map((change) => {
+      const kind = identityKindOf(change.object) as IdentityKind;
+      const raw = mergeRaw(undefined, mapFields(change.fields, kind));
+      const profile = buildProfile(raw, kind, this.countryOptions());
+      const record: StoredRecord = {
+        r: refKey({ tenant: change.tenant, object: change.object, id: change.id }),
+        f: raw,
+        n: profile,
+      };
+      return { record, blocks: blockKeys(profile) };
+    });
+    const results = await this.index.upsertMany(records);
+    const out: (Observation | undefined)[] = new Array<Observation | undefined>(changes.length);
+    const judged: { i: number; record: StoredRecord; judged: Judged; token: string }[] = [];
+    results.forEach((result, i) => {
+      const change = changes[i] as ObservedChange;
+      if (result.status === 'gone') {
+        out[i] = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
+      } else if (result.status === 'ok') {
+        const { record } = records[i] as (typeof records)[number];
+        judged.push({
+          i,
+          record,
+          judged: this.scoreCandidates(result.iid, record, result.candidates),
+          token: claimToken(change.changeKey),
+        });
+      }
+    });
+    const claiming = judged.filter((j) => j.judged.scored.length > 0);
+    const fresh = await this.index.claimPairsMany(
+      claiming.map((j) => ({ pairs: j.judged.pairs, token: j.token })),
+    );
+    const freshOf = new Map(claiming.map((j, k) => [j.i, fresh[k] as boolean[]]));
+    for (const j of judged) out[j.i] = this.conclude(j.record, j.judged, freshOf.get(j.i) ?? []);
+    // Conflicts (already indexed: a replayed creation) take the read-merge path, in order.
+    for (let i = 0; i < changes.length; i++) {
+      if (out[i] === undefined) out[i] = await this.observeDetailed(changes[i] as ObservedChange);
+    }
+    return out as Observation[];
+  }
+
   /** Takes a record out of the index (deleted or erased in the CRM). */
   async remove(ref: RecordRef): Promise<void> {
     await this.removeWithTombstone(ref, undefined);
@@ -181,6 +265,17 @@ export class Matcher {
     candidates: readonly Candidate[],
     token: string,
   ): Promise<Observation> {
+    const judged = this.scoreCandidates(iid, record, candidates);
+    const fresh =
+      judged.scored.length === 0 ? [] : await this.index.claimPairs(judged.pairs, token);
+    return this.conclude(record, judged, fresh);
+  }
+
+  private scoreCandidates(
+    iid: number,
+    record: StoredRecord,
+    candidates: readonly Candidate[],
+  ): Judged {
     const scored: { candidate: Candidate; score: PairScore }[] = [];
     const refs: RecordRef[] = [];
     for (const candidate of candidates) {
@@ -190,17 +285,16 @@ export class Matcher {
       if (score.probability >= this.threshold) scored.push({ candidate, score });
     }
     scored.sort((x, y) => y.score.weight - x.score.weight);
+    const pairs = scored.map(({ candidate }) => [iid, candidate.iid] as const);
+    return { refs, scored, pairs };
+  }
+
+  private conclude(record: StoredRecord, judged: Judged, fresh: readonly boolean[]): Observation {
+    const { refs, scored } = judged;
     const matches = scored.map(({ candidate, score }) => ({
       ...parseRefKey(candidate.record.r),
       score: round(score.probability),
     }));
-    if (scored.length === 0) {
-      return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
-    }
-    const fresh = await this.index.claimPairs(
-      scored.map(({ candidate }) => [iid, candidate.iid]),
-      token,
-    );
     const flagged = scored.filter((_, i) => fresh[i] === true);
     if (flagged.length === 0) {
       return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
@@ -227,6 +321,12 @@ export class Matcher {
     };
     return { verdict, candidates: refs, matches, action: 'indexed' };
   }
+}
+
+interface Judged {
+  refs: RecordRef[];
+  scored: { candidate: Candidate; score: PairScore }[];
+  pairs: (readonly [number, number])[];
 }
 
 /** Canonical field names whose agreement added evidence (≥ 1 bit), strongest first. */

@@ -118,6 +118,35 @@ describe('dedupe index and matcher (Redis)', () => {
     });
   });
 
+  describe('when a batch of changes is observed in one call', () => {
+    it('judges each as one call after another would, a later change seeing the earlier ones', async () => {
+      const changes: ObservedChange[] = [
+        hubspot('101', jane),
+        { ...salesforce('003A', janeSalesforce), changeKey: 'sf|003A|1' },
+        hubspot('102', { firstname: 'Zed', lastname: 'Quist', email: 'zq@example.org' }),
+        // the same record again in the batch (a replay), then an update, then a creation
+        { ...salesforce('003A', janeSalesforce), changeKey: 'sf|003A|1' },
+        hubspot('102', { email: 'zed.quist@example.org' }, 'update'),
+        hubspot('103', { firstname: 'Zed', lastname: 'Quist', email: 'zed.quist@example.org' }),
+      ];
+      const one = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      const sequential = [];
+      for (const c of changes) sequential.push(await one.observe(c));
+      const many = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      const batched = await many.observeMany(changes);
+      expect(batched).toEqual(sequential);
+      expect(batched.map((v) => v?.candidates.map((c) => c.id))).toEqual([
+        undefined,
+        ['101'],
+        undefined,
+        ['101'],
+        undefined,
+        ['102'],
+      ]);
+      expect(await many.index.size()).toBe(4);
+    });
+  });
+
   describe('when a partial update changes one property', () => {
     it('merges it into the stored profile and moves the record between blocks', async () => {
       const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
