@@ -14,7 +14,8 @@
  *   gone   HASH  merged-away ref -> winner ref (tombstones: late events for a loser are ignored)
  *   pairs  HASH  "<iid>:<iid>" pairs already flagged -> claim token of the change that flagged it
  *   flags  SET   pairs flagged before claims had tokens (read only, still honoured)
- *   b:<k>  SET   iids sharing blocking key k
+ *   B:<n>  HASH  bucket n (of BUCKETS, by a hash of the block key): block key -> ",iid,iid,…,"
+ *                (a block per field of a small hash costs a fraction of a small set per block)
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -43,6 +44,24 @@ export function parseRefKey(key: string): RecordRef {
   };
 }
 
+/**
+ * Buckets per space: ~60 blocks per bucket at 100k records, so that buckets stay small hashes
+ * (listpack encoded up to 128 fields by default) to about 200k records; above that a bucket is a
+ * plain hash, still smaller than a set per block. Fixed for a space's life (a block's bucket must
+ * not move).
+ */
+export const BUCKETS = 1 << 14;
+
+/** FNV-1a (32 bits) of a block key, folded onto the buckets. */
+function bucketOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % BUCKETS;
+}
+
 /** Every key of one identity space, under one hash tag. */
 export class DedupeKeys {
   readonly prefix: string;
@@ -66,8 +85,9 @@ export class DedupeKeys {
     this.flags = `${this.prefix}flags`;
     this.pairs = `${this.prefix}pairs`;
   }
+  /** The bucket hash that holds block `key` (as a field). */
   block(key: string): string {
-    return `${this.prefix}b:${key}`;
+    return `${this.prefix}B:${bucketOf(key).toString(36)}`;
   }
 }
 
@@ -113,8 +133,8 @@ export interface BlockingIndexOptions {
 }
 
 const SCRIPTS = {
-  upsertProfile: { file: 'upsertProfile.lua', version: 1 },
-  removeProfile: { file: 'removeProfile.lua', version: 1 },
+  upsertProfile: { file: 'upsertProfile.lua', version: 2 },
+  removeProfile: { file: 'removeProfile.lua', version: 2 },
   readProfile: { file: 'readProfile.lua', version: 1 },
   claimPairs: { file: 'claimPairs.lua', version: 2 },
 } as const;
@@ -228,6 +248,8 @@ export class BlockingIndex {
       leaveBlocks.length,
       this.blockCap,
       this.maxCandidates,
+      ...leaveBlocks,
+      ...blocks,
     )) as [number, ...unknown[]];
     return this.upsertResult(reply);
   }
@@ -270,6 +292,7 @@ export class BlockingIndex {
         0,
         this.blockCap,
         this.maxCandidates,
+        ...blocks,
       );
     }
     const replies = (await pipeline.exec()) ?? [];
@@ -317,6 +340,7 @@ export class BlockingIndex {
       refKey(ref),
       expectedVersion,
       mergedInto === undefined ? '' : refKey(mergedInto),
+      ...blocks,
     );
     return reply === 1;
   }
@@ -340,8 +364,12 @@ export class BlockingIndex {
 
   /** Members of one block (tests, diagnostics). */
   async blockMembers(key: string): Promise<number[]> {
-    const members = await this.redis.smembers(this.keys.block(key));
-    return members.map(Number).sort((a, b) => a - b);
+    const members = (await this.redis.hget(this.keys.block(key), key)) ?? '';
+    return members
+      .split(',')
+      .filter((m) => m !== '')
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   /** Number of records indexed in the space. */
