@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { decodeHead, decodeRecord, encodeRecord } from './codec.js';
 import type { RawProfile } from './fields.js';
+import { isWeakBlock } from './profile.js';
 import type { Profile } from './profile.js';
 
 export interface RecordRef {
@@ -130,10 +131,12 @@ export interface BlockingIndexOptions {
   blockCap?: number;
   /** At most this many candidates per record. Default 1000. */
   maxCandidates?: number;
+  /** Cap of the weak blocks (`isWeakBlock`: recall aids, many namesakes). Default 10. */
+  weakBlockCap?: number;
 }
 
 const SCRIPTS = {
-  upsertProfile: { file: 'upsertProfile.lua', version: 2 },
+  upsertProfile: { file: 'upsertProfile.lua', version: 3 },
   removeProfile: { file: 'removeProfile.lua', version: 2 },
   readProfile: { file: 'readProfile.lua', version: 1 },
   claimPairs: { file: 'claimPairs.lua', version: 2 },
@@ -176,6 +179,7 @@ export class BlockingIndex {
   readonly keys: DedupeKeys;
   readonly blockCap: number;
   readonly maxCandidates: number;
+  readonly weakBlockCap: number;
   private readonly scripts: Record<ScriptName, ScriptFn>;
   private readonly commandNames: Record<ScriptName, string>;
 
@@ -187,6 +191,7 @@ export class BlockingIndex {
     this.keys = new DedupeKeys(space);
     this.blockCap = options.blockCap ?? 40;
     this.maxCandidates = options.maxCandidates ?? 1000;
+    this.weakBlockCap = Math.min(options.weakBlockCap ?? 10, this.blockCap);
     const commands = redis as unknown as Record<string, ScriptFn | undefined>;
     const bound = {} as Record<ScriptName, ScriptFn>;
     const names = {} as Record<ScriptName, string>;
@@ -205,6 +210,10 @@ export class BlockingIndex {
     }
     this.scripts = bound;
     this.commandNames = names;
+  }
+
+  private capOf(block: string): number {
+    return isWeakBlock(block) ? this.weakBlockCap : this.blockCap;
   }
 
   async read(ref: RecordRef): Promise<ReadResult> {
@@ -250,6 +259,7 @@ export class BlockingIndex {
       this.maxCandidates,
       ...leaveBlocks,
       ...blocks,
+      ...blocks.map((b) => this.capOf(b)),
     )) as [number, ...unknown[]];
     return this.upsertResult(reply);
   }
@@ -293,6 +303,7 @@ export class BlockingIndex {
         this.blockCap,
         this.maxCandidates,
         ...blocks,
+        ...blocks.map((b) => this.capOf(b)),
       );
     }
     const replies = (await pipeline.exec()) ?? [];

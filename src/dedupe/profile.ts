@@ -125,6 +125,14 @@ function streetWord(line: string | undefined): string | undefined {
 }
 
 /**
+ * Weak blocks (a name's sound with an initial, a street's name) recover pairs whose stronger keys
+ * all carry a typo; they gather namesakes and neighbours, so the index reads them only while small.
+ */
+export function isWeakBlock(key: string): boolean {
+  return key.startsWith('pl:') || key.startsWith('pw:');
+}
+
+/**
  * Blocking keys: records sharing any key are compared. Several keys per record so that one typo
  * loses no pair; each key selective enough that a block stays small (huge blocks are skipped by the
  * index). Name keys are order-free (first/last name swapped still block together) and use the

@@ -1,5 +1,5 @@
 --[[
-  upsertProfile (version 2): store one record's profile, move it between blocks and return its
+  upsertProfile (version 3): store one record's profile, move it between blocks and return its
   candidates, all in one round trip and atomically (a reader never sees a record in its old and
   new blocks at once, and two writers of one record cannot interleave: compare-and-set on the
   stored version).
@@ -21,6 +21,7 @@
     ARGV[5]  block cap: a block with more members than this is joined but not read
     ARGV[6]  candidate cap: at most this many candidates are returned
     ARGV[7 ..]  the block keys (fields), one per KEYS[5 ..], same order
+    then        a cap per new block (weak keys have a lower one), one per KEYS[5+nOld ..]
 
   Output:
     {1, iid, version, {size of each new block before joining}, {iid1, record1, iid2, ...}}
@@ -67,6 +68,7 @@ for i = 5, 4 + nOld do
   end
 end
 
+local nFields = #KEYS - 4
 local sizes = {}
 local seen = {}
 local ids = {}
@@ -81,7 +83,9 @@ for i = 5 + nOld, #KEYS do
   local member = members and string.find(members, token, 1, true)
   if member then size = size - 1 end
   sizes[#sizes + 1] = size
-  if size > 0 and size <= cap and #ids < maxCandidates then
+  local blockCap = tonumber(ARGV[6 + nFields + (i - 4 - nOld)]) or cap
+  if blockCap > cap then blockCap = cap end
+  if size > 0 and size <= blockCap and #ids < maxCandidates then
     for m in string.gmatch(members, '%d+') do
       if m ~= iid and not seen[m] and #ids < maxCandidates then
         seen[m] = true
