@@ -19,7 +19,6 @@ const RS = '\x1e';
 const US = '\x1f';
 const GS = '\x1d';
 const FS = '\x1c';
-const SEPARATORS = /[\x1c-\x1f]/g;
 
 type ScalarKey = Exclude<keyof Profile, 'ph' | 'k'>;
 /** Normalised profile keys in stored order (after `k`, then `ph`). */
@@ -54,8 +53,19 @@ const SAME_AS: Partial<Record<ProfileField, ScalarKey>> = {
   birthdate: 'bd',
 };
 
-const HAS_SEPARATOR = /[\x1c-\x1f]/;
-const clean = (v: string): string => (HAS_SEPARATOR.test(v) ? v.replace(SEPARATORS, '') : v);
+/** Whether `v` holds one of the separators (FS, GS, RS, US: code points 0x1c-0x1f). */
+function hasSeparator(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x1c && c <= 0x1f) return true;
+  }
+  return false;
+}
+
+const clean = (v: string): string =>
+  hasSeparator(v)
+    ? [...v].filter((ch) => ch.charCodeAt(0) < 0x1c || ch.charCodeAt(0) > 0x1f).join('')
+    : v;
 
 function trimTrailing(values: string[]): string[] {
   let end = values.length;
