@@ -9,15 +9,19 @@
  *
  * Keys (`DedupeKeys`):
  *   ids    HASH  "<tenant>/<object>/<id>" -> iid
- *   prof   HASH  iid -> "<version>|<stored record json>"
+ *   prof   HASH  iid -> "<version>|<stored record>" (codec.ts)
  *   seq    STRING last iid
  *   gone   HASH  merged-away ref -> winner ref (tombstones: late events for a loser are ignored)
- *   flags  SET   "<iid>:<iid>" pairs already flagged
- *   b:<k>  SET   iids sharing blocking key k
+ *   pairs  HASH  "<iid>:<iid>" pairs already flagged -> claim token of the change that flagged it
+ *   flags  SET   pairs flagged before claims had tokens (read only, still honoured)
+ *   B:<n>  HASH  bucket n (of BUCKETS, by a hash of the block key): block key -> ",iid,iid,…,"
+ *                (a block per field of a small hash costs a fraction of a small set per block)
  */
 import { readFileSync } from 'node:fs';
 import type { RedisClient as Redis } from '../redis/connection.js';
+import { decodeHead, decodeRecord, encodeRecord } from './codec.js';
 import type { RawProfile } from './fields.js';
+import { isWeakBlock } from './profile.js';
 import type { Profile } from './profile.js';
 
 export interface RecordRef {
@@ -41,6 +45,24 @@ export function parseRefKey(key: string): RecordRef {
   };
 }
 
+/**
+ * Buckets per space: ~60 blocks per bucket at 100k records, so that buckets stay small hashes
+ * (listpack encoded up to 128 fields by default) to about 200k records; above that a bucket is a
+ * plain hash, still smaller than a set per block. Fixed for a space's life (a block's bucket must
+ * not move).
+ */
+export const BUCKETS = 1 << 14;
+
+/** FNV-1a (32 bits) of a block key, folded onto the buckets. */
+function bucketOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % BUCKETS;
+}
+
 /** Every key of one identity space, under one hash tag. */
 export class DedupeKeys {
   readonly prefix: string;
@@ -49,6 +71,7 @@ export class DedupeKeys {
   readonly seq: string;
   readonly gone: string;
   readonly flags: string;
+  readonly pairs: string;
   constructor(readonly space: string) {
     if (!/^[A-Za-z0-9_:.-]{1,100}$/.test(space)) {
       throw new Error(
@@ -61,9 +84,11 @@ export class DedupeKeys {
     this.seq = `${this.prefix}seq`;
     this.gone = `${this.prefix}gone`;
     this.flags = `${this.prefix}flags`;
+    this.pairs = `${this.prefix}pairs`;
   }
+  /** The bucket hash that holds block `key` (as a field). */
   block(key: string): string {
-    return `${this.prefix}b:${key}`;
+    return `${this.prefix}B:${bucketOf(key).toString(36)}`;
   }
 }
 
@@ -88,9 +113,11 @@ export type ReadResult =
   | { status: 'unknown' }
   | { status: 'gone'; winner: string };
 
+export type CandidateRecord = Pick<StoredRecord, 'r' | 'n'>;
+
 export interface Candidate {
   iid: number;
-  record: StoredRecord;
+  record: CandidateRecord;
 }
 
 export type UpsertResult =
@@ -104,13 +131,15 @@ export interface BlockingIndexOptions {
   blockCap?: number;
   /** At most this many candidates per record. Default 1000. */
   maxCandidates?: number;
+  /** Cap of the weak blocks (`isWeakBlock`: recall aids, many namesakes). Default 10. */
+  weakBlockCap?: number;
 }
 
 const SCRIPTS = {
-  upsertProfile: { file: 'upsertProfile.lua', version: 1 },
-  removeProfile: { file: 'removeProfile.lua', version: 1 },
+  upsertProfile: { file: 'upsertProfile.lua', version: 3 },
+  removeProfile: { file: 'removeProfile.lua', version: 2 },
   readProfile: { file: 'readProfile.lua', version: 1 },
-  claimPairs: { file: 'claimPairs.lua', version: 1 },
+  claimPairs: { file: 'claimPairs.lua', version: 2 },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -126,19 +155,33 @@ function scriptSource(name: ScriptName): string {
 
 type ScriptFn = (numKeys: number, ...args: (string | number)[]) => Promise<unknown>;
 
+/** "<version>|<record>" (codec.ts; JSON from before the compact encoding). */
 function decodeStored(stored: string): { version: number; record: StoredRecord } {
   const bar = stored.indexOf('|');
+  const body = stored.slice(bar + 1);
   return {
     version: Number(stored.slice(0, bar)),
-    record: JSON.parse(stored.slice(bar + 1)) as StoredRecord,
+    record: body.startsWith('{') ? (JSON.parse(body) as StoredRecord) : decodeRecord(body),
   };
+}
+
+/** A candidate needs only its ref and normalised profile. */
+function decodeCandidate(stored: string): CandidateRecord {
+  const body = stored.slice(stored.indexOf('|') + 1);
+  if (body.startsWith('{')) {
+    const { r, n } = JSON.parse(body) as StoredRecord;
+    return { r, n };
+  }
+  return decodeHead(body);
 }
 
 export class BlockingIndex {
   readonly keys: DedupeKeys;
   readonly blockCap: number;
   readonly maxCandidates: number;
+  readonly weakBlockCap: number;
   private readonly scripts: Record<ScriptName, ScriptFn>;
+  private readonly commandNames: Record<ScriptName, string>;
 
   constructor(
     private readonly redis: Redis,
@@ -148,8 +191,10 @@ export class BlockingIndex {
     this.keys = new DedupeKeys(space);
     this.blockCap = options.blockCap ?? 40;
     this.maxCandidates = options.maxCandidates ?? 1000;
+    this.weakBlockCap = Math.min(options.weakBlockCap ?? 10, this.blockCap);
     const commands = redis as unknown as Record<string, ScriptFn | undefined>;
     const bound = {} as Record<ScriptName, ScriptFn>;
+    const names = {} as Record<ScriptName, string>;
     for (const [name, spec] of Object.entries(SCRIPTS) as [
       ScriptName,
       (typeof SCRIPTS)[ScriptName],
@@ -159,10 +204,16 @@ export class BlockingIndex {
       if (typeof commands[command] !== 'function') {
         redis.defineCommand(command, { lua: scriptSource(name) });
       }
+      names[name] = command;
       const fn = commands[command] as ScriptFn;
       bound[name] = fn.bind(redis);
     }
     this.scripts = bound;
+    this.commandNames = names;
+  }
+
+  private capOf(block: string): number {
+    return isWeakBlock(block) ? this.weakBlockCap : this.blockCap;
   }
 
   async read(ref: RecordRef): Promise<ReadResult> {
@@ -202,11 +253,18 @@ export class BlockingIndex {
       ...keys,
       record.r,
       expectedVersion,
-      JSON.stringify(record),
+      encodeRecord(record.r, record.n, record.f),
       leaveBlocks.length,
       this.blockCap,
       this.maxCandidates,
+      ...leaveBlocks,
+      ...blocks,
+      ...blocks.map((b) => this.capOf(b)),
     )) as [number, ...unknown[]];
+    return this.upsertResult(reply);
+  }
+
+  private upsertResult(reply: [number, ...unknown[]]): UpsertResult {
     if (reply[0] === -1) return { status: 'conflict' };
     if (reply[0] === -2) return { status: 'gone', winner: reply[1] as string };
     const [, iid, version, sizes, flat] = reply as [number, string, number, number[], string[]];
@@ -214,10 +272,65 @@ export class BlockingIndex {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       candidates.push({
         iid: Number(flat[i]),
-        record: decodeStored(flat[i + 1] as string).record,
+        record: decodeCandidate(flat[i + 1] as string),
       });
     }
     return { status: 'ok', iid: Number(iid), version, blockSizes: sizes, candidates };
+  }
+
+  /**
+   * New records (expected version 0, no blocks to leave) in one pipeline: each Lua call runs after
+   * the previous one, so a record sees the records before it, as with `upsert` one at a time.
+   */
+  async upsertMany(
+    records: readonly { record: StoredRecord; blocks: readonly string[] }[],
+  ): Promise<UpsertResult[]> {
+    if (records.length === 0) return [];
+    const k = this.keys;
+    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptFn> & {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    const command = this.commandNames.upsertProfile;
+    for (const { record, blocks } of records) {
+      const keys = [k.ids, k.prof, k.seq, k.gone, ...blocks.map((b) => k.block(b))];
+      void (pipeline[command] as ScriptFn)(
+        keys.length,
+        ...keys,
+        record.r,
+        0,
+        encodeRecord(record.r, record.n, record.f),
+        0,
+        this.blockCap,
+        this.maxCandidates,
+        ...blocks,
+        ...blocks.map((b) => this.capOf(b)),
+      );
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return this.upsertResult(reply as [number, ...unknown[]]);
+    });
+  }
+
+  /** `claimPairs` for several records in one pipeline. */
+  async claimPairsMany(
+    claims: readonly { pairs: readonly (readonly [number, number])[]; token: string }[],
+  ): Promise<boolean[][]> {
+    if (claims.length === 0) return [];
+    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptFn> & {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    const command = this.commandNames.claimPairs;
+    for (const { pairs, token } of claims) {
+      const args = pairs.map(([a, b]) => (a < b ? `${a}:${b}` : `${b}:${a}`));
+      void (pipeline[command] as ScriptFn)(2, this.keys.pairs, this.keys.flags, token, ...args);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, reply]) => {
+      if (err) throw err;
+      return (reply as number[]).map((x) => x === 1);
+    });
   }
 
   /**
@@ -238,22 +351,36 @@ export class BlockingIndex {
       refKey(ref),
       expectedVersion,
       mergedInto === undefined ? '' : refKey(mergedInto),
+      ...blocks,
     );
     return reply === 1;
   }
 
-  /** Marks pairs as flagged; true for each pair not flagged before. */
-  async claimPairs(pairs: readonly (readonly [number, number])[]): Promise<boolean[]> {
+  /**
+   * Marks pairs as flagged; true for each pair not flagged before, or flagged before by the same
+   * `token` (the claiming change retried after a crash before its block was anchored).
+   */
+  async claimPairs(pairs: readonly (readonly [number, number])[], token = ''): Promise<boolean[]> {
     if (pairs.length === 0) return [];
     const args = pairs.map(([a, b]) => (a < b ? `${a}:${b}` : `${b}:${a}`));
-    const reply = (await this.scripts.claimPairs(1, this.keys.flags, ...args)) as number[];
+    const reply = (await this.scripts.claimPairs(
+      2,
+      this.keys.pairs,
+      this.keys.flags,
+      token,
+      ...args,
+    )) as number[];
     return reply.map((x) => x === 1);
   }
 
   /** Members of one block (tests, diagnostics). */
   async blockMembers(key: string): Promise<number[]> {
-    const members = await this.redis.smembers(this.keys.block(key));
-    return members.map(Number).sort((a, b) => a - b);
+    const members = (await this.redis.hget(this.keys.block(key), key)) ?? '';
+    return members
+      .split(',')
+      .filter((m) => m !== '')
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   /** Number of records indexed in the space. */

@@ -4,12 +4,13 @@
  * found in its blocks across every tenant of the identity space, and returns a duplicate verdict
  * for pairs not flagged before.
  */
+import { createHash } from 'node:crypto';
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { BlockingIndex, parseRefKey, refKey } from './blocking-index.js';
 import type { Candidate, IndexedRecord, RecordRef, StoredRecord } from './blocking-index.js';
 import { DEFAULT_MATCH_PARAMS } from './default-params.js';
 import { identityKindOf, mapFields } from './fields.js';
-import type { ProfileField, RawProfile } from './fields.js';
+import type { IdentityKind, ProfileField, RawProfile } from './fields.js';
 import { blockKeys, buildProfile } from './profile.js';
 import { Scorer, comparisonsFor } from './score.js';
 import type { MatchParams, PairScore } from './score.js';
@@ -37,6 +38,12 @@ export interface ObservedChange {
   id: string;
   kind: string;
   fields: Readonly<Record<string, string | number | boolean | null>>;
+  /**
+   * Identity of the change (the pipeline passes its idempotency key): a retry of the same change
+   * (the worker died before anchoring it) gets its duplicate verdict again instead of finding the
+   * pair already claimed. Without it a pair is claimed once, whoever retries.
+   */
+  changeKey?: string;
 }
 
 export interface DuplicateCandidate extends RecordRef {
@@ -131,9 +138,93 @@ export class Matcher {
       const result = await this.index.upsert(record, previous?.version ?? 0, leave, blocks);
       if (result.status === 'conflict') continue;
       if (result.status === 'gone') return ignored;
-      return this.judge(result.iid, record, result.candidates);
+      return this.judge(result.iid, record, result.candidates, claimToken(change.changeKey));
     }
     throw new Error(`dedupe: ${key} kept changing under us (${MAX_ATTEMPTS} attempts)`);
+  }
+
+  /**
+   * Several changes in order, as `observe` would one after another (a later change sees the
+   * earlier ones), with fewer round trips: runs of creations of distinct records are written in
+   * one pipeline (each Lua call sees the calls before it) and their pair claims in another.
+   * A creation of a record already indexed (a replay) takes the usual read-merge path.
+   */
+  async observeMany(changes: readonly ObservedChange[]): Promise<(DuplicateVerdict | undefined)[]> {
+    return (await this.observeManyDetailed(changes)).map((o) => o.verdict);
+  }
+
+  async observeManyDetailed(changes: readonly ObservedChange[]): Promise<Observation[]> {
+    const out: Observation[] = new Array<Observation>(changes.length);
+    let run: number[] = [];
+    const inRun = new Set<string>();
+    const flush = async () => {
+      if (run.length === 0) return;
+      const indexes = run;
+      run = [];
+      inRun.clear();
+      const results = await this.createMany(indexes.map((i) => changes[i] as ObservedChange));
+      indexes.forEach((i, j) => (out[i] = results[j] as Observation));
+    };
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as ObservedChange;
+      const key = refKey({ tenant: change.tenant, object: change.object, id: change.id });
+      if (
+        change.kind === 'create' &&
+        identityKindOf(change.object) !== undefined &&
+        !inRun.has(key)
+      ) {
+        run.push(i);
+        inRun.add(key);
+        continue;
+      }
+      await flush();
+      out[i] = await this.observeDetailed(change);
+    }
+    await flush();
+    return out;
+  }
+
+  /** Creations of distinct records: one pipeline of upserts, one of claims. */
+  private async createMany(changes: readonly ObservedChange[]): Promise<Observation[]> {
+    const records = changes.map((change) => {
+      const kind = identityKindOf(change.object) as IdentityKind;
+      const raw = mergeRaw(undefined, mapFields(change.fields, kind));
+      const profile = buildProfile(raw, kind, this.countryOptions());
+      const record: StoredRecord = {
+        r: refKey({ tenant: change.tenant, object: change.object, id: change.id }),
+        f: raw,
+        n: profile,
+      };
+      return { record, blocks: blockKeys(profile) };
+    });
+    const results = await this.index.upsertMany(records);
+    const out: (Observation | undefined)[] = new Array<Observation | undefined>(changes.length);
+    const judged: { i: number; record: StoredRecord; judged: Judged; token: string }[] = [];
+    results.forEach((result, i) => {
+      const change = changes[i] as ObservedChange;
+      if (result.status === 'gone') {
+        out[i] = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
+      } else if (result.status === 'ok') {
+        const { record } = records[i] as (typeof records)[number];
+        judged.push({
+          i,
+          record,
+          judged: this.scoreCandidates(result.iid, record, result.candidates),
+          token: claimToken(change.changeKey),
+        });
+      }
+    });
+    const claiming = judged.filter((j) => j.judged.scored.length > 0);
+    const fresh = await this.index.claimPairsMany(
+      claiming.map((j) => ({ pairs: j.judged.pairs, token: j.token })),
+    );
+    const freshOf = new Map(claiming.map((j, k) => [j.i, fresh[k] as boolean[]]));
+    for (const j of judged) out[j.i] = this.conclude(j.record, j.judged, freshOf.get(j.i) ?? []);
+    // Conflicts (already indexed: a replayed creation) take the read-merge path, in order.
+    for (let i = 0; i < changes.length; i++) {
+      if (out[i] === undefined) out[i] = await this.observeDetailed(changes[i] as ObservedChange);
+    }
+    return out as Observation[];
   }
 
   /** Takes a record out of the index (deleted or erased in the CRM). */
@@ -172,7 +263,19 @@ export class Matcher {
     iid: number,
     record: StoredRecord,
     candidates: readonly Candidate[],
+    token: string,
   ): Promise<Observation> {
+    const judged = this.scoreCandidates(iid, record, candidates);
+    const fresh =
+      judged.scored.length === 0 ? [] : await this.index.claimPairs(judged.pairs, token);
+    return this.conclude(record, judged, fresh);
+  }
+
+  private scoreCandidates(
+    iid: number,
+    record: StoredRecord,
+    candidates: readonly Candidate[],
+  ): Judged {
     const scored: { candidate: Candidate; score: PairScore }[] = [];
     const refs: RecordRef[] = [];
     for (const candidate of candidates) {
@@ -182,14 +285,16 @@ export class Matcher {
       if (score.probability >= this.threshold) scored.push({ candidate, score });
     }
     scored.sort((x, y) => y.score.weight - x.score.weight);
+    const pairs = scored.map(({ candidate }) => [iid, candidate.iid] as const);
+    return { refs, scored, pairs };
+  }
+
+  private conclude(record: StoredRecord, judged: Judged, fresh: readonly boolean[]): Observation {
+    const { refs, scored } = judged;
     const matches = scored.map(({ candidate, score }) => ({
       ...parseRefKey(candidate.record.r),
       score: round(score.probability),
     }));
-    if (scored.length === 0) {
-      return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
-    }
-    const fresh = await this.index.claimPairs(scored.map(({ candidate }) => [iid, candidate.iid]));
     const flagged = scored.filter((_, i) => fresh[i] === true);
     if (flagged.length === 0) {
       return { verdict: undefined, candidates: refs, matches, action: 'indexed' };
@@ -218,6 +323,12 @@ export class Matcher {
   }
 }
 
+interface Judged {
+  refs: RecordRef[];
+  scored: { candidate: Candidate; score: PairScore }[];
+  pairs: (readonly [number, number])[];
+}
+
 /** Canonical field names whose agreement added evidence (≥ 1 bit), strongest first. */
 function drivingFields(kind: 'p' | 'c', score: PairScore): string[] {
   const comparisons = comparisonsFor(kind);
@@ -239,6 +350,12 @@ function mergeRaw(previous: RawProfile | undefined, update: RawProfile): RawProf
     else merged[field] = value;
   }
   return merged;
+}
+
+/** A short, fixed-size token for a change key (stored once per flagged pair). */
+function claimToken(changeKey: string | undefined): string {
+  if (changeKey === undefined || changeKey === '') return '';
+  return createHash('sha256').update(changeKey).digest('base64url').slice(0, 12);
 }
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000;

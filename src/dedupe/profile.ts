@@ -115,6 +115,23 @@ export function formalFirst(p: Profile): string | undefined {
 
 const compact = (s: string) => s.replace(/ /g, '');
 
+const STREET_WORD_PREFIX = 5;
+/** The first letters of a street line's longest alphabetic word (≥ 4 letters), if any. */
+function streetWord(line: string | undefined): string | undefined {
+  if (line === undefined) return undefined;
+  let best = '';
+  for (const t of line.split(' ')) if (t.length > best.length && /^[a-z]+$/.test(t)) best = t;
+  return best.length >= 4 ? best.slice(0, STREET_WORD_PREFIX) : undefined;
+}
+
+/**
+ * Weak blocks (a name's sound with an initial, a street's name) recover pairs whose stronger keys
+ * all carry a typo; they gather namesakes and neighbours, so the index reads them only while small.
+ */
+export function isWeakBlock(key: string): boolean {
+  return key.startsWith('pl:') || key.startsWith('pw:');
+}
+
 /**
  * Blocking keys: records sharing any key are compared. Several keys per record so that one typo
  * loses no pair; each key selective enough that a block stays small (huge blocks are skipped by the
@@ -134,16 +151,27 @@ export function blockKeys(p: Profile): string[] {
     if (mf !== undefined && ml !== undefined && mf !== '' && ml !== '') {
       keys.push(mf < ml ? `pn:${mf}:${ml}` : `pn:${ml}:${mf}`);
     }
-    for (const place of [p.pc, p.ci]) {
+    // A typo'd city ("north rde") keeps its sound.
+    const cityCode = p.ci === undefined ? undefined : phonetic(compact(p.ci));
+    for (const place of [p.pc, cityCode === '' ? undefined : cityCode]) {
       if (place === undefined) continue;
       if (ml) keys.push(`pp:${ml}:${place}`);
       if (mf && mf !== ml) keys.push(`pp:${mf}:${place}`);
       if (p.sn !== undefined) keys.push(`pa:${p.sn}:${place}`);
     }
+    // One name's sound with the other's initial: a typo in one name keeps the pair together.
+    const i1 = first?.[0];
+    const i2 = p.ln?.[0];
+    if (ml && i1 !== undefined) keys.push(`pl:${ml}:${i1}`);
+    if (mf && i2 !== undefined) keys.push(`pl:${mf}:${i2}`);
+    // The street's name (its longest word's first letters), from either address line: moved
+    // house numbers, swapped lines and joined words ("pridhamstreet") still meet.
+    for (const line of [p.st, p.s2]) {
+      const word = streetWord(line);
+      if (word !== undefined) keys.push(`pw:${word}`);
+    }
     if (p.bd !== undefined) {
       keys.push(`pb:${p.bd}`);
-      const i1 = first?.[0];
-      const i2 = p.ln?.[0];
       if (i1 !== undefined && i2 !== undefined) {
         const initials = i1 < i2 ? `${i1}${i2}` : `${i2}${i1}`;
         keys.push(`py:${initials}:${p.bd.slice(0, 4)}`);

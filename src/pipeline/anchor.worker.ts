@@ -13,6 +13,7 @@ import type { ConnectionOptions, Job } from 'bullmq';
 import { InputError, LedgerError } from '../errors.js';
 import type { PreparedChange } from '../ledger/block.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { SOURCES } from '../model/change-event.js';
 import type { FieldValue } from '../model/change-event.js';
 import type { FlagRequest, ParsedEvent } from '../../connectors/types.js';
 import { recordKeyOf } from '../ledger/block.js';
@@ -55,6 +56,86 @@ export interface AnchorWorkerOptions {
   adminBaseUrl?: string;
   /** how often a request for a frozen tenant looks again whether it was resumed */
   frozenRetryMs?: number;
+}
+
+interface AnchoredVerdicts {
+  change: PreparedChange;
+  seq: number;
+  hash: string;
+  verdicts: readonly Verdict[];
+}
+
+interface CandidateRef {
+  tenant: string;
+  object: string;
+  id: string;
+  score?: number;
+}
+
+/** The records a duplicate verdict names (src/dedupe/matcher.ts DuplicateVerdict.candidates). */
+function duplicateCandidates(v: Verdict): CandidateRef[] {
+  const list = (v as { candidates?: unknown }).candidates;
+  if (!Array.isArray(list)) return [];
+  return list.filter(
+    (c): c is CandidateRef =>
+      typeof c === 'object' &&
+      c !== null &&
+      typeof (c as CandidateRef).tenant === 'string' &&
+      typeof (c as CandidateRef).object === 'string' &&
+      typeof (c as CandidateRef).id === 'string',
+  );
+}
+
+/**
+ * The event that anchors, in the earlier record's chain, that a later record was judged its
+ * duplicate (block `seq` of `tenant`). Undefined when the candidate's tenant is not one we know.
+ */
+function earlierDuplicateEvent(
+  tenant: string,
+  seq: number,
+  later: ParsedEvent['event'],
+  verdict: Verdict,
+  earlier: CandidateRef,
+): ParsedEvent | undefined {
+  const source = SOURCES.find((s) => earlier.tenant.startsWith(`${s}:`));
+  if (source === undefined) return undefined;
+  const score = typeof earlier.score === 'number' ? ` (${earlier.score})` : '';
+  const fields = (verdict as { fields?: unknown }).fields;
+  const reason =
+    `possible duplicate of ${tenant} ${later.object} ${later.recordId}${score}, ` +
+    `which arrived later (block #${seq} of ${tenant})`;
+  return {
+    event: {
+      tenant: earlier.tenant,
+      source,
+      object: earlier.object,
+      recordId: earlier.id,
+      eventId: `duplicate-of:${tenant}:${seq}:${later.object}:${later.recordId}`.slice(0, 256),
+      kind: 'admin',
+      actor: { ...OWN_ACTOR },
+      occurredAt: later.occurredAt,
+      fields: {},
+    },
+    idempotencyKey: `duplicate|${tenant}|${seq}|${earlier.tenant}/${earlier.object}/${earlier.id}`,
+    verdicts: [
+      {
+        type: 'duplicate',
+        code: verdict.code ?? 'DUPLICATE_CUSTOMER',
+        reason: reason.slice(0, 1024),
+        candidates: [
+          {
+            tenant,
+            object: later.object,
+            id: later.recordId,
+            ...(typeof earlier.score === 'number' ? { score: earlier.score } : {}),
+          },
+        ],
+        ...(typeof earlier.score === 'number' ? { score: earlier.score } : {}),
+        ...(Array.isArray(fields) ? { fields } : {}),
+        anchoredAs: { tenant, seq },
+      },
+    ],
+  };
 }
 
 export type AnchoredHook = (tenant: string, anchoredEventIds: string[], skipped: number) => void;
@@ -333,11 +414,51 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
         ];
       }),
     );
-    if (options.flags) await queueFlags(tenant, prepared, outcomes);
+    const anchored = await anchoredVerdicts(tenant, prepared, outcomes);
+    if (options.flags) await queueFlags(tenant, prepared, anchored);
+    await anchorEarlierDuplicates(tenant, anchored, refused);
     return {
       anchored: outcomes.filter((o) => !o.replay).length,
       skipped: outcomes.filter((o) => o.replay).length,
     };
+  };
+
+  /**
+   * The verdicts of the changes a request anchored, with their blocks: new blocks from the
+   * prepared changes, replayed ones (a retried job) from the stored blocks, so that whatever
+   * follows from a verdict (flags, the earlier duplicate's block) is redone after a crash.
+   */
+  const anchoredVerdicts = async (
+    tenant: string,
+    prepared: readonly PreparedChange[],
+    outcomes: readonly ChangeOutcome[],
+  ): Promise<AnchoredVerdicts[]> => {
+    const out: AnchoredVerdicts[] = [];
+    const replays: { change: PreparedChange; seq: number }[] = [];
+    outcomes.forEach((o, i) => {
+      const change = prepared[i] as PreparedChange;
+      if (o.seq < 0) return;
+      if (o.replay) replays.push({ change, seq: o.seq });
+      else if (change.verdicts.length > 0)
+        out.push({ change, seq: o.seq, hash: o.hash ?? '', verdicts: change.verdicts });
+    });
+    if (replays.length > 0) {
+      const stored = await ledger.readBlocks(
+        tenant,
+        replays.map((r) => r.seq),
+      );
+      replays.forEach((r, i) => {
+        const found = stored[i];
+        if (found && found.block.verdicts.length > 0)
+          out.push({
+            change: r.change,
+            seq: r.seq,
+            hash: found.hash,
+            verdicts: found.block.verdicts,
+          });
+      });
+    }
+    return out;
   };
 
   /**
@@ -347,32 +468,13 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
   const queueFlags = async (
     tenant: string,
     prepared: readonly PreparedChange[],
-    outcomes: readonly ChangeOutcome[],
+    anchored: readonly AnchoredVerdicts[],
   ): Promise<void> => {
     const requests: FlagRequest[] = [];
-    const replays: { change: PreparedChange; seq: number }[] = [];
-    outcomes.forEach((o, i) => {
-      const change = prepared[i] as PreparedChange;
-      if (o.seq < 0) return;
-      if (o.replay) {
-        replays.push({ change, seq: o.seq });
-        return;
-      }
-      const verdicts = change.verdicts.filter(shouldFlag);
+    for (const a of anchored) {
+      const verdicts = a.verdicts.filter(shouldFlag);
       if (verdicts.length > 0)
-        requests.push(flagRequest(tenant, change, o.seq, o.hash ?? '', verdicts));
-    });
-    if (replays.length > 0) {
-      const stored = await ledger.readBlocks(
-        tenant,
-        replays.map((r) => r.seq),
-      );
-      replays.forEach((r, i) => {
-        const found = stored[i];
-        const verdicts = (found?.block.verdicts ?? []).filter(shouldFlag);
-        if (found && verdicts.length > 0)
-          requests.push(flagRequest(tenant, r.change, r.seq, found.hash, verdicts));
-      });
+        requests.push(flagRequest(tenant, a.change, a.seq, a.hash, verdicts));
     }
     // Reverts restore the state the change was made on, from the ledger (never from the CRM).
     for (const r of requests) {
@@ -391,6 +493,43 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
       r.revert = revert;
     }
     if (requests.length > 0) await options.flags?.enqueue(requests);
+  };
+
+  /**
+   * A duplicate verdict names records anchored earlier (possibly in another CRM's tenant): each of
+   * them gets a block in its own chain — an `admin` event by crm-ledger carrying a duplicate
+   * verdict that names the newly arrived record — so that it is flagged in its CRM too, through
+   * the same path (verdict index, flag job, note/task) as any verdict. Idempotent by (block of the
+   * new record, earlier record): a retried job re-appends nothing. Our own events (these blocks
+   * included) never mirror again.
+   */
+  const anchorEarlierDuplicates = async (
+    tenant: string,
+    anchored: readonly AnchoredVerdicts[],
+    refused: string[],
+  ): Promise<void> => {
+    const byTenant = new Map<string, ParsedEvent[]>();
+    for (const a of anchored) {
+      const event = a.change.event;
+      if (event.actor.type === OWN_ACTOR.type) continue;
+      for (const v of a.verdicts) {
+        if (v.type !== 'duplicate') continue;
+        for (const other of duplicateCandidates(v)) {
+          if (
+            other.tenant === tenant &&
+            other.object === event.object &&
+            other.id === event.recordId
+          )
+            continue;
+          const mirrored = earlierDuplicateEvent(tenant, a.seq, event, v, other);
+          if (!mirrored) continue;
+          const list = byTenant.get(other.tenant) ?? [];
+          list.push(mirrored);
+          byTenant.set(other.tenant, list);
+        }
+      }
+    }
+    for (const [other, events] of byTenant) await anchorTenant(other, events, refused);
   };
 
   const flagRequest = (

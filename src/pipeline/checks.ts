@@ -68,6 +68,9 @@ async function anchorPolicyIn(ledger: Ledger, tenant: string, info: PolicyInfo):
   }
 }
 
+const recordOf = (event: ParsedEvent['event']): string =>
+  `${event.tenant}/${event.object}/${event.recordId}`;
+
 export async function createChecks(
   options: ChecksOptions,
   deps: { redis: Redis; ledger: Ledger; logger: Logger },
@@ -87,8 +90,8 @@ export async function createChecks(
    * one record keep refusing each other (a burst of edits to a few records slowed anchoring).
    */
   const chains = new Map<string, Promise<unknown>>();
-  const observeInOrder = (m: Matcher, event: ParsedEvent['event']): Promise<unknown> => {
-    const key = `${event.tenant}/${event.object}/${event.recordId}`;
+  const observeInOrder = (m: Matcher, { event, idempotencyKey }: ParsedEvent): Promise<unknown> => {
+    const key = recordOf(event);
     const run = (chains.get(key) ?? Promise.resolve())
       .catch(() => undefined)
       .then(() =>
@@ -98,6 +101,7 @@ export async function createChecks(
           id: event.recordId,
           kind: event.kind,
           fields: event.fields,
+          changeKey: idempotencyKey,
         }),
       );
     chains.set(key, run);
@@ -108,14 +112,42 @@ export async function createChecks(
       .catch(() => undefined);
     return run;
   };
-  /** Duplicates: each change in order (a later change of the batch sees the earlier ones). */
+  /**
+   * Duplicates: the changes in order (a later change of the batch sees the earlier ones), in one
+   * matcher call (pipelined) once earlier observations of the same records are done.
+   */
   const dedupe = async (events: readonly ParsedEvent[]): Promise<Verdict[][]> => {
-    const out: Verdict[][] = [];
-    for (const { event } of events) {
-      const v = matcher ? await observeInOrder(matcher, event) : undefined;
-      out.push(v ? [v as Verdict] : []);
+    if (!matcher || events.length === 0) return events.map(() => []);
+    if (events.length === 1) {
+      const v = await observeInOrder(matcher, events[0] as ParsedEvent);
+      return [v ? [v as Verdict] : []];
     }
-    return out;
+    const keys = [...new Set(events.map(({ event }) => recordOf(event)))];
+    const before = Promise.all(
+      keys.map((k) => (chains.get(k) ?? Promise.resolve()).catch(() => undefined)),
+    );
+    const run = before.then(() =>
+      matcher.observeMany(
+        events.map(({ event, idempotencyKey }) => ({
+          tenant: event.tenant,
+          object: event.object,
+          id: event.recordId,
+          kind: event.kind,
+          fields: event.fields,
+          changeKey: idempotencyKey,
+        })),
+      ),
+    );
+    for (const key of keys) {
+      chains.set(key, run);
+      void run
+        .finally(() => {
+          if (chains.get(key) === run) chains.delete(key);
+        })
+        .catch(() => undefined);
+    }
+    const verdicts = await run;
+    return verdicts.map((v) => (v ? [v as unknown as Verdict] : []));
   };
   if (!options.policyFile) {
     return { checks: (_tenant, events) => dedupe(events), close: () => Promise.resolve() };

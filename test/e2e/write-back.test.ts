@@ -316,7 +316,7 @@ describe('write-back to the sandbox CRMs', () => {
     expect(Object.keys(blocks[0]!.fields)).toEqual(expect.arrayContaining(['Subject', 'Status']));
   }, 60_000);
 
-  it('the same person in HubSpot and then in Salesforce with a typo is judged a duplicate, naming the other record', async () => {
+  it('the same person in HubSpot and then in Salesforce with a typo: both records are flagged, each naming the other', async () => {
     const hs = service.sandboxes!.hubspot;
     const sf = service.sandboxes!.salesforce;
     const inHubspot = hs.createAsUser(
@@ -367,6 +367,50 @@ describe('write-back to the sandbox CRMs', () => {
       (t) => t.length === 1,
     );
     expect(String(task[0]?.['Description'])).toContain(inHubspot.id);
+
+    // The HubSpot contact, anchored before, is flagged too: a block in its own chain carries the
+    // verdict naming the Salesforce contact, and a note on it says so.
+    const hsTenant = `hubspot:${hs.portalId}`;
+    const earlier = await until(
+      'the duplicate block of the earlier record',
+      () => blocksOf(hsTenant, 'contact', inHubspot.id),
+      (b) => b.some((x) => x.verdicts.some((v) => v.type === 'duplicate')),
+    );
+    const mirrored = earlier.find((b) => b.verdicts.some((v) => v.type === 'duplicate'))!;
+    expect(mirrored).toMatchObject({ kind: 'admin', actor: { id: 'crm-ledger' } });
+    expect(
+      (
+        mirrored.verdicts.find((v) => v.type === 'duplicate') as unknown as {
+          candidates: unknown[];
+        }
+      ).candidates,
+    ).toContainEqual(expect.objectContaining({ tenant: sf.tenant, object: 'contact', id }));
+    const notes = await until(
+      'the note on the HubSpot contact',
+      () => hs.notesFor('contacts', inHubspot.id),
+      (n) => n.length >= 1,
+    );
+    expect(notes).toHaveLength(1);
+    expect(String(notes[0]?.properties['hs_note_body'])).toContain(id);
+    const sdk = new HubspotSdk({ accessToken: 'auditor', basePath: hs.url });
+    const status = await until(
+      'the flag property on the HubSpot contact',
+      async () =>
+        (await sdk.crm.contacts.basicApi.getById(inHubspot.id, ['crm_ledger_status'])).properties,
+      (p) => typeof p['crm_ledger_status'] === 'string' && p['crm_ledger_status'] !== '',
+    );
+    expect(status['crm_ledger_status']).toContain('duplicate');
+
+    // Each pair once: nothing more is written for either record, and the chains verify.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(hs.notesFor('contacts', inHubspot.id)).toHaveLength(1);
+    expect(sf.tasks().filter((t) => t['WhoId'] === id)).toHaveLength(1);
+    expect(
+      (await blocksOf(hsTenant, 'contact', inHubspot.id)).filter((b) =>
+        b.verdicts.some((v) => v.type === 'duplicate'),
+      ),
+    ).toHaveLength(1);
+    expect(await ledger.verify(hsTenant)).toMatchObject({ ok: true });
   }, 60_000);
 
   it('HubSpot: 300 deletes by one user in a minute raise exactly one alert, and every delete over 200 carries the verdict', async () => {

@@ -84,6 +84,69 @@ describe('dedupe index and matcher (Redis)', () => {
     });
   });
 
+  describe('when the worker dies after the pair claim, before the block is anchored', () => {
+    it('gives the retried change its verdict again, and no other change', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await m.observe({ ...hubspot('101', jane), changeKey: 'hs|101|1' });
+      const change = { ...salesforce('003A', janeSalesforce), changeKey: 'sf|003A|1' };
+      const first = await m.observe(change);
+      expect(first).toBeDefined();
+      // The job is retried (same change, same key): the claim is its own, the verdict comes back.
+      const retried = await m.observe(change);
+      expect(retried).toEqual(first);
+      // Any other change of either record finds the pair flagged.
+      const next = { ...salesforce('003A', { Title: 'CFO' }, 'update'), changeKey: 'sf|003A|2' };
+      expect(await m.observe(next)).toBeUndefined();
+      expect(await m.observe({ ...hubspot('101', jane, 'update'), changeKey: 'hs|101|2' })).toBe(
+        undefined,
+      );
+      // Without a change key, a pair is claimed once.
+      const keyless = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      await keyless.observe(hubspot('101', jane));
+      expect(await keyless.observe(salesforce('003A', janeSalesforce))).toBeDefined();
+      expect(await keyless.observe(salesforce('003A', janeSalesforce))).toBeUndefined();
+    });
+
+    it('still honours pairs flagged before claims carried a token', async () => {
+      const s = space();
+      const m = new Matcher({ redis, space: s, defaultCountry: 'AU' });
+      await m.observe(hubspot('101', jane));
+      // What version 1 of the claim left: the pair in the old set (iids 1 and 2 in a new space).
+      await redis.sadd(m.index.keys.flags, '1:2');
+      const change = { ...salesforce('003A', janeSalesforce), changeKey: 'sf|003A|1' };
+      expect(await m.observe(change)).toBeUndefined();
+    });
+  });
+
+  describe('when a batch of changes is observed in one call', () => {
+    it('judges each as one call after another would, a later change seeing the earlier ones', async () => {
+      const changes: ObservedChange[] = [
+        hubspot('101', jane),
+        { ...salesforce('003A', janeSalesforce), changeKey: 'sf|003A|1' },
+        hubspot('102', { firstname: 'Zed', lastname: 'Quist', email: 'zq@example.org' }),
+        // the same record again in the batch (a replay), then an update, then a creation
+        { ...salesforce('003A', janeSalesforce), changeKey: 'sf|003A|1' },
+        hubspot('102', { email: 'zed.quist@example.org' }, 'update'),
+        hubspot('103', { firstname: 'Zed', lastname: 'Quist', email: 'zed.quist@example.org' }),
+      ];
+      const one = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      const sequential = [];
+      for (const c of changes) sequential.push(await one.observe(c));
+      const many = new Matcher({ redis, space: space(), defaultCountry: 'AU' });
+      const batched = await many.observeMany(changes);
+      expect(batched).toEqual(sequential);
+      expect(batched.map((v) => v?.candidates.map((c) => c.id))).toEqual([
+        undefined,
+        ['101'],
+        undefined,
+        ['101'],
+        undefined,
+        ['102'],
+      ]);
+      expect(await many.index.size()).toBe(4);
+    });
+  });
+
   describe('when a partial update changes one property', () => {
     it('merges it into the stored profile and moves the record between blocks', async () => {
       const m = new Matcher({ redis, space: space(), defaultCountry: 'AU' });

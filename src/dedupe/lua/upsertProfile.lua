@@ -1,27 +1,32 @@
 --[[
-  upsertProfile (version 1): store one record's profile, move it between blocking sets and return
-  its candidates, all in one round trip and atomically (a reader never sees a record in its old
-  and new blocks at once, and two writers of one record cannot interleave: compare-and-set on the
+  upsertProfile (version 3): store one record's profile, move it between blocks and return its
+  candidates, all in one round trip and atomically (a reader never sees a record in its old and
+  new blocks at once, and two writers of one record cannot interleave: compare-and-set on the
   stored version).
+
+  Blocks are fields of bucket hashes (a small hash is stored compactly, a small set per block is
+  not): bucket key -> field = block key -> ",iid,iid,…," (members between commas).
 
   Input:
     KEYS[1]                     cl:{dedupe:<space>}:ids    HASH  ref -> iid
-    KEYS[2]                     cl:{dedupe:<space>}:prof   HASH  iid -> "<version>|<profile json>"
+    KEYS[2]                     cl:{dedupe:<space>}:prof   HASH  iid -> "<version>|<record>"
     KEYS[3]                     cl:{dedupe:<space>}:seq    STRING  last iid handed out
     KEYS[4]                     cl:{dedupe:<space>}:gone   HASH  merged-away ref -> winner ref
-    KEYS[5 .. 4+nOld]           blocks to leave (the old profile's keys that the new one lacks)
-    KEYS[5+nOld .. #KEYS]       blocks of the new profile               SET of iids
+    KEYS[5 .. 4+nOld]           buckets of the blocks to leave (old keys the new profile lacks)
+    KEYS[5+nOld .. #KEYS]       buckets of the new profile's blocks
     ARGV[1]  ref ("<tenant>/<object>/<id>")
     ARGV[2]  expected version: 0 = the record must not exist yet
-    ARGV[3]  profile json
+    ARGV[3]  stored record (codec.ts)
     ARGV[4]  nOld
     ARGV[5]  block cap: a block with more members than this is joined but not read
     ARGV[6]  candidate cap: at most this many candidates are returned
+    ARGV[7 ..]  the block keys (fields), one per KEYS[5 ..], same order
+    then        a cap per new block (weak keys have a lower one), one per KEYS[5+nOld ..]
 
   Output:
-    {1, iid, version, {size of each new block before joining}, {iid1, profile1, iid2, ...}}
-    {-1, stored version, stored "<version>|<json>"}   version conflict: re-read, merge, retry
-    {-2, winner ref}                                  the record was merged away: ignore it
+    {1, iid, version, {size of each new block before joining}, {iid1, record1, iid2, ...}}
+    {-1, stored version, stored "<version>|<record>"}   version conflict: re-read, merge, retry
+    {-2, winner ref}                                    the record was merged away: ignore it
 ]]
 local ref = ARGV[1]
 local expected = tonumber(ARGV[2])
@@ -46,26 +51,49 @@ end
 version = version + 1
 redis.call('HSET', KEYS[2], iid, version .. '|' .. ARGV[3])
 
+local token = ',' .. iid .. ','
 for i = 5, 4 + nOld do
-  redis.call('SREM', KEYS[i], iid)
+  local field = ARGV[i + 2]
+  local members = redis.call('HGET', KEYS[i], field)
+  if members then
+    local at = string.find(members, token, 1, true)
+    if at then
+      local rest = string.sub(members, 1, at) .. string.sub(members, at + #token)
+      if rest == ',' then
+        redis.call('HDEL', KEYS[i], field)
+      else
+        redis.call('HSET', KEYS[i], field, rest)
+      end
+    end
+  end
 end
 
+local nFields = #KEYS - 4
 local sizes = {}
 local seen = {}
 local ids = {}
 for i = 5 + nOld, #KEYS do
-  local size = redis.call('SCARD', KEYS[i])
+  local field = ARGV[i + 2]
+  local members = redis.call('HGET', KEYS[i], field)
+  local size = 0
+  if members then
+    local _, commas = string.gsub(members, ',', ',')
+    size = commas - 1
+  end
+  local member = members and string.find(members, token, 1, true)
+  if member then size = size - 1 end
   sizes[#sizes + 1] = size
-  if size > 0 and size <= cap and #ids < maxCandidates then
-    local members = redis.call('SMEMBERS', KEYS[i])
-    for _, m in ipairs(members) do
+  local blockCap = tonumber(ARGV[6 + nFields + (i - 4 - nOld)]) or cap
+  if blockCap > cap then blockCap = cap end
+  if size > 0 and size <= blockCap and #ids < maxCandidates then
+    for m in string.gmatch(members, '%d+') do
       if m ~= iid and not seen[m] and #ids < maxCandidates then
         seen[m] = true
         ids[#ids + 1] = m
       end
     end
   end
-  redis.call('SADD', KEYS[i], iid)
+  if not member then redis.call('HSET', KEYS[i], field, (members or ',') .. iid .. ',') end
 end
 
 local candidates = {}
