@@ -22,6 +22,8 @@ import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
 import type { AdminToken } from './http/admin-auth.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './observability/logger.js';
+import { FileKeyWrapper } from './vault/key-wrapper.js';
+import { RecordVault } from './vault/vault.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
@@ -216,9 +218,17 @@ export async function startService(
     );
   const verifiers = keys?.verifiers ?? (await loadVerifierKeys(config.ledger.keyFile));
 
+  // The vault master key (wraps per-record data keys): made once under the data dir when missing,
+  // like the signing key. Every process of a deployment must share the file (mount one secret).
+  const vaultKeys = await FileKeyWrapper.load(config.vault.keyFile, { createIfMissing: true });
+  if (vaultKeys.created)
+    logger.info({ file: config.vault.keyFile }, 'generated the vault master key');
+  const vault = new RecordVault(redis, vaultKeys.wrapper);
+
   const store = new RedisLedgerStore(redis);
   const ledger = keys
     ? new Ledger(store, {
+        vault,
         origin: config.ledger.origin,
         signer: keys.signer,
         verifiers: keys.verifiers,
@@ -358,6 +368,10 @@ export async function startService(
       adminToken: token,
       tokens: await roleTokens(config),
       verifierKeys: verifiers,
+      vault: {
+        open: (t, items) => vault.open(t, items),
+        auditorValues: config.vault.auditorValues,
+      },
       verification,
       changeSink: createChangeSink(queue),
       witnessKeys: witnessKeys(config),
@@ -435,6 +449,7 @@ export async function startService(
       ? startAnchorThread({
           redisUrl,
           keyFile: config.ledger.keyFile,
+          vaultKeyFile: config.vault.keyFile,
           origin: config.ledger.origin,
           maxChangeBytes: config.ledger.maxChangeBytes,
           checkpointMinIntervalMs: config.ledger.checkpointMinIntervalMs,

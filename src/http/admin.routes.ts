@@ -4,6 +4,8 @@ import type { Request } from 'express';
 import { objectNameSchema, recordIdSchema, tenantSchema } from '../model/change-event.js';
 import { LedgerError, ProofError } from '../errors.js';
 import { readConsistencyProof, readRecordHistory } from '../ledger/history.js';
+import type { VaultOpener } from '../ledger/history.js';
+import type { Role } from './admin-auth.js';
 import { buildEvidence } from '../ledger/evidence.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { checkpointBody, verifyCosignature } from '../ledger/cosignature.js';
@@ -31,7 +33,25 @@ export interface AdminDeps {
   /** cosignatures on the latest checkpoint for it to count as confirmed (default 1) */
   witnessQuorum?: number;
   now?: () => number;
+  /** opens sealed vault entries; values are then shown by role (see valuesAllowed) */
+  vault?: VaultAccess;
 }
+
+export interface VaultAccess {
+  open: VaultOpener;
+  /** auditors see decrypted values too (CRM_LEDGER_VAULT_AUDITOR_VALUES) */
+  auditorValues: boolean;
+}
+
+/** Vault reads by role: admins see values, auditors only when granted, operators never. */
+export function valuesAllowed(role: Role | undefined, access: VaultAccess | undefined): boolean {
+  if (role === 'operator') return false;
+  if (!access) return true;
+  return role === 'admin' || (role === 'auditor' && access.auditorValues);
+}
+
+const NO_VALUES: VaultOpener = (_tenant, items) =>
+  Promise.resolve(items.map(() => ({ status: 'missing' as const })));
 
 /** Blocks per GET /admin/blocks page. */
 export const MAX_BLOCKS_PER_PAGE = 1024;
@@ -253,7 +273,10 @@ export function adminRoutes(deps: AdminDeps): Router {
 
   router.get('/records/:tenant/:object/:id', requireRole('auditor'), async (req, res) => {
     const { tenant, object, id } = recordParams(req);
-    const history = await readRecordHistory(deps.verification.store, tenant, object, id);
+    const history = await readRecordHistory(deps.verification.store, tenant, object, id, {
+      ...(deps.vault ? { open: deps.vault.open } : {}),
+      values: valuesAllowed(principalOf(res)?.role, deps.vault),
+    });
     if (!history)
       throw new HttpError('RECORD_UNKNOWN', `no blocks for ${object}/${id} in ${tenant}`);
     res.json(history);
@@ -268,6 +291,8 @@ export function adminRoutes(deps: AdminDeps): Router {
       object,
       id,
       deps.verifierKeys,
+      undefined,
+      valuesAllowed(principalOf(res)?.role, deps.vault) ? deps.vault?.open : NO_VALUES,
     );
     if (!bundle)
       throw new HttpError(

@@ -136,6 +136,9 @@ export const OPENAPI_DOCUMENT = {
                 },
                 verified: { type: 'boolean' },
                 proof: { oneOf: [{ type: 'null' }, { type: 'array', items: hex64 }] },
+                vault: {
+                  enum: ['open', 'erased', 'missing', 'VAULT_DECRYPT_FAILED', 'VAULT_KEY_MISSING'],
+                },
               },
             },
           },
