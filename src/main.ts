@@ -24,6 +24,7 @@ import { ConfigError } from './errors.js';
 import { createLogger } from './observability/logger.js';
 import { FileKeyWrapper } from './vault/key-wrapper.js';
 import { RecordVault } from './vault/vault.js';
+import { createSubjectService } from './pipeline/subject-service.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
@@ -59,6 +60,9 @@ import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.j
 import type { SalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
 
 export type Role = 'all' | 'api' | 'worker' | 'scheduler';
+
+/** The dedupe identity space: all tenants of one deployment may be the same people. */
+export const DEDUPE_SPACE = 'default';
 
 export interface RunningService {
   url: string;
@@ -372,6 +376,15 @@ export async function startService(
         open: (t, items) => vault.open(t, items),
         auditorValues: config.vault.auditorValues,
       },
+      subjects: createSubjectService({
+        redis,
+        store,
+        vault,
+        verifiers,
+        ...(ledger ? { ledger } : {}),
+        ...(config.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {}),
+        queue,
+      }),
       verification,
       changeSink: createChangeSink(queue),
       witnessKeys: witnessKeys(config),
@@ -408,7 +421,7 @@ export async function startService(
       ...(config.dedupe.enabled
         ? {
             dedupe: {
-              space: 'default',
+              space: DEDUPE_SPACE,
               threshold: config.dedupe.threshold,
               ...(config.dedupe.defaultCountry
                 ? { defaultCountry: config.dedupe.defaultCountry }
