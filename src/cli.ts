@@ -47,6 +47,7 @@ import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.j
 import { registerWitnessCommands } from './witness/cli.js';
 import { FileKeyWrapper } from './vault/key-wrapper.js';
 import { RecordVault } from './vault/vault.js';
+import { registerVaultCommands } from './vault-cli.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -870,6 +871,7 @@ export function buildProgram(): Command {
   registerPolicyCommands(program);
   registerDedupeCommand(program);
   registerWitnessCommands(program);
+  registerVaultCommands(program);
   return program;
 }
 
