@@ -437,6 +437,7 @@ export async function startService(
     flags: true,
     ...(adminBaseUrl ? { adminBaseUrl } : {}),
     ownFields: OWN_FIELDS,
+    eraseOnPrivacyDeletion: config.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {},
   };
 
   // The anchor worker: in this thread for `--role worker`; in a worker thread of this process for

@@ -114,7 +114,10 @@ beforeAll(async () => {
   ledger = createTestLedger(redis, undefined, { vault });
   queue = createChangesQueue(connectionFromUrl(server.url, 'worker'), PREFIX);
   extras = await createAnchorExtras(
-    { checks: { dedupe: { space: SPACE } } },
+    {
+      checks: { dedupe: { space: SPACE } },
+      eraseOnPrivacyDeletion: { dedupeSpace: SPACE, queuePrefix: PREFIX },
+    },
     { redisUrl: server.url, redis, ledger, logger },
   );
   worker = startAnchorWorker({
@@ -286,5 +289,34 @@ describe('subject erasure', () => {
         code: 'SUBJECT_NOT_FOUND',
       });
     });
+  });
+});
+
+describe('a HubSpot privacyDeletion event', () => {
+  it('erases the record like subject erase: erasure block anchored, values gone', async () => {
+    const before = (await ledger.store.readRecord(HS, 'contact/777')).length;
+    const { event: e } = contactChange(HS, '777', {
+      kind: 'delete',
+      fields: { privacyDeletion: true },
+    });
+    await createChangeSink(queue).enqueue({
+      source: 'hubspot',
+      receivedAt: new Date().toISOString(),
+      events: [{ event: { ...e, eventId: 'pd-777' }, idempotencyKey: `t|${HS}|777|pd` }],
+    });
+    const history = await until(
+      'the erasure block of 777',
+      () => ledger.store.readRecord(HS, 'contact/777'),
+      (h) => h.length === before + 2,
+      20_000,
+    );
+    const [last] = await ledger.readBlocks(HS, [history.at(-1)!.seq]);
+    expect(last?.block).toMatchObject({
+      kind: 'erasure',
+      actor: { id: 'hubspot:privacyDeletion' },
+      fields: {},
+    });
+    expect((await allRedisText()).toLowerCase()).not.toContain(OTHER_EMAIL);
+    expect((await ledger.verify(HS)).ok).toBe(true);
   });
 });
