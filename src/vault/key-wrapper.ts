@@ -125,16 +125,17 @@ export class StaticKeyWrapper implements KeyWrapper {
  */
 export class FileKeyWrapper extends StaticKeyWrapper {
   private checkedAt = 0;
-  private mtimeMs = 0;
+  /** inode, mtime and size of the file as loaded: a rename-replaced file has a new inode */
+  private signature = '';
 
   private constructor(
     readonly file: string,
     parsed: MasterKeyFile,
-    mtimeMs: number,
+    signature: string,
     private readonly now: () => number,
   ) {
     super(decodeKeys(parsed, file), parsed.current);
-    this.mtimeMs = mtimeMs;
+    this.signature = signature;
     this.checkedAt = now();
   }
 
@@ -162,9 +163,8 @@ export class FileKeyWrapper extends StaticKeyWrapper {
     }
     if (!parsed)
       throw new ConfigError('KEY_FILE_INVALID', `vault master key file ${file} vanished`);
-    const mtime = (await stat(file)).mtimeMs;
     return {
-      wrapper: new FileKeyWrapper(file, parsed, mtime, options.now ?? Date.now),
+      wrapper: new FileKeyWrapper(file, parsed, await fileSignature(file), options.now ?? Date.now),
       created,
     };
   }
@@ -184,16 +184,21 @@ export class FileKeyWrapper extends StaticKeyWrapper {
   /** Reads the file again if it changed (or always, when `force`). */
   async reload(force: boolean): Promise<void> {
     this.checkedAt = this.now();
-    const mtime = (await stat(this.file)).mtimeMs;
-    if (!force && mtime === this.mtimeMs) return;
+    const signature = await fileSignature(this.file);
+    if (!force && signature === this.signature) return;
     const parsed = await readMasterKeyFile(this.file);
     if (!parsed) return;
     const keys = new Map<string, Buffer>();
     for (const k of decodeKeys(parsed, this.file)) keys.set(masterKeyId(k), Buffer.from(k));
     if (!keys.has(parsed.current)) return;
-    this.mtimeMs = mtime;
+    this.signature = signature;
     this.replace(keys, parsed.current);
   }
+}
+
+async function fileSignature(file: string): Promise<string> {
+  const st = await stat(file);
+  return `${st.ino}:${st.mtimeMs}:${st.size}`;
 }
 
 function decodeKeys(parsed: MasterKeyFile, file: string): Buffer[] {
