@@ -25,6 +25,7 @@ import type { Bench, BenchContext, SummaryEntry } from './lib.js';
 import { proofBench } from './proof.bench.js';
 import { storageBench } from './storage.bench.js';
 import { verifyBench } from './verify.bench.js';
+import { vaultBench } from './vault.bench.js';
 
 // ingest stays last: it empties the server first (its memory and key counts are its own).
 const BENCHES: readonly Bench[] = [
@@ -35,6 +36,7 @@ const BENCHES: readonly Bench[] = [
   proofBench,
   evidenceBench,
   flagsBench,
+  vaultBench,
   ingestBench,
 ];
 

@@ -3,6 +3,8 @@
  * verification, 2 usage, configuration or connection error.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { RedisClient as Redis } from './redis/connection.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -47,6 +49,9 @@ import { startHubspotSandbox } from '../connectors/sandbox/hubspot/index.js';
 import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
 import { registerWitnessCommands } from './witness/cli.js';
 import { serveWitnessCopy } from './http/witness-copy.routes.js';
+import { FileKeyWrapper } from './vault/key-wrapper.js';
+import { RecordVault } from './vault/vault.js';
+import { registerVaultCommands } from './vault-cli.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -352,6 +357,13 @@ async function demoCommand(opts: { batches: string; url?: string }): Promise<num
   return ok ? EXIT_OK : EXIT_FAILED;
 }
 
+/** The vault of the configured master key file, when it exists (CLI reads open sealed entries). */
+async function cliVault(cfg: Config, redis: Redis): Promise<RecordVault | undefined> {
+  if (!existsSync(cfg.vault.keyFile)) return undefined;
+  const { wrapper } = await FileKeyWrapper.load(cfg.vault.keyFile, { createIfMissing: false });
+  return new RecordVault(redis, wrapper);
+}
+
 async function historyCommand(
   tenant: string,
   object: string,
@@ -362,7 +374,10 @@ async function historyCommand(
   const redisInfo = await cliRedisUrl(cfg);
   const redis = createRedis(redisInfo.url, 'cli');
   try {
-    const history = await readRecordHistory(new RedisLedgerStore(redis), tenant, object, id);
+    const vault = await cliVault(cfg, redis);
+    const history = await readRecordHistory(new RedisLedgerStore(redis), tenant, object, id, {
+      ...(vault ? { open: (t, items) => vault.open(t, items) } : {}),
+    });
     if (!history) throw new ExitError(EXIT_USAGE, `no blocks for ${object}/${id} in ${tenant}`);
     if (opts.json) {
       process.stdout.write(JSON.stringify(history) + '\n');
@@ -400,7 +415,16 @@ async function proveCommand(
   const redisInfo = await cliRedisUrl(cfg);
   const redis = createRedis(redisInfo.url, 'cli');
   try {
-    const bundle = await buildEvidence(new RedisLedgerStore(redis), tenant, object, id, verifiers);
+    const vault = await cliVault(cfg, redis);
+    const bundle = await buildEvidence(
+      new RedisLedgerStore(redis),
+      tenant,
+      object,
+      id,
+      verifiers,
+      undefined,
+      vault ? (t, items) => vault.open(t, items) : undefined,
+    );
     if (!bundle)
       throw new ExitError(EXIT_USAGE, `no checkpointed blocks for ${object}/${id} in ${tenant}`);
     const text = opts.tlogProof ? tlogProofs(bundle).join('\n') : JSON.stringify(bundle) + '\n';
@@ -934,6 +958,7 @@ export function buildProgram(): Command {
   registerPolicyCommands(program);
   registerDedupeCommand(program);
   registerWitnessCommands(program, undefined, serveWitnessCopy);
+  registerVaultCommands(program);
   return program;
 }
 

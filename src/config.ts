@@ -68,6 +68,8 @@ export interface Config {
     checkpointMinIntervalMs: number;
     maxChangeBytes: number;
   };
+  /** vault master key file (wraps per-record data keys; never stored in Redis), auditor grant */
+  vault: { keyFile: string; auditorValues: boolean };
   anchor: { batchSize: number; batchWaitMs: number; lockMs: number };
   policyFile?: string;
   /** duplicate matching before anchoring: all tenants of this deployment are one identity space */
@@ -300,6 +302,8 @@ const EnvObject = z
     CRM_LEDGER_ANCHOR_BATCH_WAIT_MS: integer(0, 60_000).default(20),
     CRM_LEDGER_ANCHOR_LOCK_MS: integer(1_000, 600_000).default(30_000),
     CRM_LEDGER_MAX_CHANGE_BYTES: integer(1024, 16 * 1024 * 1024).default(65_536),
+    CRM_LEDGER_VAULT_KEY_FILE: text().optional(),
+    CRM_LEDGER_VAULT_AUDITOR_VALUES: oneOf(['on', 'off'] as const).default('off'),
   })
   // Cross-field rules. `when: () => true` runs them even when a field already failed, so one
   // start reports everything. They test presence only (a present-but-invalid field is still
@@ -417,6 +421,10 @@ function toConfig(env: Env): Config {
       keyFile: env.CRM_LEDGER_LEDGER_KEY_FILE ?? path.join(dataDir, 'ledger.key'),
       checkpointMinIntervalMs: env.CRM_LEDGER_CHECKPOINT_MIN_INTERVAL_MS,
       maxChangeBytes: env.CRM_LEDGER_MAX_CHANGE_BYTES,
+    },
+    vault: {
+      keyFile: env.CRM_LEDGER_VAULT_KEY_FILE ?? path.join(dataDir, 'vault-master.json'),
+      auditorValues: env.CRM_LEDGER_VAULT_AUDITOR_VALUES === 'on',
     },
     anchor: {
       batchSize: env.CRM_LEDGER_ANCHOR_BATCH_SIZE,
@@ -687,6 +695,16 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_MAX_CHANGE_BYTES: {
     default: '65536',
     description: 'Largest accepted change event, in bytes (1 KiB-16 MiB).',
+  },
+  CRM_LEDGER_VAULT_KEY_FILE: {
+    default: '<DATA_DIR>/vault-master.json',
+    description:
+      'Vault master key file (AES-256, mode 0600): wraps the per-record data keys; never stored in Redis. Generated on the embedded default.',
+  },
+  CRM_LEDGER_VAULT_AUDITOR_VALUES: {
+    default: 'off',
+    description:
+      'on: auditor tokens also see decrypted field values in histories and evidence (default: commitments and metadata only).',
   },
 };
 

@@ -58,6 +58,17 @@ export type ProofErrorCode =
   | 'KEY_UNKNOWN';
 export class ProofError extends BaseError<ProofErrorCode> {}
 
+/** The vault: per-record data keys, sealed entries, erasure (src/vault/). */
+export type VaultErrorCode =
+  | 'VAULT_DECRYPT_FAILED'
+  | 'VAULT_KEY_MISSING'
+  | 'VAULT_ERASED'
+  | 'MASTER_KEY_UNKNOWN'
+  | 'MASTER_KEY_INVALID'
+  | 'SUBJECT_NOT_FOUND'
+  | 'SUBJECT_QUERY_INVALID';
+export class VaultError extends BaseError<VaultErrorCode> {}
+
 export function isCodedError(err: unknown): err is BaseError<string> {
   return err instanceof BaseError;
 }

@@ -23,6 +23,9 @@ import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
 import type { AdminToken } from './http/admin-auth.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './observability/logger.js';
+import { FileKeyWrapper } from './vault/key-wrapper.js';
+import { RecordVault } from './vault/vault.js';
+import { createSubjectService } from './pipeline/subject-service.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
 import { startRedisServer } from './redis/embedded-server.js';
@@ -65,6 +68,9 @@ import { startSalesforceSandbox } from '../connectors/sandbox/salesforce/index.j
 import type { SalesforceSandbox } from '../connectors/sandbox/salesforce/index.js';
 
 export type Role = 'all' | 'api' | 'worker' | 'scheduler';
+
+/** The dedupe identity space: all tenants of one deployment may be the same people. */
+export const DEDUPE_SPACE = 'default';
 
 export interface RunningService {
   url: string;
@@ -234,9 +240,17 @@ export async function startService(
     );
   const verifiers = keys?.verifiers ?? (await loadVerifierKeys(config.ledger.keyFile));
 
+  // The vault master key (wraps per-record data keys): made once under the data dir when missing,
+  // like the signing key. Every process of a deployment must share the file (mount one secret).
+  const vaultKeys = await FileKeyWrapper.load(config.vault.keyFile, { createIfMissing: true });
+  if (vaultKeys.created)
+    logger.info({ file: config.vault.keyFile }, 'generated the vault master key');
+  const vault = new RecordVault(redis, vaultKeys.wrapper);
+
   const store = new RedisLedgerStore(redis);
   const ledger = keys
     ? new Ledger(store, {
+        vault,
         origin: config.ledger.origin,
         signer: keys.signer,
         verifiers: keys.verifiers,
@@ -376,6 +390,19 @@ export async function startService(
       adminToken: token,
       tokens: await roleTokens(config),
       verifierKeys: verifiers,
+      vault: {
+        open: (t, items) => vault.open(t, items),
+        auditorValues: config.vault.auditorValues,
+      },
+      subjects: createSubjectService({
+        redis,
+        store,
+        vault,
+        verifiers,
+        ...(ledger ? { ledger } : {}),
+        ...(config.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {}),
+        queue,
+      }),
       verification,
       changeSink: createChangeSink(queue),
       quarantine: new QuarantineStore(redis),
@@ -427,7 +454,7 @@ export async function startService(
       ...(config.dedupe.enabled
         ? {
             dedupe: {
-              space: 'default',
+              space: DEDUPE_SPACE,
               threshold: config.dedupe.threshold,
               ...(config.dedupe.defaultCountry
                 ? { defaultCountry: config.dedupe.defaultCountry }
@@ -443,6 +470,7 @@ export async function startService(
     flags: true,
     ...(adminBaseUrl ? { adminBaseUrl } : {}),
     ownFields: OWN_FIELDS,
+    eraseOnPrivacyDeletion: config.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {},
   };
 
   // The anchor worker: in this thread for `--role worker`; in a worker thread of this process for
@@ -468,6 +496,7 @@ export async function startService(
       ? startAnchorThread({
           redisUrl,
           keyFile: config.ledger.keyFile,
+          vaultKeyFile: config.vault.keyFile,
           origin: config.ledger.origin,
           maxChangeBytes: config.ledger.maxChangeBytes,
           checkpointMinIntervalMs: config.ledger.checkpointMinIntervalMs,

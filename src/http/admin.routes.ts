@@ -1,9 +1,14 @@
 /** /admin/* routes backed by the ledger's read and verify API. */
 import express, { Router } from 'express';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { objectNameSchema, recordIdSchema, tenantSchema } from '../model/change-event.js';
-import { LedgerError, ProofError } from '../errors.js';
+import { LedgerError, ProofError, VaultError } from '../errors.js';
+import { parseSubjectQuery } from '../vault/subjects.js';
+import type { SubjectQuery, SubjectRef, SubjectService } from '../vault/subjects.js';
+import { SUBJECT_PAGE_CSP, subjectExportPage } from './subject-page.js';
 import { readConsistencyProof, readRecordHistory } from '../ledger/history.js';
+import type { VaultOpener } from '../ledger/history.js';
+import type { Role } from './admin-auth.js';
 import { buildEvidence } from '../ledger/evidence.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { checkpointBody, verifyCosignature } from '../ledger/cosignature.js';
@@ -37,7 +42,27 @@ export interface AdminDeps {
   /** quarantined records (policy); absent: the /admin/quarantine routes answer 503 */
   quarantine?: QuarantineStore;
   now?: () => number;
+  /** opens sealed vault entries; values are then shown by role (see valuesAllowed) */
+  vault?: VaultAccess;
+  /** subject access, erasure and search (absent: those routes answer 404 SUBJECT_NOT_FOUND) */
+  subjects?: SubjectService;
 }
+
+export interface VaultAccess {
+  open: VaultOpener;
+  /** auditors see decrypted values too (CRM_LEDGER_VAULT_AUDITOR_VALUES) */
+  auditorValues: boolean;
+}
+
+/** Vault reads by role: admins see values, auditors only when granted, operators never. */
+export function valuesAllowed(role: Role | undefined, access: VaultAccess | undefined): boolean {
+  if (role === 'operator') return false;
+  if (!access) return true;
+  return role === 'admin' || (role === 'auditor' && access.auditorValues);
+}
+
+const NO_VALUES: VaultOpener = (_tenant, items) =>
+  Promise.resolve(items.map(() => ({ status: 'missing' as const })));
 
 /** Blocks per GET /admin/blocks page. */
 export const MAX_BLOCKS_PER_PAGE = 1024;
@@ -261,7 +286,10 @@ export function adminRoutes(deps: AdminDeps): Router {
 
   router.get('/records/:tenant/:object/:id', requireRole('auditor'), async (req, res) => {
     const { tenant, object, id } = recordParams(req);
-    const history = await readRecordHistory(deps.verification.store, tenant, object, id);
+    const history = await readRecordHistory(deps.verification.store, tenant, object, id, {
+      ...(deps.vault ? { open: deps.vault.open } : {}),
+      values: valuesAllowed(principalOf(res)?.role, deps.vault),
+    });
     if (!history)
       throw new HttpError('RECORD_UNKNOWN', `no blocks for ${object}/${id} in ${tenant}`);
     res.json(history);
@@ -276,6 +304,8 @@ export function adminRoutes(deps: AdminDeps): Router {
       object,
       id,
       deps.verifierKeys,
+      undefined,
+      valuesAllowed(principalOf(res)?.role, deps.vault) ? deps.vault?.open : NO_VALUES,
     );
     if (!bundle)
       throw new HttpError(
@@ -469,6 +499,88 @@ export function adminRoutes(deps: AdminDeps): Router {
       clearedAt: result.at,
       eventId: result.eventId,
     });
+  });
+
+  // Find a customer's records across CRMs through the dedupe identity (issue 9).
+  router.get('/search', requireRole('auditor'), async (req, res) => {
+    for (const key of Object.keys(req.query))
+      if (key !== 'email') throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+    const query = parseSubjectQuery({ email: req.query['email'] });
+    const email = 'email' in query ? query.email : '';
+    let records: SubjectRef[] = [];
+    try {
+      records = deps.subjects ? await deps.subjects.resolve(query) : [];
+    } catch (err) {
+      if (!(err instanceof VaultError && err.code === 'SUBJECT_NOT_FOUND')) throw err;
+    }
+    res.json({
+      email,
+      records: records.map((r) => ({
+        tenant: r.tenant,
+        object: r.object,
+        id: r.id,
+        source: r.tenant.startsWith('salesforce:') ? 'salesforce' : 'hubspot',
+      })),
+    });
+  });
+
+  // Subject access (GDPR art. 15): everything held, decrypted, with evidence; JSON or HTML.
+  const sendExport = async (req: Request, res: Response, query: SubjectQuery) => {
+    if (!valuesAllowed(principalOf(res)?.role, deps.vault))
+      throw new HttpError(
+        'FORBIDDEN',
+        'subject exports hold values: admin role (or a granted auditor)',
+      );
+    if (!deps.subjects) throw new VaultError('SUBJECT_NOT_FOUND', 'no vault configured');
+    const data = await deps.subjects.export(query);
+    if (req.query['format'] === 'html') {
+      res
+        .status(200)
+        .setHeader('Content-Security-Policy', SUBJECT_PAGE_CSP)
+        .setHeader('Cache-Control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(subjectExportPage(data));
+    } else res.setHeader('Cache-Control', 'no-store').json(data);
+  };
+  const formatOnly = (req: Request, extra: readonly string[]) => {
+    for (const key of Object.keys(req.query))
+      if (key !== 'format' && !extra.includes(key))
+        throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+    const f = req.query['format'];
+    if (f !== undefined && f !== 'json' && f !== 'html')
+      throw new HttpError('QUERY_INVALID', 'format must be "json" or "html"');
+  };
+  router.get('/subjects', requireRole('auditor'), async (req, res) => {
+    formatOnly(req, ['email']);
+    await sendExport(req, res, parseSubjectQuery({ email: req.query['email'] }));
+  });
+  router.get('/subjects/:tenant/:object/:id', requireRole('auditor'), async (req, res) => {
+    formatOnly(req, []);
+    const { tenant, object, id } = req.params;
+    await sendExport(req, res, parseSubjectQuery({ tenant, object, id }));
+  });
+
+  // Erasure (GDPR art. 17): admin only; anchored as an erasure block on each record.
+  router.post('/subjects/erase', requireRole(), smallJson, async (req, res) => {
+    if (Object.keys(req.query).length > 0)
+      throw new HttpError('QUERY_INVALID', 'this route takes no query parameters');
+    const body: unknown = req.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new HttpError('BODY_INVALID', 'body must be a JSON object');
+    const { reason, ...rest } = body as Record<string, unknown>;
+    for (const key of Object.keys(rest))
+      if (!['email', 'tenant', 'object', 'id'].includes(key))
+        throw new HttpError('BODY_INVALID', `unknown member "${key}"`);
+    if (typeof reason !== 'string')
+      throw new HttpError('BODY_INVALID', 'body needs "reason": the legal basis of the erasure');
+    const query = parseSubjectQuery(rest);
+    if (!deps.subjects) throw new VaultError('SUBJECT_NOT_FOUND', 'no vault configured');
+    const principal = principalOf(res);
+    const report = await deps.subjects.erase(query, {
+      by: `admin:${principal?.role ?? 'admin'}:${principal?.name ?? 'unknown'}`,
+      reason,
+    });
+    res.json(report);
   });
 
   return router;

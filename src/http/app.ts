@@ -118,6 +118,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...(deps.tenantStatus ? { tenantStatus: deps.tenantStatus } : {}),
       ...(deps.queueDepths ? { queueDepths: deps.queueDepths } : {}),
       ...(deps.recentVerdicts ? { recentVerdicts: deps.recentVerdicts } : {}),
+      ...(deps.vault ? { vault: deps.vault } : {}),
     }),
   );
   if (deps.queuesBoard) {

@@ -21,6 +21,8 @@ import type { HistoryBlock } from '../ledger/history.js';
 import { verifyInclusion } from '../ledger/merkle.js';
 import type { VerificationService, VerifyMode } from '../ledger/verification.js';
 import { authenticate, findToken, principalOf, requireRole } from './admin-auth.js';
+import { valuesAllowed } from './admin.routes.js';
+import type { VaultAccess } from './admin.routes.js';
 import type { AdminToken, Principal } from './admin-auth.js';
 import { sameOrigin } from './admin-session.js';
 import type { AdminSessions } from './admin-session.js';
@@ -76,6 +78,8 @@ export interface DashboardSources {
   queueDepths?: () => Promise<readonly QueueDepth[]>;
   /** latest first, at most `limit` */
   recentVerdicts?: (limit: number) => Promise<readonly RecentVerdict[]>;
+  /** opens sealed vault entries (admins see values; auditors when granted) */
+  vault?: VaultAccess;
 }
 
 export interface DashboardDeps extends DashboardSources {
@@ -256,6 +260,10 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
       tenant.data,
       object.data,
       id.data,
+      {
+        ...(deps.vault ? { open: deps.vault.open } : {}),
+        values: valuesAllowed(principalOf(res)?.role, deps.vault),
+      },
     );
     if (!history)
       throw new HttpError(

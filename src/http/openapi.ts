@@ -136,6 +136,43 @@ export const OPENAPI_DOCUMENT = {
                 },
                 verified: { type: 'boolean' },
                 proof: { oneOf: [{ type: 'null' }, { type: 'array', items: hex64 }] },
+                vault: {
+                  enum: ['open', 'erased', 'missing', 'VAULT_DECRYPT_FAILED', 'VAULT_KEY_MISSING'],
+                },
+              },
+            },
+          },
+        },
+      },
+      SubjectExport: {
+        type: 'object',
+        required: ['format', 'query', 'createdAt', 'records'],
+        properties: {
+          format: { const: 'crm-ledger/subject-export@v1' },
+          query: { type: 'object' },
+          createdAt: { type: 'string' },
+          records: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: [
+                'tenant',
+                'object',
+                'id',
+                'source',
+                'current',
+                'history',
+                'evidence',
+                'evidenceVerified',
+              ],
+              properties: {
+                source: { enum: ['hubspot', 'salesforce'] },
+                current: { type: 'object' },
+                history: { $ref: '#/components/schemas/RecordHistory' },
+                evidence: {
+                  oneOf: [{ type: 'null' }, { $ref: '#/components/schemas/EvidenceBundle' }],
+                },
+                evidenceVerified: { type: 'boolean' },
               },
             },
           },
@@ -625,6 +662,126 @@ export const OPENAPI_DOCUMENT = {
             }),
           },
           ...errors(400, 401, 403, 404, 503),
+        },
+      },
+    },
+    '/admin/search': {
+      get: {
+        summary: "find a customer's records across CRMs by email (dedupe identity)",
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor'],
+        parameters: [{ name: 'email', in: 'query', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': {
+            description: 'records (none: an empty list)',
+            content: json({
+              type: 'object',
+              required: ['email', 'records'],
+              properties: {
+                email: { type: 'string' },
+                records: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['tenant', 'object', 'id', 'source'],
+                    properties: {
+                      tenant: { type: 'string' },
+                      object: { type: 'string' },
+                      id: { type: 'string' },
+                      source: { enum: ['hubspot', 'salesforce'] },
+                    },
+                  },
+                },
+              },
+            }),
+          },
+          ...errors(400, 401, 403),
+        },
+      },
+    },
+    '/admin/subjects': {
+      get: {
+        summary:
+          'subject access export by email: every record, decrypted, with evidence (JSON or format=html)',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor (when granted values)'],
+        parameters: [
+          { name: 'email', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'format', in: 'query', required: false, schema: { enum: ['json', 'html'] } },
+        ],
+        responses: {
+          '200': {
+            description: 'export',
+            content: json({ $ref: '#/components/schemas/SubjectExport' }),
+          },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/subjects/{tenant}/{object}/{id}': {
+      get: {
+        summary: 'subject access export of one record (JSON or format=html)',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin', 'auditor (when granted values)'],
+        parameters: [
+          ...recordParams,
+          { name: 'format', in: 'query', required: false, schema: { enum: ['json', 'html'] } },
+        ],
+        responses: {
+          '200': {
+            description: 'export',
+            content: json({ $ref: '#/components/schemas/SubjectExport' }),
+          },
+          ...errors(400, 401, 403, 404),
+        },
+      },
+    },
+    '/admin/subjects/erase': {
+      post: {
+        summary:
+          'erase a subject (crypto-shredding); body {email | tenant, object, id; reason}; anchored',
+        security: [{ bearer: [] }],
+        'x-roles': ['admin'],
+        responses: {
+          '200': {
+            description: 'erasure report',
+            content: json({
+              type: 'object',
+              required: ['erasureId', 'at', 'records', 'queued', 'aof'],
+              properties: {
+                erasureId: { type: 'string' },
+                at: { type: 'string' },
+                records: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['tenant', 'object', 'id', 'entriesErased', 'keyDestroyed', 'block'],
+                    properties: {
+                      entriesErased: { type: 'integer', minimum: 0 },
+                      keyDestroyed: { type: 'boolean' },
+                      block: {
+                        oneOf: [
+                          { type: 'null' },
+                          {
+                            type: 'object',
+                            required: ['seq', 'hash'],
+                            properties: { seq: { type: 'integer' }, hash: hex64 },
+                          },
+                        ],
+                      },
+                    },
+                  },
+                },
+                queued: {
+                  type: 'object',
+                  required: ['jobs', 'events'],
+                  properties: { jobs: { type: 'integer' }, events: { type: 'integer' } },
+                },
+                aof: { enum: ['rewritten', 'off', 'not-configured'] },
+              },
+            }),
+          },
+          ...errors(400, 401, 403, 404),
         },
       },
     },

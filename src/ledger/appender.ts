@@ -17,6 +17,7 @@ import type { Frontier } from './merkle.js';
 import { LuaStatus } from './lua/codes.js';
 import { groupTreeWrites } from './store.js';
 import type { HeadState, RecordHead, RedisLedgerStore, TreeWrite } from './store.js';
+import type { VaultPort } from '../vault/vault.js';
 
 export interface AnchoredBlock {
   /** index of the change in the request */
@@ -59,6 +60,8 @@ export interface ChainAppenderOptions {
   now?: () => Date;
   /** attempts before APPEND_CONTENDED (each refused CAS costs one) */
   maxAttempts?: number;
+  /** seals each block's vault entry under its record's data key; none: entries stay plain */
+  vault?: VaultPort;
 }
 
 export class ChainAppender {
@@ -73,6 +76,7 @@ export class ChainAppender {
   private buildQueue: Promise<unknown> = Promise.resolve();
   private readonly now: () => Date;
   private readonly maxAttempts: number;
+  private readonly vault: VaultPort | undefined;
 
   constructor(
     private readonly store: RedisLedgerStore,
@@ -81,6 +85,7 @@ export class ChainAppender {
   ) {
     this.now = options.now ?? (() => new Date());
     this.maxAttempts = options.maxAttempts ?? 100;
+    this.vault = options.vault;
   }
 
   /** Anchors `changes` (already validated, all of this tenant) in order. */
@@ -188,7 +193,13 @@ export class ChainAppender {
     for (const key of new Set(changes.map((c) => c.recordKey))) {
       if (!cache.has(key)) missing.push(key);
     }
-    const stored = await this.store.readRecordHeads(this.tenant, missing);
+    const [stored, dataKeys] = await Promise.all([
+      this.store.readRecordHeads(this.tenant, missing),
+      this.vault?.keysFor(
+        this.tenant,
+        changes.map((c) => c.recordKey),
+      ),
+    ]);
     const predicted = this.predicted;
     // Invalidated while reading: start again on a fresh head.
     if (!predicted || cache !== this.recordHeads) return this.buildNow(changes);
@@ -202,6 +213,11 @@ export class ChainAppender {
     for (const change of changes) {
       const recordHead = cache.get(change.recordKey);
       const block = buildBlock(change, seq, prev, recordHead?.hash, anchoredAt);
+      if (this.vault && dataKeys) {
+        // Sealed here, where the seq is known: the entry's associated data binds it to this block.
+        const key = dataKeys.get(change.recordKey) as Uint8Array;
+        block.vault = this.vault.seal(this.tenant, seq, change.recordKey, key, block.vault);
+      }
       built.push(block);
       cache.set(change.recordKey, { seq, hash: block.hashHex });
       prev = block.hashHex;

@@ -28,10 +28,10 @@ import type { Block } from './block.js';
 import { formatVerifierKey, openCheckpoint, parseVerifierKey } from './checkpoint.js';
 import type { Verifier } from './checkpoint.js';
 import { leafHash, sha256Reference, toHex, ZERO_HASH_HEX } from './hash.js';
-import { fetchPlans } from './history.js';
+import { fetchPlans, plainOpener } from './history.js';
+import type { VaultOpener } from './history.js';
 import { inclusionProofRefs, verifyInclusion } from './merkle.js';
 import type { RedisLedgerStore } from './store.js';
-import { decodeVaultEntry } from '../vault/plain.js';
 
 export const EVIDENCE_FORMAT_V1 = 'crm-ledger/evidence@v1';
 export const EVIDENCE_FORMAT = 'crm-ledger/evidence@v2';
@@ -276,8 +276,9 @@ export async function buildEvidence(
   id: string,
   verifiers: readonly Verifier[],
   now: () => Date = () => new Date(),
+  open: VaultOpener = plainOpener,
 ): Promise<EvidenceBundleV2 | undefined> {
-  const v1 = await buildEvidenceV1(store, tenant, object, id, verifiers, now);
+  const v1 = await buildEvidenceV1(store, tenant, object, id, verifiers, now, open);
   return v1 && compactEvidence(v1);
 }
 
@@ -289,6 +290,7 @@ export async function buildEvidenceV1(
   id: string,
   verifiers: readonly Verifier[],
   now: () => Date = () => new Date(),
+  open: VaultOpener = plainOpener,
 ): Promise<EvidenceBundleV1 | undefined> {
   const index = await store.readRecord(tenant, `${object}/${id}`);
   if (index.length === 0) return undefined;
@@ -307,6 +309,11 @@ export async function buildEvidenceV1(
       seqs.map((s) => inclusionProofRefs(s, size)),
     ),
   ]);
+  const recordKey = `${object}/${id}`;
+  const opened = await open(
+    tenant,
+    seqs.map((seq, i) => ({ seq, recordKey, stored: vault[i] })),
+  );
   const entries: EvidenceEntry[] = covered.map((e, i) => {
     const bytes = blocks[i];
     const entry: EvidenceEntry = {
@@ -314,11 +321,11 @@ export async function buildEvidenceV1(
       index: e.seq,
       proof: (proofs[i] ?? []).map((hex) => Buffer.from(hex, 'hex').toString('base64')),
     };
-    const text = vault[i];
-    if (text) {
-      const opened = decodeVaultEntry(text);
+    const state = opened[i];
+    if (state?.status === 'open') {
       const openings: Record<string, [unknown, string]> = {};
-      for (const [name, f] of Object.entries(opened.fields)) openings[name] = [f.value, f.salt];
+      for (const [name, f] of Object.entries(state.entry.fields))
+        openings[name] = [f.value, f.salt];
       if (Object.keys(openings).length > 0) entry.openings = openings;
     }
     return entry;

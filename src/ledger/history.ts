@@ -6,7 +6,9 @@
  */
 import { LedgerError } from '../errors.js';
 import type { Block } from './block.js';
-import { decodeVaultEntry, openFields } from '../vault/plain.js';
+import { openFields } from '../vault/plain.js';
+import { openPlain } from '../vault/vault.js';
+import type { VaultItem, VaultOpenResult } from '../vault/vault.js';
 import { parseCheckpoint } from './checkpoint.js';
 import { leafHashHex, toHex, ZERO_HASH_HEX } from './hash.js';
 import { assembleProof, consistencyProofRefs, inclusionProofRefs } from './merkle.js';
@@ -27,6 +29,25 @@ export interface HistoryBlock {
   verified: boolean;
   /** inclusion proof (hex, RFC 9162 order) in the tree of the latest checkpoint; null if newer */
   proof: string[] | null;
+  /**
+   * The vault entry's state: `open` (values shown where the reader may see them), `erased`
+   * (a subject erasure removed it), `missing`, or an error code (VAULT_DECRYPT_FAILED: the sealed
+   * entry was tampered with or moved; VAULT_KEY_MISSING: the record's data key is gone).
+   */
+  vault: 'open' | 'erased' | 'missing' | 'VAULT_DECRYPT_FAILED' | 'VAULT_KEY_MISSING';
+}
+
+/** Opens a tenant's stored vault entries (RecordVault.open, or plain entries only). */
+export type VaultOpener = (
+  tenant: string,
+  items: readonly VaultItem[],
+) => Promise<VaultOpenResult[]>;
+export const plainOpener: VaultOpener = (_tenant, items) => Promise.resolve(openPlain(items));
+
+export interface ReadHistoryOptions {
+  open?: VaultOpener;
+  /** false: values are left out (auditors see commitments and metadata only) */
+  values?: boolean;
 }
 
 export interface RecordHistory {
@@ -59,8 +80,10 @@ export async function readRecordHistory(
   tenant: string,
   object: string,
   id: string,
+  options: ReadHistoryOptions = {},
 ): Promise<RecordHistory | undefined> {
-  const index = await store.readRecord(tenant, `${object}/${id}`);
+  const recordKey = `${object}/${id}`;
+  const index = await store.readRecord(tenant, recordKey);
   if (index.length === 0) return undefined;
   const seqs = index.map((e) => e.seq);
   const [blocks, vault, latest] = await Promise.all([
@@ -84,6 +107,11 @@ export async function readRecordHistory(
     covered.map((e) => inclusionProofRefs(e.seq, checkpointSize)),
   );
   const proofBySeq = new Map(covered.map((e, i) => [e.seq, proofs[i] as string[]]));
+  const openedEntries = await (options.open ?? plainOpener)(
+    tenant,
+    index.map((e, i) => ({ seq: e.seq, recordKey, stored: vault[i] })),
+  );
+  const showValues = options.values ?? true;
 
   let previous = ZERO_HASH_HEX;
   let ok = true;
@@ -107,13 +135,15 @@ export async function readRecordHistory(
     previous = entry.hash;
     ok &&= verified;
     const commitments = block.fields ?? {};
-    const vaultText = vault[i];
-    const opened = vaultText ? openFields(commitments, decodeVaultEntry(vaultText)) : {};
+    const state = openedEntries[i] ?? { status: 'missing' };
+    const opened = state.status === 'open' ? openFields(commitments, state.entry) : {};
     const fields: HistoryBlock['fields'] = {};
     for (const [name, commitment] of Object.entries(commitments)) {
       const o = opened[name];
       fields[name] = o?.verified
-        ? { commitment, value: o.value, opened: true }
+        ? showValues
+          ? { commitment, value: o.value, opened: true }
+          : { commitment, opened: true }
         : { commitment, opened: false };
     }
     return {
@@ -127,6 +157,7 @@ export async function readRecordHistory(
       fields,
       verified,
       proof: proofBySeq.get(entry.seq) ?? null,
+      vault: state.status === 'failed' ? state.code : state.status,
     };
   });
   return {

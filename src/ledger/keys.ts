@@ -38,6 +38,14 @@ export class LedgerKeys {
     return `${this.prefix}vault:${n}`;
   }
 
+  /**
+   * hash: record key → its data key wrapped by a master key (src/vault/). Deleting a field is the
+   * record's crypto-shredding: its sealed vault entries can no longer be opened.
+   */
+  get dataKeys(): string {
+    return this.prefix + 'dkey';
+  }
+
   /** string: node hashes of tree `level`, nodes [chunk*TREE_CHUNK_NODES, …), 32 bytes each */
   treeChunk(level: number, chunk: number): string {
     return `${this.prefix}tree:${level}:${chunk}`;

@@ -6,7 +6,8 @@ import { ChainAppender } from './appender.js';
 import type { AppendResult } from './appender.js';
 import { prepareChange, DEFAULT_MAX_CHANGE_BYTES } from './block.js';
 import type { AnchorRequest, Block, PreparedChange } from './block.js';
-import { decodeVaultEntry } from '../vault/plain.js';
+import { openPlain } from '../vault/vault.js';
+import type { VaultItem, VaultOpenResult, VaultPort } from '../vault/vault.js';
 import type { FieldValue } from '../model/change-event.js';
 import { Checkpointer } from './checkpointer.js';
 import { leafHashHex } from './hash.js';
@@ -29,6 +30,8 @@ export interface LedgerOptions {
   now?: () => Date;
   /** worker threads for verification (segments checked in parallel) */
   verifyPool?: VerifyPool;
+  /** seals vault entries under per-record data keys (src/vault/); none: plain entries */
+  vault?: VaultPort;
 }
 
 export interface AnchorResult extends AppendResult {
@@ -154,19 +157,36 @@ export class Ledger {
       tenant,
       history.map((h) => h.seq),
     );
+    const opened = await this.openVault(
+      tenant,
+      history.map((h, i) => ({ seq: h.seq, recordKey, stored: entries[i] })),
+    );
     const state = new Map<string, FieldValue>();
-    for (const text of entries) {
-      if (!text) continue;
-      const entry = decodeVaultEntry(text);
-      for (const [name, opening] of Object.entries(entry.fields)) state.set(name, opening.value);
+    for (const o of opened) {
+      if (o.status !== 'open') continue;
+      for (const [name, opening] of Object.entries(o.entry.fields)) state.set(name, opening.value);
     }
     return state;
+  }
+
+  /** Opens stored vault entries (sealed ones with the vault's keys). */
+  openVault(tenant: string, items: readonly VaultItem[]): Promise<VaultOpenResult[]> {
+    return this.options.vault
+      ? this.options.vault.open(tenant, items)
+      : Promise.resolve(openPlain(items));
+  }
+
+  get vault(): VaultPort | undefined {
+    return this.options.vault;
   }
 
   appender(tenant: string): ChainAppender {
     let a = this.appenders.get(tenant);
     if (!a) {
-      a = new ChainAppender(this.store, tenant, this.options.now ? { now: this.options.now } : {});
+      a = new ChainAppender(this.store, tenant, {
+        ...(this.options.now ? { now: this.options.now } : {}),
+        ...(this.options.vault ? { vault: this.options.vault } : {}),
+      });
       this.appenders.set(tenant, a);
     }
     return a;

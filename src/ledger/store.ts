@@ -231,6 +231,23 @@ export class RedisLedgerStore {
   }
 
   /**
+   * Overwrites the vault entries of `seqs` with `value` (erasure: the salts and sealed values are
+   * gone from Redis, the blocks and their commitments stay). Entries past the end are skipped.
+   */
+  async overwriteVaultEntries(
+    tenant: string,
+    seqs: readonly number[],
+    value: string,
+  ): Promise<number> {
+    if (seqs.length === 0) return 0;
+    const k = this.keys(tenant);
+    const tx = this.redis.multi();
+    for (const seq of seqs) tx.lset(k.vaultSegment(segmentOf(seq)), seq % SEGMENT_SIZE, value);
+    const replies = (await tx.exec()) ?? [];
+    return replies.filter(([err]) => !err).length;
+  }
+
+  /**
    * Runs appendBlocks: writes `blocks` (seqs expected.size …) and `tree` atomically if the head is
    * still `expected` and none of the blocks' idempotency fields is known.
    */

@@ -13,6 +13,8 @@ export interface AnchorThreadOptions {
   redisUrl: string;
   /** the ledger key file: the thread reads the signing key from it itself */
   keyFile: string;
+  /** the vault master key file: vault entries are sealed under per-record data keys */
+  vaultKeyFile?: string;
   origin: string;
   maxChangeBytes: number;
   checkpointMinIntervalMs: number;

@@ -8,6 +8,8 @@ import { createRedis } from '../redis/connection.js';
 import { startAnchorWorker } from './anchor.worker.js';
 import { connectionFromUrl } from './queues.js';
 import { createAnchorExtras } from './anchor-extras.js';
+import { FileKeyWrapper } from '../vault/key-wrapper.js';
+import { RecordVault } from '../vault/vault.js';
 import type { AnchorThreadMessage, AnchorThreadOptions } from './anchor-thread.js';
 
 const options = workerData as AnchorThreadOptions;
@@ -20,7 +22,14 @@ async function start(): Promise<void> {
   });
   const logger = createLogger({ level: options.logLevel, base: { thread: 'anchor' } });
   const redis = createRedis(options.redisUrl, 'worker');
+  const vault = options.vaultKeyFile
+    ? new RecordVault(
+        redis,
+        (await FileKeyWrapper.load(options.vaultKeyFile, { createIfMissing: false })).wrapper,
+      )
+    : undefined;
   const ledger = new Ledger(new RedisLedgerStore(redis), {
+    ...(vault ? { vault } : {}),
     origin: options.origin,
     signer: keys.signer,
     verifiers: keys.verifiers,

@@ -56,6 +56,11 @@ export interface AnchorWorkerOptions {
   adminBaseUrl?: string;
   /** how often a request for a frozen tenant looks again whether it was resumed */
   frozenRetryMs?: number;
+  /**
+   * A HubSpot `privacyDeletion` (GDPR delete) event was anchored: erase the record's vault data
+   * the way `crm-ledger subject erase` does (pipeline/subject-service.ts).
+   */
+  onPrivacyDeletion?: (ref: { tenant: string; object: string; id: string }) => Promise<void>;
 }
 
 interface AnchoredVerdicts {
@@ -417,6 +422,16 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     const anchored = await anchoredVerdicts(tenant, prepared, outcomes);
     if (options.flags) await queueFlags(tenant, prepared, anchored);
     await anchorEarlierDuplicates(tenant, anchored, refused);
+    if (options.onPrivacyDeletion) {
+      // Only when this append anchored the event: a redelivered one was erased the first time.
+      for (const [i, change] of prepared.entries()) {
+        const e = change.event;
+        const o = outcomes[i];
+        if (o && !o.replay && e.kind === 'delete' && e.fields['privacyDeletion'] === true) {
+          await options.onPrivacyDeletion({ tenant, object: e.object, id: e.recordId });
+        }
+      }
+    }
     return {
       anchored: outcomes.filter((o) => !o.replay).length,
       skipped: outcomes.filter((o) => o.replay).length,

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
           checkpointMinIntervalMs: 0,
           maxChangeBytes: 65_536,
         },
+        vault: { keyFile: 'data/vault-master.json', auditorValues: false },
         anchor: { batchSize: 128, batchWaitMs: 20, lockMs: 30_000 },
         dedupe: { enabled: true, threshold: 0.9 },
         reconcile: { everyMs: 900_000, settleMs: 60_000 },
@@ -111,6 +112,8 @@ describe('loadConfig', () => {
         CRM_LEDGER_ANCHOR_BATCH_SIZE: '1000',
         CRM_LEDGER_ANCHOR_BATCH_WAIT_MS: '0',
         CRM_LEDGER_MAX_CHANGE_BYTES: '131072',
+        CRM_LEDGER_VAULT_KEY_FILE: '/run/secrets/vault-master.json',
+        CRM_LEDGER_VAULT_AUDITOR_VALUES: 'on',
       });
       expect(config).toEqual({
         http: {
@@ -156,6 +159,7 @@ describe('loadConfig', () => {
           checkpointMinIntervalMs: 5000,
           maxChangeBytes: 131_072,
         },
+        vault: { keyFile: '/run/secrets/vault-master.json', auditorValues: true },
         anchor: { batchSize: 1000, batchWaitMs: 0, lockMs: 30_000 },
         policyFile: './policy.yaml',
         dedupe: { enabled: false, threshold: 0.8, defaultCountry: 'AU' },
@@ -173,6 +177,9 @@ describe('loadConfig', () => {
     it('puts the ledger key file under it', () => {
       expect(loadConfig({ CRM_LEDGER_DATA_DIR: '/srv/ledger' }).ledger.keyFile).toBe(
         '/srv/ledger/ledger.key',
+      );
+      expect(loadConfig({ CRM_LEDGER_DATA_DIR: '/srv/ledger' }).vault.keyFile).toBe(
+        '/srv/ledger/vault-master.json',
       );
     });
   });

@@ -1,0 +1,50 @@
+/**
+ * Finding a person's records by email across CRMs, through the dedupe index (GET /admin/search,
+ * `crm-ledger subject … --email`). A separate read-only lookup beside the matcher: the email's
+ * blocking set (`pe:`/`ce:` + normalised address, see profile.ts blockKeys) lists the indexed
+ * records of every tenant of the identity space, HubSpot and Salesforce alike.
+ */
+import type { RedisClient as Redis } from '../redis/connection.js';
+import { DedupeKeys, parseRefKey } from './blocking-index.js';
+import type { RecordRef } from './blocking-index.js';
+import { normaliseEmail } from './normalise.js';
+
+export interface FoundRecord extends RecordRef {
+  source: 'hubspot' | 'salesforce';
+}
+
+/** Records whose stored profile has this email (after normalisation); [] when it is not one. */
+export async function findRecordsByEmail(
+  redis: Redis,
+  space: string,
+  email: string,
+): Promise<FoundRecord[]> {
+  const normalised = normaliseEmail(email);
+  if (normalised === undefined) return [];
+  const keys = new DedupeKeys(space);
+  const [people, companies] = await Promise.all([
+    redis.smembers(keys.block(`pe:${normalised}`)),
+    redis.smembers(keys.block(`ce:${normalised}`)),
+  ]);
+  const iids = [...new Set([...people, ...companies])];
+  if (iids.length === 0) return [];
+  const stored = await redis.hmget(keys.prof, ...iids);
+  const out: FoundRecord[] = [];
+  for (const text of stored) {
+    if (text === null) continue;
+    const bar = text.indexOf('|');
+    let r: unknown;
+    try {
+      r = (JSON.parse(text.slice(bar + 1)) as { r?: unknown }).r;
+    } catch {
+      continue;
+    }
+    if (typeof r !== 'string') continue;
+    const ref = parseRefKey(r);
+    const source = ref.tenant.startsWith('salesforce:') ? 'salesforce' : 'hubspot';
+    out.push({ ...ref, source });
+  }
+  return out.sort((a, b) =>
+    `${a.tenant}/${a.object}/${a.id}` < `${b.tenant}/${b.object}/${b.id}` ? -1 : 1,
+  );
+}

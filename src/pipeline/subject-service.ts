@@ -1,0 +1,60 @@
+/**
+ * Builds the SubjectService (src/vault/subjects.ts) with everything an erasure touches: the
+ * vault, the ledger, the dedupe index (lookup by email, forgetting the profile), the changes queue
+ * (queued events of the person) and the AOF. One builder for the admin API, the CLI and the
+ * anchor worker (HubSpot privacyDeletion events), so all three erase the same way.
+ */
+import type { RedisClient as Redis } from '../redis/connection.js';
+import type { Queue } from 'bullmq';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Verifier } from '../ledger/checkpoint.js';
+import type { RedisLedgerStore } from '../ledger/store.js';
+import { Matcher } from '../dedupe/matcher.js';
+import { findRecordsByEmail } from '../dedupe/lookup.js';
+import { rewriteAof } from '../redis/aof.js';
+import { SubjectService } from '../vault/subjects.js';
+import type { SubjectDeps } from '../vault/subjects.js';
+import type { RecordVault } from '../vault/vault.js';
+import { purgeQueuedEvents } from './erase-jobs.js';
+import type { ChangesJob } from './queues.js';
+
+export interface SubjectServiceOptions {
+  redis: Redis;
+  store: RedisLedgerStore;
+  vault: RecordVault;
+  verifiers: readonly Verifier[];
+  /** absent: export only (erasure needs a ledger that appends) */
+  ledger?: Ledger;
+  /** the dedupe identity space (absent: dedupe off, --email finds nothing) */
+  dedupeSpace?: string;
+  /** the changes queue whose jobs are purged of the person's events */
+  queue?: Queue<ChangesJob>;
+  /** rewrite the AOF after an erasure (default true) */
+  compactAof?: boolean;
+  flagErasure?: SubjectDeps['flagErasure'];
+}
+
+export function createSubjectService(options: SubjectServiceOptions): SubjectService {
+  const { redis, dedupeSpace, queue } = options;
+  const matcher = dedupeSpace ? new Matcher({ redis, space: dedupeSpace }) : undefined;
+  return new SubjectService({
+    store: options.store,
+    vault: options.vault,
+    verifierKeys: options.verifiers,
+    ...(options.ledger ? { ledger: options.ledger } : {}),
+    ...(dedupeSpace
+      ? {
+          findByEmail: async (email: string) =>
+            (await findRecordsByEmail(redis, dedupeSpace, email)).map(({ tenant, object, id }) => ({
+              tenant,
+              object,
+              id,
+            })),
+        }
+      : {}),
+    ...(matcher ? { forgetIdentity: (ref) => matcher.remove(ref) } : {}),
+    ...(queue ? { purgeQueued: (refs) => purgeQueuedEvents(queue, refs) } : {}),
+    ...(options.compactAof === false ? {} : { compactAof: () => rewriteAof(redis) }),
+    ...(options.flagErasure ? { flagErasure: options.flagErasure } : {}),
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * The vault on a real Redis: entries sealed under per-record data keys before the append, opened
+ * on reads; commitments hide values; a tampered or moved sealed entry is reported with its code.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { connect, randomTenant } from '../helpers/redis.js';
+import { contactChange, createTestLedger } from '../helpers/ledger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+import { readRecordHistory } from '../../src/ledger/history.js';
+import { buildEvidence, verifyEvidence } from '../../src/ledger/evidence.js';
+import { formatVerifierKey } from '../../src/ledger/checkpoint.js';
+import { LedgerKeys } from '../../src/ledger/keys.js';
+import { RecordVault, SEALED_PREFIX } from '../../src/vault/vault.js';
+import { StaticKeyWrapper } from '../../src/vault/key-wrapper.js';
+
+let redis: Redis;
+let ledger: Ledger;
+let vault: RecordVault;
+let tenant: string;
+const open = (t: string, items: Parameters<RecordVault['open']>[1]) => vault.open(t, items);
+
+beforeAll(async () => {
+  redis = connect();
+  vault = new RecordVault(redis, new StaticKeyWrapper([randomBytes(32)]));
+  ledger = createTestLedger(redis, undefined, { vault });
+  tenant = randomTenant();
+  await ledger.append(tenant, [
+    contactChange(tenant, 'a', { fields: { email: 'same@example.com', city: 'Paris' } }),
+    contactChange(tenant, 'b', { fields: { email: 'same@example.com', city: 'Paris' } }),
+    contactChange(tenant, 'a', { fields: { city: 'Lyon' } }),
+  ]);
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+describe('vault', () => {
+  it('stores only sealed entries: no value and no salt in the vault segment', async () => {
+    const entries = await ledger.store.readVaultSegment(tenant, 0);
+    expect(entries).toHaveLength(3);
+    for (const e of entries) {
+      expect(e.startsWith(SEALED_PREFIX)).toBe(true);
+      expect(e).not.toContain('same@example.com');
+      expect(e).not.toContain('Paris');
+    }
+    // One data key per record, stored wrapped only.
+    const keys = await redis.hgetall(new LedgerKeys(tenant).dataKeys);
+    expect(Object.keys(keys).sort()).toEqual(['contact/a', 'contact/b']);
+  });
+
+  describe('when two records hold the same value', () => {
+    it('commits to it with different commitments (salted)', async () => {
+      const [a, b] = await ledger.readBlocks(tenant, [0, 1]);
+      expect(a?.block.fields.email).toMatch(/^[0-9a-f]{64}$/);
+      expect(a?.block.fields.email).not.toBe(b?.block.fields.email);
+      expect(a?.block.fields.city).not.toBe(b?.block.fields.city);
+    });
+  });
+
+  it('opens the history with the data key, each value checked against its commitment', async () => {
+    const h = await readRecordHistory(ledger.store, tenant, 'contact', 'a', { open });
+    expect(h?.ok).toBe(true);
+    expect(h?.blocks.map((b) => b.vault)).toEqual(['open', 'open']);
+    expect(h?.blocks[0]?.fields.email).toMatchObject({ value: 'same@example.com', opened: true });
+    expect(h?.blocks[1]?.fields.city).toMatchObject({ value: 'Lyon', opened: true });
+    const state = await ledger.recordState(tenant, 'contact/a');
+    expect(Object.fromEntries(state)).toEqual({ email: 'same@example.com', city: 'Lyon' });
+  });
+
+  it('gives auditors commitments without values when asked', async () => {
+    const h = await readRecordHistory(ledger.store, tenant, 'contact', 'a', {
+      open,
+      values: false,
+    });
+    expect(h?.blocks[0]?.fields.email).toEqual({
+      commitment: expect.stringMatching(/^[0-9a-f]{64}$/),
+      opened: true,
+    });
+  });
+
+  it('builds evidence bundles whose openings verify offline', async () => {
+    const bundle = await buildEvidence(
+      ledger.store,
+      tenant,
+      'contact',
+      'a',
+      ledger.verifiers,
+      undefined,
+      open,
+    );
+    const result = verifyEvidence(
+      JSON.parse(JSON.stringify(bundle)),
+      ledger.verifiers.map(formatVerifierKey),
+    );
+    expect(result).toMatchObject({ ok: true });
+    if (result.ok) expect(result.changes[1]?.values).toMatchObject({ city: 'Lyon' });
+  });
+
+  describe('when a sealed entry is tampered with', () => {
+    it('reports VAULT_DECRYPT_FAILED for that block; the chain still verifies', async () => {
+      const t = randomTenant();
+      await ledger.append(t, [contactChange(t, 'x'), contactChange(t, 'x')]);
+      const key = new LedgerKeys(t).vaultSegment(0);
+      const stored = (await redis.lindex(key, 1)) as string;
+      const i = SEALED_PREFIX.length + 30;
+      const flipped = stored.slice(0, i) + (stored[i] === 'A' ? 'B' : 'A') + stored.slice(i + 1);
+      await redis.lset(key, 1, flipped);
+      const h = await readRecordHistory(ledger.store, t, 'contact', 'x', { open });
+      expect(h?.blocks.map((b) => b.vault)).toEqual(['open', 'VAULT_DECRYPT_FAILED']);
+      expect(Object.values(h?.blocks[1]?.fields ?? {}).every((f) => !f.opened)).toBe(true);
+      expect((await ledger.verify(t)).ok).toBe(true);
+      const report = await vault.check(ledger.store, t);
+      expect(report).toMatchObject({ ok: false, bad: [{ seq: 1, code: 'VAULT_DECRYPT_FAILED' }] });
+    });
+  });
+
+  describe('when two sealed entries of a record are swapped', () => {
+    it('neither opens (the associated data binds each to its seq)', async () => {
+      const t = randomTenant();
+      await ledger.append(t, [contactChange(t, 'x'), contactChange(t, 'x')]);
+      const key = new LedgerKeys(t).vaultSegment(0);
+      const [e0, e1] = (await redis.lrange(key, 0, 1)) as [string, string];
+      await redis.lset(key, 0, e1);
+      await redis.lset(key, 1, e0);
+      const h = await readRecordHistory(ledger.store, t, 'contact', 'x', { open });
+      expect(h?.blocks.map((b) => b.vault)).toEqual([
+        'VAULT_DECRYPT_FAILED',
+        'VAULT_DECRYPT_FAILED',
+      ]);
+    });
+  });
+
+  describe('when a sealed entry opens but does not match its block', () => {
+    it('the checker reports COMMITMENT_MISMATCH', async () => {
+      const t = randomTenant();
+      await ledger.append(t, [contactChange(t, 'x', { fields: { city: 'Oslo' } })]);
+      // Re-seal a forged entry with the real data key and the right binding.
+      const [dk] = (await vault.keysFor(t, ['contact/x'])).values();
+      const forged = vault.seal(
+        t,
+        0,
+        'contact/x',
+        dk as Uint8Array,
+        `{"fields":{"city":{"salt":"${'00'.repeat(16)}","value":"Bergen"}},"v":1}`,
+      );
+      await redis.lset(new LedgerKeys(t).vaultSegment(0), 0, forged);
+      const report = await vault.check(ledger.store, t);
+      expect(report).toMatchObject({ ok: false, bad: [{ seq: 0, code: 'COMMITMENT_MISMATCH' }] });
+    });
+  });
+});

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AeadError, openWith, sealWith } from '../../../src/vault/crypto.js';
+import {
+  FileKeyWrapper,
+  StaticKeyWrapper,
+  newMasterKeyFile,
+  readMasterKeyFile,
+  writeMasterKeyFile,
+} from '../../../src/vault/key-wrapper.js';
+
+const key = randomBytes(32);
+const aad = Buffer.from('tenant\0seq\0record');
+
+describe('AES-256-GCM', () => {
+  describe('when node:crypto and @noble/ciphers seal the same input with the same nonce', () => {
+    it('produce the same bytes, and each opens the other', () => {
+      for (const size of [0, 1, 15, 16, 17, 300, 4096]) {
+        const plain = randomBytes(size);
+        const nonce = randomBytes(12);
+        const a = sealWith('node', key, plain, aad, nonce);
+        const b = sealWith('noble', key, plain, aad, nonce);
+        expect(a.equals(b)).toBe(true);
+        expect(openWith('noble', key, a, aad).equals(plain)).toBe(true);
+        expect(openWith('node', key, b, aad).equals(plain)).toBe(true);
+      }
+    });
+  });
+
+  // NIST GCM test vector (gcmEncryptExtIV256.rsp, Count 0, PTlen 128, AADlen 0).
+  it('matches a NIST AES-256-GCM known answer', () => {
+    const k = Buffer.from(
+      '31bdadd96698c204aa9ce1448ea94ae1fb4a9a0b3c9d773b51bb1822666b8f22',
+      'hex',
+    );
+    const iv = Buffer.from('0d18e06c7c725ac9e362e1ce', 'hex');
+    const pt = Buffer.from('2db5168e932556f8089a0622981d017d', 'hex');
+    const expected = 'fa4362189661d163fcd6a56d8bf0405a' + 'd636ac1bbedd5cc3ee727dc2ab4a9489';
+    for (const impl of ['node', 'noble'] as const) {
+      const sealed = sealWith(impl, k, pt, Buffer.alloc(0), iv);
+      expect(sealed.subarray(12).toString('hex')).toBe(expected);
+    }
+  });
+
+  for (const impl of ['node', 'noble'] as const) {
+    describe(`when sealed bytes are altered (${impl})`, () => {
+      const sealed = sealWith(impl, key, Buffer.from('ada@example.com'), aad);
+      it('refuses a flipped ciphertext bit', () => {
+        const bad = Buffer.from(sealed);
+        bad[14] = (bad[14] as number) ^ 1;
+        expect(() => openWith(impl, key, bad, aad)).toThrow(AeadError);
+      });
+      it('refuses other associated data (the entry moved)', () => {
+        expect(() => openWith(impl, key, sealed, Buffer.from('other'))).toThrow(AeadError);
+      });
+      it('refuses truncated input without a RangeError', () => {
+        expect(() => openWith(impl, key, sealed.subarray(0, 10), aad)).toThrow(AeadError);
+      });
+      it('refuses another key', () => {
+        expect(() => openWith(impl, randomBytes(32), sealed, aad)).toThrow(AeadError);
+      });
+    });
+  }
+});
+
+describe('KeyWrapper', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('unwraps what it wrapped, and names the master key', async () => {
+    const w = new StaticKeyWrapper([randomBytes(32)]);
+    const dk = randomBytes(32);
+    const wrapped = await w.wrap(dk);
+    expect(wrapped.startsWith(`${w.keyId()}.`)).toBe(true);
+    expect(Buffer.from(await w.unwrap(wrapped)).equals(dk)).toBe(true);
+    expect(wrapped).not.toContain(dk.toString('base64url'));
+  });
+
+  describe('when the wrapped key names an unknown master key', () => {
+    it('fails with MASTER_KEY_UNKNOWN', async () => {
+      const wrapped = await new StaticKeyWrapper([randomBytes(32)]).wrap(randomBytes(32));
+      await expect(new StaticKeyWrapper([randomBytes(32)]).unwrap(wrapped)).rejects.toMatchObject({
+        code: 'MASTER_KEY_UNKNOWN',
+      });
+    });
+  });
+
+  describe('when the wrapped key is altered', () => {
+    it('fails with VAULT_DECRYPT_FAILED', async () => {
+      const w = new StaticKeyWrapper([randomBytes(32)]);
+      const wrapped = await w.wrap(randomBytes(32));
+      const last = wrapped.at(-2) === 'A' ? 'B' : 'A';
+      const bad = wrapped.slice(0, -2) + last + wrapped.slice(-1);
+      await expect(w.unwrap(bad)).rejects.toMatchObject({ code: 'VAULT_DECRYPT_FAILED' });
+    });
+  });
+
+  describe('with a key file', () => {
+    it('is generated once (0600) and follows a rotation written by another process', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'vault-key-'));
+      dirs.push(dir);
+      const file = join(dir, 'vault-master.json');
+      let now = 0;
+      const { wrapper, created } = await FileKeyWrapper.load(file, {
+        createIfMissing: true,
+        now: () => now,
+      });
+      expect(created).toBe(true);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      const oldWrapped = await wrapper.wrap(randomBytes(32));
+      // Another process adds a new current key: this one still unwraps old keys, then wraps new
+      // keys with the new master once it looked at the file again.
+      const rotated = newMasterKeyFile(await readMasterKeyFile(file));
+      await writeMasterKeyFile(file, rotated);
+      now += 1500;
+      const newWrapped = await wrapper.wrap(randomBytes(32));
+      expect(wrapper.wrappedKeyId(newWrapped)).toBe(rotated.current);
+      await wrapper.unwrap(oldWrapped);
+      const again = await FileKeyWrapper.load(file, { createIfMissing: false });
+      await again.wrapper.unwrap(oldWrapped);
+      await again.wrapper.unwrap(newWrapped);
+      expect(JSON.parse(await readFile(file, 'utf8')).current).toBe(rotated.current);
+    });
+
+    it('refuses a missing file unless asked to create it', async () => {
+      await expect(
+        FileKeyWrapper.load(join(tmpdir(), 'nope', 'x.json'), { createIfMissing: false }),
+      ).rejects.toMatchObject({ code: 'KEY_FILE_INVALID' });
+    });
+  });
+});
