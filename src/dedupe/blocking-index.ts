@@ -165,8 +165,8 @@ function decodeStored(stored: string): { version: number; record: StoredRecord }
   };
 }
 
-/** A candidate needs only its ref and normalised profile. */
-function decodeCandidate(stored: string): CandidateRecord {
+/** A candidate needs only its ref and normalised profile (also the email lookup, lookup.ts). */
+export function decodeCandidate(stored: string): CandidateRecord {
   const body = stored.slice(stored.indexOf('|') + 1);
   if (body.startsWith('{')) {
     const { r, n } = JSON.parse(body) as StoredRecord;

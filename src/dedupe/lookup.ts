@@ -5,7 +5,7 @@
  * records of every tenant of the identity space, HubSpot and Salesforce alike.
  */
 import type { RedisClient as Redis } from '../redis/connection.js';
-import { DedupeKeys, parseRefKey } from './blocking-index.js';
+import { BlockingIndex, decodeCandidate, parseRefKey } from './blocking-index.js';
 import type { RecordRef } from './blocking-index.js';
 import { normaliseEmail } from './normalise.js';
 
@@ -21,25 +21,23 @@ export async function findRecordsByEmail(
 ): Promise<FoundRecord[]> {
   const normalised = normaliseEmail(email);
   if (normalised === undefined) return [];
-  const keys = new DedupeKeys(space);
+  const index = new BlockingIndex(redis, space);
   const [people, companies] = await Promise.all([
-    redis.smembers(keys.block(`pe:${normalised}`)),
-    redis.smembers(keys.block(`ce:${normalised}`)),
+    index.blockMembers(`pe:${normalised}`),
+    index.blockMembers(`ce:${normalised}`),
   ]);
-  const iids = [...new Set([...people, ...companies])];
+  const iids = [...new Set([...people, ...companies])].map(String);
   if (iids.length === 0) return [];
-  const stored = await redis.hmget(keys.prof, ...iids);
+  const stored = await redis.hmget(index.keys.prof, ...iids);
   const out: FoundRecord[] = [];
   for (const text of stored) {
     if (text === null) continue;
-    const bar = text.indexOf('|');
-    let r: unknown;
+    let r: string;
     try {
-      r = (JSON.parse(text.slice(bar + 1)) as { r?: unknown }).r;
+      r = decodeCandidate(text).r;
     } catch {
       continue;
     }
-    if (typeof r !== 'string') continue;
     const ref = parseRefKey(r);
     const source = ref.tenant.startsWith('salesforce:') ? 'salesforce' : 'hubspot';
     out.push({ ...ref, source });
