@@ -8,12 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Redis } from 'ioredis';
 import { connect, randomTenant } from '../helpers/redis.js';
 import { contactChange, createTestLedger } from '../helpers/ledger.js';
 import { createApp } from '../../src/http/app.js';
-import { OPENAPI_DOCUMENT } from '../../src/http/openapi.js';
+import { conforms } from '../helpers/openapi.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { VerificationService } from '../../src/ledger/verification.js';
 import { FileTrustStore } from '../../src/ledger/trust-store.js';
@@ -26,30 +25,6 @@ let ledger: Ledger;
 let app: ReturnType<typeof createApp>;
 let dir: string;
 let tenant: string;
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-ajv.addSchema(OPENAPI_DOCUMENT, 'openapi');
-
-const pointer = (...parts: string[]) =>
-  parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
-
-/** Validates `body` against the documented schema of (path, method, status). */
-function conforms(path: string, method: string, status: number, body: unknown): void {
-  const paths = OPENAPI_DOCUMENT.paths as Record<
-    string,
-    Record<string, { responses: Record<string, { content?: unknown }> }>
-  >;
-  const responses = paths[path]?.[method]?.responses;
-  expect(responses, `${method.toUpperCase()} ${path} is documented`).toBeDefined();
-  expect(
-    Object.keys(responses ?? {}),
-    `status ${status} of ${method} ${path} is documented`,
-  ).toContain(String(status));
-  const ref = `openapi#/${pointer('paths', path, method, 'responses', String(status), 'content', 'application/json', 'schema')}`;
-  const validate = ajv.getSchema(ref);
-  expect(validate, `${ref} has a schema`).toBeDefined();
-  const ok = validate?.(body);
-  expect(ok, JSON.stringify(validate?.errors)).toBe(true);
-}
 
 beforeAll(async () => {
   redis = connect();

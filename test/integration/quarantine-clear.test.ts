@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Redis } from 'ioredis';
 import type { Queue, Worker } from 'bullmq';
 import { Redis as RedisClient } from 'ioredis';
@@ -36,7 +35,7 @@ import type { JobResult } from '../../src/pipeline/anchor.worker.js';
 import { createChecks } from '../../src/pipeline/checks.js';
 import type { Checks } from '../../src/pipeline/checks.js';
 import { QuarantineStore } from '../../src/policy/quarantine.js';
-import { OPENAPI_DOCUMENT } from '../../src/http/openapi.js';
+import { conforms } from '../helpers/openapi.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { ChangeEvent } from '../../src/model/change-event.js';
 
@@ -64,17 +63,6 @@ let worker: Worker<ChangesJob, JobResult>;
 let checks: Checks;
 let sink: ChangeSink;
 const quarantine = () => new QuarantineStore(redis);
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-ajv.addSchema(OPENAPI_DOCUMENT, 'openapi');
-
-function conforms(path: string, method: string, status: number, body: unknown): void {
-  const p = path.replace(/~/g, '~0').replace(/\//g, '~1');
-  const validate = ajv.getSchema(
-    `openapi#/paths/${p}/${method}/responses/${status}/content/application~1json/schema`,
-  );
-  expect(validate, `${method} ${path} ${status} is documented`).toBeDefined();
-  expect(validate?.(body), JSON.stringify(validate?.errors)).toBe(true);
-}
 
 beforeAll(async () => {
   server = await startRedisServer({ persistence: 'none' });

@@ -9,13 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Redis } from 'ioredis';
 import { connect, randomTenant } from '../helpers/redis.js';
 import { contactChange, createTestLedger } from '../helpers/ledger.js';
 import { createApp } from '../../src/http/app.js';
 import { adminTokenFrom } from '../../src/http/admin-auth.js';
-import { OPENAPI_DOCUMENT } from '../../src/http/openapi.js';
+import { conforms } from '../helpers/openapi.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { VerificationService } from '../../src/ledger/verification.js';
 import { FileTrustStore } from '../../src/ledger/trust-store.js';
@@ -39,17 +38,6 @@ let hs: string;
 let sf: string;
 let app: ReturnType<typeof createApp>;
 let grantedApp: ReturnType<typeof createApp>;
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-ajv.addSchema(OPENAPI_DOCUMENT, 'openapi');
-const pointer = (...parts: string[]) =>
-  parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
-
-function conforms(path: string, method: string, status: number, body: unknown): void {
-  const ref = `openapi#/${pointer('paths', path, method, 'responses', String(status), 'content', 'application/json', 'schema')}`;
-  const validate = ajv.getSchema(ref);
-  expect(validate, `${ref} has a schema`).toBeDefined();
-  expect(validate?.(body), JSON.stringify(validate?.errors)).toBe(true);
-}
 
 beforeAll(async () => {
   redis = connect();
