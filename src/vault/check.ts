@@ -8,7 +8,7 @@ import { commitmentMatches, recordKeyOf } from '../ledger/block.js';
 import type { Block } from '../ledger/block.js';
 import { SEGMENT_SIZE } from '../ledger/keys.js';
 import type { RedisLedgerStore } from '../ledger/store.js';
-import type { VaultItem, VaultOpenResult } from './vault.js';
+import type { VaultItem, VaultOpenResult } from './types.js';
 
 export type VaultCheckCode =
   | 'VAULT_DECRYPT_FAILED'

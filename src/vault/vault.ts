@@ -15,7 +15,6 @@
  */
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { VaultError } from '../errors.js';
-import type { VaultEntry } from '../ledger/block.js';
 import { LedgerKeys } from '../ledger/keys.js';
 import { AeadError, newDataKey, openWith, sealWith } from './crypto.js';
 import type { AeadImpl } from './crypto.js';
@@ -28,25 +27,8 @@ import type { RedisLedgerStore } from '../ledger/store.js';
 export const SEALED_PREFIX = 'ev1.';
 export const ERASED_ENTRY = 'erased';
 
-export type VaultOpenResult =
-  | { status: 'open'; entry: VaultEntry }
-  | { status: 'erased' }
-  | { status: 'missing' }
-  | { status: 'failed'; code: 'VAULT_DECRYPT_FAILED' | 'VAULT_KEY_MISSING'; message: string };
-
-export interface VaultItem {
-  seq: number;
-  recordKey: string;
-  stored: string | undefined;
-}
-
-/** What the ledger needs from a vault: seal entries before an append, open them on reads. */
-export interface VaultPort {
-  /** data keys for the records of a batch, created (and stored wrapped) where there is none */
-  keysFor(tenant: string, recordKeys: Iterable<string>): Promise<Map<string, Uint8Array>>;
-  seal(tenant: string, seq: number, recordKey: string, key: Uint8Array, plain: string): string;
-  open(tenant: string, items: readonly VaultItem[]): Promise<VaultOpenResult[]>;
-}
+export type { VaultItem, VaultOpenResult, VaultPort } from './types.js';
+import type { VaultItem, VaultOpenResult, VaultPort } from './types.js';
 
 /** Associated data of a sealed entry: the entry belongs to this tenant, seq and record only. */
 export function entryAad(tenant: string, seq: number, recordKey: string): Buffer {

@@ -1,0 +1,22 @@
+/** The vault's shapes shared by the vault, its checker and the ledger (no imports of vault.ts). */
+import type { VaultEntry } from '../ledger/block.js';
+
+export type VaultOpenResult =
+  | { status: 'open'; entry: VaultEntry }
+  | { status: 'erased' }
+  | { status: 'missing' }
+  | { status: 'failed'; code: 'VAULT_DECRYPT_FAILED' | 'VAULT_KEY_MISSING'; message: string };
+
+export interface VaultItem {
+  seq: number;
+  recordKey: string;
+  stored: string | undefined;
+}
+
+/** What the ledger needs from a vault: seal entries before an append, open them on reads. */
+export interface VaultPort {
+  /** data keys for the records of a batch, created (and stored wrapped) where there is none */
+  keysFor(tenant: string, recordKeys: Iterable<string>): Promise<Map<string, Uint8Array>>;
+  seal(tenant: string, seq: number, recordKey: string, key: Uint8Array, plain: string): string;
+  open(tenant: string, items: readonly VaultItem[]): Promise<VaultOpenResult[]>;
+}
