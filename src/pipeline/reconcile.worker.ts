@@ -253,23 +253,8 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
     const hold = options.afterFreezeHoldMs ?? DEFAULT_AFTER_FREEZE_HOLD_MS;
     if (frozen || (state.heldAt !== undefined && started - Date.parse(state.heldAt) < hold)) {
       logger.info({ tenant, frozen }, 'reconciliation held: the tenant is or was just frozen');
-      const held: ReconcileRunResult = {
-        tenant,
-        status: 'frozen',
-        resumed: false,
-        full: false,
-        compared: 0,
-        swept: 0,
-        pages: 0,
-        skippedObjects: [],
-        queued: {
-          'unanchored-change': 0,
-          'unanchored-delete': 0,
-          'unanchored-restore': 0,
-          'missing-in-crm': 0,
-        },
-        ms: now() - started,
-      };
+      const held = emptyRunResult(tenant, 'frozen', false, false);
+      held.ms = now() - started;
       options.onRun?.(held);
       return held;
     }
@@ -293,23 +278,7 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
       await saveCursor(tenant, state);
     }
     const r = state.run;
-    const result: ReconcileRunResult = {
-      tenant,
-      status: 'done',
-      resumed,
-      full: r.full,
-      compared: 0,
-      swept: 0,
-      pages: 0,
-      skippedObjects: [],
-      queued: {
-        'unanchored-change': 0,
-        'unanchored-delete': 0,
-        'unanchored-restore': 0,
-        'missing-in-crm': 0,
-      },
-      ms: 0,
-    };
+    const result = emptyRunResult(tenant, 'done', resumed, r.full);
     /** records this invocation already compared (the sweep skips them); `key@modifiedAt` seen */
     const seen = new Set<string>();
     const seenVersions = new Set<string>();
@@ -552,5 +521,31 @@ export function startReconcileWorker(options: ReconcileWorkerOptions): Reconcile
       await events.close();
       await queue.close();
     },
+  };
+}
+
+/** A run's result before anything is compared or queued. */
+function emptyRunResult(
+  tenant: string,
+  status: ReconcileRunResult['status'],
+  resumed: boolean,
+  full: boolean,
+): ReconcileRunResult {
+  return {
+    tenant,
+    status,
+    resumed,
+    full,
+    compared: 0,
+    swept: 0,
+    pages: 0,
+    skippedObjects: [],
+    queued: {
+      'unanchored-change': 0,
+      'unanchored-delete': 0,
+      'unanchored-restore': 0,
+      'missing-in-crm': 0,
+    },
+    ms: 0,
   };
 }
