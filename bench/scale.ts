@@ -114,6 +114,10 @@ async function startWorkers(
         CRM_LEDGER_LOG_LEVEL: 'error',
         CRM_LEDGER_SANDBOX: 'off',
         CRM_LEDGER_HEALTH_PORT: String(port),
+        // Compare with the checks off: CRM_LEDGER_DEDUPE=off npm run bench:scale
+        ...(process.env['CRM_LEDGER_DEDUPE']
+          ? { CRM_LEDGER_DEDUPE: process.env['CRM_LEDGER_DEDUPE'] }
+          : {}),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
