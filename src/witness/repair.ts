@@ -35,6 +35,7 @@ import { decodeVaultEntry, openFields } from '../vault/plain.js';
 import type { CopiedBlock, CopiedCheckpoint, WitnessCopy } from './copy.js';
 import { localWitnessSource } from './source.js';
 import type { WitnessSource } from './source.js';
+import { ERASED_ENTRY, SEALED_PREFIX } from '../vault/vault.js';
 
 export type RepairErrorCode = 'COPY_MISMATCH' | 'COPY_UNVERIFIED' | 'COPY_BEHIND' | 'CONTENDED';
 
@@ -89,6 +90,9 @@ export interface RepairReport {
 /** Whether `vault` opens every commitment of `block` (canonical JSON bytes). */
 function vaultOpens(block: Buffer, vault: string | null): boolean {
   if (vault === null) return false;
+  // A sealed or erased entry cannot be opened without the master key: it counts as present here
+  // (not fetched again, never replaced); `crm-ledger vault check` checks it against its block.
+  if (vault === ERASED_ENTRY || vault.startsWith(SEALED_PREFIX)) return true;
   try {
     const parsed = JSON.parse(block.toString('utf8')) as { fields?: Record<string, string> };
     const opened = openFields(parsed.fields ?? {}, decodeVaultEntry(vault));

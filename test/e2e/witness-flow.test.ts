@@ -304,6 +304,8 @@ describe('issue 8 in one flow', () => {
       witness: { where: `${witnessUrl}/`, cosigned: { by: 'witness.e2e/w1' } },
       replaced: { blocks: [1] },
       verification: { ok: true },
+      // Only the damaged block comes from the witness: sealed vault entries count as present.
+      fetched: 1,
     });
     expect(JSON.parse(out).witness.cosigned.size).toBeGreaterThan(reconciledSeq);
     expect((await redis.lindexBuffer(key, 1))!.equals(original)).toBe(true);
