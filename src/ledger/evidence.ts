@@ -49,8 +49,8 @@ const entrySchema = z.strictObject({
   openings: z.record(z.string(), z.tuple([z.unknown(), z.string()])).optional(),
 });
 
-export const evidenceSchemaV1 = z.strictObject({
-  format: z.literal(EVIDENCE_FORMAT_V1),
+/** What both formats carry besides their entries. */
+const bundleHeader = {
   tenant: z.string(),
   record: z.strictObject({ object: z.string(), id: z.string() }),
   /** the signed checkpoint every proof leads to */
@@ -59,6 +59,11 @@ export const evidenceSchemaV1 = z.strictObject({
   keys: z.array(z.string().max(512)).min(1).max(16),
   /** when the bundle was made (informational, not signed) */
   createdAt: z.string().optional(),
+};
+
+export const evidenceSchemaV1 = z.strictObject({
+  format: z.literal(EVIDENCE_FORMAT_V1),
+  ...bundleHeader,
   entries: z.array(entrySchema).min(1).max(100_000),
 });
 export type EvidenceBundleV1 = z.infer<typeof evidenceSchemaV1>;
@@ -94,11 +99,7 @@ const entrySchemaV2 = z.strictObject({
 
 export const evidenceSchemaV2 = z.strictObject({
   format: z.literal(EVIDENCE_FORMAT),
-  tenant: z.string(),
-  record: z.strictObject({ object: z.string(), id: z.string() }),
-  checkpoint: z.string().max(16_384),
-  keys: z.array(z.string().max(512)).min(1).max(16),
-  createdAt: z.string().optional(),
+  ...bundleHeader,
   /** base64 leaf hash the first entry's block links back to (zero: the record's first block) */
   recordPrev: z.string().regex(BASE64_HASH, 'a base64 SHA-256 hash'),
   /** the proof nodes (base64 SHA-256), each once */
