@@ -14,6 +14,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { isClusterUrl, parseRedisUrl } from './redis/connection.js';
+import { SESSION_SECRET_MIN_BYTES } from './http/admin-session.js';
 
 export const ENV_PREFIX = 'CRM_LEDGER_';
 
@@ -37,6 +38,8 @@ export interface Config {
     operatorToken?: string;
     witnessToken?: string;
     tokensFile?: string;
+    /** HMAC key of dashboard session cookies, shared by every api replica (random per process when absent) */
+    sessionSecret?: string;
   };
   hubspot: {
     clientSecret?: string;
@@ -130,6 +133,18 @@ function token() {
       ctx.addIssue({
         code: 'custom',
         message: `expected at least ${MIN_TOKEN_LENGTH} characters, got ${value.length} (value not shown)`,
+      });
+    }
+  });
+}
+
+/** The dashboard session HMAC key: at least 32 characters (e.g. `openssl rand -hex 32`), never echoed. */
+function sessionSecret() {
+  return z.string().superRefine((value, ctx) => {
+    if (Buffer.byteLength(value, 'utf8') < SESSION_SECRET_MIN_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected at least ${SESSION_SECRET_MIN_BYTES} bytes (e.g. openssl rand -hex 32), got ${Buffer.byteLength(value, 'utf8')} (value not shown)`,
       });
     }
   });
@@ -265,6 +280,7 @@ const EnvObject = z
     CRM_LEDGER_OPERATOR_TOKEN: token().optional(),
     CRM_LEDGER_WITNESS_TOKEN: token().optional(),
     CRM_LEDGER_TOKENS_FILE: text().optional(),
+    CRM_LEDGER_SESSION_SECRET: sessionSecret().optional(),
     CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret().optional(),
     CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: secret().optional(),
     CRM_LEDGER_HUBSPOT_API_URL: httpUrl().default(DEFAULT_HUBSPOT_API_URL),
@@ -394,6 +410,7 @@ function toConfig(env: Env): Config {
       ...optional('operatorToken', env.CRM_LEDGER_OPERATOR_TOKEN),
       ...optional('witnessToken', env.CRM_LEDGER_WITNESS_TOKEN),
       ...optional('tokensFile', env.CRM_LEDGER_TOKENS_FILE),
+      ...optional('sessionSecret', env.CRM_LEDGER_SESSION_SECRET),
     },
     hubspot: {
       ...optional('clientSecret', env.CRM_LEDGER_HUBSPOT_CLIENT_SECRET),
@@ -539,6 +556,11 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
     default: null,
     description:
       'JSON file of further admin tokens, stored as SHA-256 digests only ([{"name","role","sha256"}]); see crm-ledger token create.',
+  },
+  CRM_LEDGER_SESSION_SECRET: {
+    default: null,
+    description:
+      'Key (at least 32 bytes, e.g. `openssl rand -hex 32`) that signs dashboard session cookies; give every api replica the same one. Unset: random per process (sessions end on restart).',
   },
   CRM_LEDGER_HUBSPOT_CLIENT_SECRET: {
     default: null,

@@ -389,6 +389,9 @@ export async function startService(
       logger: logger.child({ module: 'http' }),
       adminToken: token,
       tokens: await roleTokens(config),
+      ...(config.admin.sessionSecret
+        ? { sessionSecret: Buffer.from(config.admin.sessionSecret, 'utf8') }
+        : {}),
       verifierKeys: verifiers,
       vault: {
         open: (t, items) => vault.open(t, items),

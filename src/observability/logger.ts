@@ -28,6 +28,7 @@ const SECRET_KEYS = [
   'auditorToken',
   'operatorToken',
   'witnessToken',
+  'sessionSecret',
   'accessToken',
   'refreshToken',
   'clientSecret',

@@ -273,6 +273,46 @@ describe('dashboard login', () => {
       );
     });
   });
+
+  describe('behind several api replicas', () => {
+    it('a session from one replica opens the other when both have the configured secret', async () => {
+      const secret = Buffer.from('0123456789abcdef0123456789abcdef0123456789abcdef', 'utf8');
+      const replicas = await Promise.all([
+        createAdminApp(redis, { now: () => clock, sessionSecret: secret }),
+        createAdminApp(redis, { now: () => clock, sessionSecret: secret }),
+      ]);
+      const stranger = await createAdminApp(redis, { now: () => clock });
+      try {
+        const [a, b] = replicas.map((r) => r.app);
+        const res = await request(a)
+          .post('/admin/login')
+          .set('Host', '127.0.0.1')
+          .set('Origin', ORIGIN)
+          .type('form')
+          .send({ token: ADMIN_TOKEN });
+        expect(res.status).toBe(303);
+        const cookie = (([] as string[]).concat(res.headers['set-cookie'] ?? [])[0] ?? '').split(
+          ';',
+        )[0];
+        expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=v1\\.`));
+        expect(
+          (
+            await request(b)
+              .get('/admin/')
+              .set('Cookie', cookie ?? '')
+          ).status,
+        ).toBe(200);
+        // A replica with its own random secret (the variable unset) does not accept it.
+        const other = await request(stranger.app)
+          .get('/admin/')
+          .set('Cookie', cookie ?? '');
+        expect(other.status).toBe(303);
+        expect(other.headers['location']).toBe('/admin/login');
+      } finally {
+        await Promise.all([...replicas, stranger].map((r) => r.close()));
+      }
+    });
+  });
 });
 
 describe('dashboard pages', () => {

@@ -75,6 +75,7 @@ describe('loadConfig', () => {
         CRM_LEDGER_AUDITOR_TOKEN: TOKEN_B,
         CRM_LEDGER_OPERATOR_TOKEN: 'c'.repeat(16),
         CRM_LEDGER_WITNESS_TOKEN: 'w'.repeat(16),
+        CRM_LEDGER_SESSION_SECRET: 'k'.repeat(64),
         CRM_LEDGER_HUBSPOT_CLIENT_SECRET: 'hs-secret',
         CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: 'hs-token',
         CRM_LEDGER_HUBSPOT_API_URL: 'http://127.0.0.1:4010',
@@ -131,6 +132,7 @@ describe('loadConfig', () => {
           operatorToken: 'c'.repeat(16),
           witnessToken: 'w'.repeat(16),
           tokensFile: '/etc/crm-ledger/tokens.json',
+          sessionSecret: 'k'.repeat(64),
         },
         hubspot: {
           clientSecret: 'hs-secret',
@@ -266,6 +268,11 @@ describe('loadConfig', () => {
         'CRM_LEDGER_WITNESS_TOKEN',
         'w'.repeat(15),
         'CRM_LEDGER_WITNESS_TOKEN: expected at least 16 characters',
+      ],
+      [
+        'CRM_LEDGER_SESSION_SECRET',
+        's'.repeat(31),
+        'CRM_LEDGER_SESSION_SECRET: expected at least 32 bytes (e.g. openssl rand -hex 32), got 31 (value not shown)',
       ],
       [
         'CRM_LEDGER_SALESFORCE_ORG_IDS',
