@@ -17,19 +17,27 @@
 import { createPrivateKey, sign as nodeSign } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ProofError } from '../errors.js';
-import { HASH_SIZE, sha256 } from './hash.js';
+import { HASH_SIZE } from './hash.js';
+import {
+  decodeBase64,
+  ED25519_KEY_SIZE,
+  ED25519_SIGNATURE_SIZE,
+  encodeBase64,
+  formatKeyFields,
+  isValidKeyName,
+  KEY_ID_SIZE,
+  keyIdHex,
+  keyMalformed,
+  noteKeyId,
+  parseKeyFields,
+  SIGNATURE_LINE_PREFIX,
+  SIGNER_KEY_PREFIX,
+} from './note-key.js';
 
 /** Signature type identifier byte for Ed25519 (C2SP signed-note §Signature types). */
 export const SIGNATURE_TYPE_ED25519 = 0x01;
 /** Verifiers SHOULD cap the number of signatures; x/mod/sumdb/note rejects more than 100. */
 export const MAX_NOTE_SIGNATURES = 100;
-
-const SIGNER_KEY_PREFIX = 'PRIVATE+KEY+';
-/** U+2014 EM DASH, U+0020 SPACE. */
-const SIGNATURE_LINE_PREFIX = '\u2014 ';
-const ED25519_KEY_SIZE = 32;
-const ED25519_SIGNATURE_SIZE = 64;
-const KEY_ID_SIZE = 4;
 
 /** Verifies notes signed by one Ed25519 key. Built by `parseVerifierKey`. */
 export type Verifier = {
@@ -75,10 +83,6 @@ export type OpenedNote = {
 
 const encoder = new TextEncoder();
 
-function keyMalformed(message: string): ProofError {
-  return new ProofError('KEY_MALFORMED', message);
-}
-
 function noteMalformed(message: string): ProofError {
   return new ProofError('CHECKPOINT_MALFORMED', message);
 }
@@ -89,39 +93,14 @@ function noteMalformed(message: string): ProofError {
  */
 // eslint-disable-next-line no-control-regex -- these control characters are what the spec forbids
 const FORBIDDEN_NOTE_CHAR = /[\u0000-\u0009\u000b-\u001f]|\p{Surrogate}/u;
-/** Key names: non-empty, no Unicode space, no '+' (signed-note §Format); no controls either. */
-// eslint-disable-next-line no-control-regex -- likewise
-const FORBIDDEN_NAME_CHAR = /[\u0000-\u001f+]|\p{White_Space}|\p{Surrogate}/u;
-const KEY_ID_RE = /^[0-9a-f]{8}$/;
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const DECIMAL_RE = /^(?:0|[1-9][0-9]*)$/;
 
-/** Whether `name` is usable as a signed-note key name. */
-export function isValidKeyName(name: unknown): name is string {
-  return typeof name === 'string' && name.length > 0 && !FORBIDDEN_NAME_CHAR.test(name);
-}
+export { isValidKeyName };
 
 function assertKeyName(name: unknown): asserts name is string {
   if (!isValidKeyName(name)) {
     throw keyMalformed('key name must be non-empty, without spaces, "+" or control characters');
   }
-}
-
-/** Strict, canonical standard base64; undefined for anything else. */
-function decodeBase64(text: string): Uint8Array | undefined {
-  if (!BASE64_RE.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64');
-  // Rejects non-zero padding bits, so each byte string has exactly one accepted spelling.
-  if (bytes.toString('base64') !== text) return undefined;
-  return new Uint8Array(bytes);
-}
-
-function encodeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
-
-function keyIdHex(id: number): string {
-  return id.toString(16).padStart(8, '0');
 }
 
 /** Array check that does not narrow a typed readonly array to `any[]`. */
@@ -152,21 +131,7 @@ function assertPublicKey(key: unknown): asserts key is Uint8Array {
 export function computeKeyId(name: string, publicKey: Uint8Array): number {
   assertKeyName(name);
   assertPublicKey(publicKey);
-  const nameBytes = encoder.encode(name);
-  const buf = new Uint8Array(nameBytes.length + 2 + publicKey.length);
-  buf.set(nameBytes, 0);
-  buf[nameBytes.length] = 0x0a;
-  buf[nameBytes.length + 1] = SIGNATURE_TYPE_ED25519;
-  buf.set(publicKey, nameBytes.length + 2);
-  const digest = sha256(buf);
-  return new DataView(digest.buffer, digest.byteOffset, KEY_ID_SIZE).getUint32(0, false);
-}
-
-function withType(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + key.length);
-  out[0] = SIGNATURE_TYPE_ED25519;
-  out.set(key, 1);
-  return out;
+  return noteKeyId(name, SIGNATURE_TYPE_ED25519, publicKey);
 }
 
 /** `<name>+<key ID hex8>+<base64(0x01 || public key)>` */
@@ -174,7 +139,7 @@ export function formatVerifierKey(verifier: Verifier): string {
   assertKeyName(verifier.name);
   assertPublicKey(verifier.publicKey);
   if (!isUint32(verifier.keyId)) throw keyMalformed('key ID must be a uint32');
-  return `${verifier.name}+${keyIdHex(verifier.keyId)}+${encodeBase64(withType(verifier.publicKey))}`;
+  return formatKeyFields(verifier.name, verifier.keyId, SIGNATURE_TYPE_ED25519, verifier.publicKey);
 }
 
 /** A fresh Ed25519 ledger key: `skey` stays secret, `vkey` is published to auditors. */
@@ -184,23 +149,9 @@ export function generateLedgerKey(name: string): { skey: string; vkey: string } 
   const publicKey = ed25519.getPublicKey(seed);
   const keyId = computeKeyId(name, publicKey);
   return {
-    skey: `${SIGNER_KEY_PREFIX}${name}+${keyIdHex(keyId)}+${encodeBase64(withType(seed))}`,
+    skey: SIGNER_KEY_PREFIX + formatKeyFields(name, keyId, SIGNATURE_TYPE_ED25519, seed),
     vkey: formatVerifierKey({ name, keyId, publicKey }),
   };
-}
-
-/** Splits `<name>+<hex8>+<base64(0x01 || 32 bytes)>` into its checked parts. */
-function parseKeyFields(text: string): { name: string; keyId: number; key: Uint8Array } {
-  const [name, rest] = chop(text, '+');
-  const [idHex, keyB64] = rest === undefined ? ['', undefined] : chop(rest, '+');
-  assertKeyName(name);
-  if (!KEY_ID_RE.test(idHex)) throw keyMalformed('key ID must be 8 lower-case hex digits');
-  const raw = keyB64 === undefined ? undefined : decodeBase64(keyB64);
-  if (raw === undefined) throw keyMalformed('key data must be canonical base64');
-  if (raw.length !== 1 + ED25519_KEY_SIZE || raw[0] !== SIGNATURE_TYPE_ED25519) {
-    throw keyMalformed('key data must be 0x01 followed by a 32-byte Ed25519 key');
-  }
-  return { name, keyId: Number.parseInt(idHex, 16), key: raw.subarray(1) };
 }
 
 /** Parses `PRIVATE+KEY+<name>+<keyid hex8>+<base64(0x01 || 32-byte seed)>`. */
@@ -208,7 +159,11 @@ export function parseSignerKey(skey: string): NoteSigner {
   if (typeof skey !== 'string' || !skey.startsWith(SIGNER_KEY_PREFIX)) {
     throw keyMalformed(`signer key must start with ${SIGNER_KEY_PREFIX}`);
   }
-  const { name, keyId, key: seed } = parseKeyFields(skey.slice(SIGNER_KEY_PREFIX.length));
+  const {
+    name,
+    keyId,
+    key: seed,
+  } = parseKeyFields(skey.slice(SIGNER_KEY_PREFIX.length), SIGNATURE_TYPE_ED25519, 'key');
   const publicKey = ed25519.getPublicKey(seed);
   // The ID names the public key, so it can only be checked after deriving it from the seed.
   if (computeKeyId(name, publicKey) !== keyId) {
@@ -250,7 +205,7 @@ export function nativeEd25519Signer(
 /** Parses `<name>+<keyid hex8>+<base64(0x01 || 32-byte public key)>`. */
 export function parseVerifierKey(vkey: string): Verifier {
   if (typeof vkey !== 'string') throw keyMalformed('verifier key must be a string');
-  const { name, keyId, key } = parseKeyFields(vkey);
+  const { name, keyId, key } = parseKeyFields(vkey, SIGNATURE_TYPE_ED25519, 'key');
   if (computeKeyId(name, key) !== keyId) throw keyMalformed('key ID does not match the key');
   if (!ed25519.utils.isValidPublicKey(key, false)) {
     throw keyMalformed('public key is not a valid Ed25519 point');

@@ -18,9 +18,23 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ProofError } from '../errors.js';
-import { isValidKeyName, nativeEd25519Signer, parseCheckpoint } from './checkpoint.js';
+import { nativeEd25519Signer, parseCheckpoint } from './checkpoint.js';
 import type { Checkpoint } from './checkpoint.js';
-import { sha256 } from './hash.js';
+import {
+  decodeBase64,
+  ED25519_KEY_SIZE,
+  ED25519_SIGNATURE_SIZE,
+  encodeBase64,
+  formatKeyFields,
+  isValidKeyName,
+  KEY_ID_SIZE,
+  keyIdHex,
+  keyMalformed,
+  noteKeyId,
+  parseKeyFields,
+  SIGNATURE_LINE_PREFIX,
+  SIGNER_KEY_PREFIX,
+} from './note-key.js';
 
 /** Signature type byte of an Ed25519 cosignature/v1 key (C2SP tlog-cosignature §Format). */
 export const SIGNATURE_TYPE_COSIGNATURE_V1 = 0x04;
@@ -29,15 +43,8 @@ export const COSIGNATURE_V1_HEADER = 'cosignature/v1';
 /** tlog-cosignature: the timestamp MUST NOT exceed 2^63 - 1; we also keep it a safe integer. */
 const MAX_TIMESTAMP = Number.MAX_SAFE_INTEGER;
 
-const SIGNER_KEY_PREFIX = 'PRIVATE+KEY+';
-const SIGNATURE_LINE_PREFIX = '\u2014 ';
-const KEY_SIZE = 32;
-const SIGNATURE_SIZE = 64;
-const KEY_ID_SIZE = 4;
 const TIMESTAMP_SIZE = 8;
-const BLOB_SIZE = KEY_ID_SIZE + TIMESTAMP_SIZE + SIGNATURE_SIZE;
-const KEY_ID_RE = /^[0-9a-f]{8}$/;
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BLOB_SIZE = KEY_ID_SIZE + TIMESTAMP_SIZE + ED25519_SIGNATURE_SIZE;
 
 export type WitnessVerifier = {
   readonly name: string;
@@ -61,50 +68,17 @@ export type Cosignature = {
 
 const encoder = new TextEncoder();
 
-function keyMalformed(message: string): ProofError {
-  return new ProofError('KEY_MALFORMED', message);
-}
-
-function decodeBase64(text: string): Uint8Array | undefined {
-  if (!BASE64_RE.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64');
-  if (bytes.toString('base64') !== text) return undefined;
-  return new Uint8Array(bytes);
-}
-
-function encodeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
-}
-
-function hex8(id: number): string {
-  return id.toString(16).padStart(8, '0');
-}
-
 /** SHA-256(name || "\n" || 0x04 || public key)[:4], big-endian. */
 export function computeWitnessKeyId(name: string, publicKey: Uint8Array): number {
   if (!isValidKeyName(name)) throw keyMalformed('witness key name is not a valid note key name');
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== KEY_SIZE) {
-    throw keyMalformed(`an Ed25519 public key is ${KEY_SIZE} bytes`);
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_KEY_SIZE) {
+    throw keyMalformed(`an Ed25519 public key is ${ED25519_KEY_SIZE} bytes`);
   }
-  const nameBytes = encoder.encode(name);
-  const buf = new Uint8Array(nameBytes.length + 2 + KEY_SIZE);
-  buf.set(nameBytes, 0);
-  buf[nameBytes.length] = 0x0a;
-  buf[nameBytes.length + 1] = SIGNATURE_TYPE_COSIGNATURE_V1;
-  buf.set(publicKey, nameBytes.length + 2);
-  const digest = sha256(buf);
-  return new DataView(digest.buffer, digest.byteOffset, KEY_ID_SIZE).getUint32(0, false);
-}
-
-function typed(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + key.length);
-  out[0] = SIGNATURE_TYPE_COSIGNATURE_V1;
-  out.set(key, 1);
-  return out;
+  return noteKeyId(name, SIGNATURE_TYPE_COSIGNATURE_V1, publicKey);
 }
 
 export function formatWitnessKey(v: WitnessVerifier): string {
-  return `${v.name}+${hex8(v.keyId)}+${encodeBase64(typed(v.publicKey))}`;
+  return formatKeyFields(v.name, v.keyId, SIGNATURE_TYPE_COSIGNATURE_V1, v.publicKey);
 }
 
 /** A fresh witness key pair: `skey` stays with the witness, `vkey` goes to the service. */
@@ -113,25 +87,13 @@ export function generateWitnessKey(name: string): { skey: string; vkey: string }
   const publicKey = ed25519.getPublicKey(seed);
   const keyId = computeWitnessKeyId(name, publicKey);
   return {
-    skey: `${SIGNER_KEY_PREFIX}${name}+${hex8(keyId)}+${encodeBase64(typed(seed))}`,
+    skey: SIGNER_KEY_PREFIX + formatKeyFields(name, keyId, SIGNATURE_TYPE_COSIGNATURE_V1, seed),
     vkey: formatWitnessKey({ name, keyId, publicKey }),
   };
 }
 
 function parseFields(text: string): { name: string; keyId: number; key: Uint8Array } {
-  const parts = text.split('+');
-  // The base64 part may itself contain '+': name and key ID are the first two fields.
-  const [name, idHex] = parts;
-  const keyB64 = parts.slice(2).join('+');
-  if (name === undefined || !isValidKeyName(name)) throw keyMalformed('bad witness key name');
-  if (idHex === undefined || !KEY_ID_RE.test(idHex)) {
-    throw keyMalformed('witness key ID must be 8 lower-case hex digits');
-  }
-  const raw = decodeBase64(keyB64);
-  if (raw?.length !== 1 + KEY_SIZE || raw[0] !== SIGNATURE_TYPE_COSIGNATURE_V1) {
-    throw keyMalformed('witness key data must be 0x04 followed by 32 bytes, canonical base64');
-  }
-  return { name, keyId: Number.parseInt(idHex, 16), key: raw.subarray(1) };
+  return parseKeyFields(text, SIGNATURE_TYPE_COSIGNATURE_V1, 'witness key');
 }
 
 export function parseWitnessKey(vkey: string): WitnessVerifier {
@@ -154,7 +116,7 @@ export function parseWitnessKeys(text: string): WitnessVerifier[] {
   for (const item of text.split(/[\s,]+/).filter((x) => x.length > 0)) {
     const key = parseWitnessKey(item);
     if (out.some((k) => k.name === key.name && k.keyId === key.keyId)) {
-      throw keyMalformed(`witness key ${key.name}+${hex8(key.keyId)} is listed twice`);
+      throw keyMalformed(`witness key ${key.name}+${keyIdHex(key.keyId)} is listed twice`);
     }
     out.push(key);
   }
@@ -244,7 +206,8 @@ export function verifyCosignature(
   const keyId = view.getUint32(0, false);
   const ts = view.getBigUint64(KEY_ID_SIZE, false);
   const witness = witnesses.find((w) => w.name === name && w.keyId === keyId);
-  if (!witness) throw new ProofError('KEY_UNKNOWN', `no known witness key ${name}+${hex8(keyId)}`);
+  if (!witness)
+    throw new ProofError('KEY_UNKNOWN', `no known witness key ${name}+${keyIdHex(keyId)}`);
   if (ts > BigInt(MAX_TIMESTAMP)) {
     throw new ProofError('PROOF_MALFORMED', 'cosignature timestamp is out of range');
   }

@@ -277,13 +277,11 @@ describe('dashboard login', () => {
   describe('behind several api replicas', () => {
     it('a session from one replica opens the other when both have the configured secret', async () => {
       const secret = Buffer.from('0123456789abcdef0123456789abcdef0123456789abcdef', 'utf8');
-      const replicas = await Promise.all([
-        createAdminApp(redis, { now: () => clock, sessionSecret: secret }),
-        createAdminApp(redis, { now: () => clock, sessionSecret: secret }),
-      ]);
+      const one = await createAdminApp(redis, { now: () => clock, sessionSecret: secret });
+      const two = await createAdminApp(redis, { now: () => clock, sessionSecret: secret });
       const stranger = await createAdminApp(redis, { now: () => clock });
       try {
-        const [a, b] = replicas.map((r) => r.app);
+        const [a, b] = [one.app, two.app];
         const res = await request(a)
           .post('/admin/login')
           .set('Host', '127.0.0.1')
@@ -309,7 +307,7 @@ describe('dashboard login', () => {
         expect(other.status).toBe(303);
         expect(other.headers['location']).toBe('/admin/login');
       } finally {
-        await Promise.all([...replicas, stranger].map((r) => r.close()));
+        await Promise.all([one, two, stranger].map((r) => r.close()));
       }
     });
   });
