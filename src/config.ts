@@ -43,6 +43,8 @@ export interface Config {
   };
   hubspot: {
     clientSecret?: string;
+    /** also accept HubSpot's v1 signature (no timestamp, no URI: replayable); off by default */
+    acceptV1: boolean;
     accessToken?: string;
     apiUrl: string;
     portalId?: string;
@@ -282,6 +284,7 @@ const EnvObject = z
     CRM_LEDGER_TOKENS_FILE: text().optional(),
     CRM_LEDGER_SESSION_SECRET: sessionSecret().optional(),
     CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret().optional(),
+    CRM_LEDGER_HUBSPOT_ACCEPT_V1: oneOf(['on', 'off'] as const).default('off'),
     CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: secret().optional(),
     CRM_LEDGER_HUBSPOT_API_URL: httpUrl().default(DEFAULT_HUBSPOT_API_URL),
     CRM_LEDGER_HUBSPOT_PORTAL_ID: text().optional(),
@@ -414,6 +417,7 @@ function toConfig(env: Env): Config {
     },
     hubspot: {
       ...optional('clientSecret', env.CRM_LEDGER_HUBSPOT_CLIENT_SECRET),
+      acceptV1: env.CRM_LEDGER_HUBSPOT_ACCEPT_V1 === 'on',
       ...optional('accessToken', env.CRM_LEDGER_HUBSPOT_ACCESS_TOKEN),
       apiUrl: env.CRM_LEDGER_HUBSPOT_API_URL,
       ...optional('portalId', env.CRM_LEDGER_HUBSPOT_PORTAL_ID),
@@ -565,6 +569,11 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_HUBSPOT_CLIENT_SECRET: {
     default: null,
     description: 'HubSpot app client secret, verifies webhook signatures.',
+  },
+  CRM_LEDGER_HUBSPOT_ACCEPT_V1: {
+    default: 'off',
+    description:
+      'on: also accept webhooks signed with HubSpot v1 (X-HubSpot-Signature, no timestamp or URI, so replayable; only for an app that cannot send v3). v3 is always checked first.',
   },
   CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: {
     default: null,

@@ -323,7 +323,12 @@ export async function startService(
     waiting: () => waitingCounts(redisUrl, store),
   });
   if (queue) {
-    const hubspot: { clientSecret?: string; publicUrl?: string; appId?: string } = {};
+    const hubspot: {
+      clientSecret?: string;
+      publicUrl?: string;
+      appId?: string;
+      acceptV1: boolean;
+    } = { acceptV1: config.hubspot.acceptV1 };
     if (config.hubspot.clientSecret) hubspot.clientSecret = config.hubspot.clientSecret;
     if (config.http.publicUrl) hubspot.publicUrl = config.http.publicUrl;
     if (hubspotAppId) hubspot.appId = hubspotAppId;

@@ -3,6 +3,7 @@
  * a signing key and an admin token generated once, and everything still there after a restart.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { writeKeyPair } from '../../src/ledger/signing-key.js';
-import { testRedisUrl } from '../helpers/redis.js';
+import { testQueueConnection, testRedisUrl } from '../helpers/redis.js';
+import { createChangesQueue } from '../../src/pipeline/queues.js';
 import { startService } from '../../src/main.js';
 import type { RunningService } from '../../src/main.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
@@ -155,6 +157,82 @@ describe('startService on the embedded default', () => {
         await api.stop();
       }
     } finally {
+      await rm(apiDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('accepts HubSpot v1 signatures only when CRM_LEDGER_HUBSPOT_ACCEPT_V1 is on', async () => {
+    const apiDir = await mkdtemp(join(tmpdir(), 'crm-ledger-v1-'));
+    const secret = 'v1-client-secret';
+    const body = JSON.stringify([
+      {
+        eventId: 7001,
+        subscriptionId: 1,
+        portalId: 77001,
+        appId: 1,
+        occurredAt: Date.now(),
+        subscriptionType: 'contact.propertyChange',
+        attemptNumber: 0,
+        objectId: 5,
+        propertyName: 'email',
+        propertyValue: 'v1@example.com',
+        changeSource: 'CRM_UI',
+        sourceId: 'userId:1',
+      },
+    ]);
+    const post = (url: string) =>
+      fetch(`${url}/webhooks/hubspot`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'X-HubSpot-Signature-Version': 'v1',
+          'X-HubSpot-Signature': createHash('sha256')
+            .update(secret + body, 'utf8')
+            .digest('hex'),
+        },
+        body,
+      });
+    const queue = createChangesQueue(testQueueConnection());
+    try {
+      await writeKeyPair(join(apiDir, 'ledger.key'), 'v1.crm-ledger.test');
+      for (const [acceptV1, status] of [
+        ['off', 401],
+        ['on', 200],
+      ] as const) {
+        const api = await startService(
+          loadConfig({
+            CRM_LEDGER_DATA_DIR: apiDir,
+            CRM_LEDGER_PORT: '0',
+            CRM_LEDGER_REDIS_URL: testRedisUrl(),
+            CRM_LEDGER_LEDGER_ORIGIN: 'v1.crm-ledger.test',
+            CRM_LEDGER_ADMIN_TOKEN: 'v1-admin-token-0123456789',
+            CRM_LEDGER_HUBSPOT_CLIENT_SECRET: secret,
+            CRM_LEDGER_HUBSPOT_ACCEPT_V1: acceptV1,
+          }),
+          logger,
+          'api',
+        );
+        try {
+          const res = await post(api.url);
+          expect(res.status).toBe(status);
+          if (status === 401) {
+            expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+              'SIGNATURE_VERSION_UNSUPPORTED',
+            );
+          }
+          // What the 200 queued (and nothing of the 401): one job with the one event. Removed
+          // again, since no worker of this test takes the shared Redis's default queue.
+          const queued = (await queue.getJobs(['wait', 'delayed', 'prioritized'])).filter((j) =>
+            j.data.events.some((e) => e.event.tenant === 'hubspot:77001'),
+          );
+          expect(queued.map((j) => j.data.events.length)).toEqual(status === 200 ? [1] : []);
+          for (const j of queued) await j.remove();
+        } finally {
+          await api.stop();
+        }
+      }
+    } finally {
+      await queue.close();
       await rm(apiDir, { recursive: true, force: true });
     }
   }, 60_000);

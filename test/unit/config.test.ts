@@ -31,7 +31,7 @@ describe('loadConfig', () => {
         mode: 'development',
         dataDir: './data',
         admin: {},
-        hubspot: { apiUrl: 'https://api.hubapi.com' },
+        hubspot: { apiUrl: 'https://api.hubapi.com', acceptV1: false },
         salesforce: { orgIds: [], apiVersion: '61.0', cdc: true },
         sandbox: 'auto',
         ledger: {
@@ -77,6 +77,7 @@ describe('loadConfig', () => {
         CRM_LEDGER_WITNESS_TOKEN: 'w'.repeat(16),
         CRM_LEDGER_SESSION_SECRET: 'k'.repeat(64),
         CRM_LEDGER_HUBSPOT_CLIENT_SECRET: 'hs-secret',
+        CRM_LEDGER_HUBSPOT_ACCEPT_V1: 'on',
         CRM_LEDGER_HUBSPOT_ACCESS_TOKEN: 'hs-token',
         CRM_LEDGER_HUBSPOT_API_URL: 'http://127.0.0.1:4010',
         CRM_LEDGER_SALESFORCE_ORG_IDS: '00D5e000000AbCd',
@@ -136,6 +137,7 @@ describe('loadConfig', () => {
         },
         hubspot: {
           clientSecret: 'hs-secret',
+          acceptV1: true,
           accessToken: 'hs-token',
           apiUrl: 'http://127.0.0.1:4010',
           portalId: '62515',
@@ -268,6 +270,11 @@ describe('loadConfig', () => {
         'CRM_LEDGER_WITNESS_TOKEN',
         'w'.repeat(15),
         'CRM_LEDGER_WITNESS_TOKEN: expected at least 16 characters',
+      ],
+      [
+        'CRM_LEDGER_HUBSPOT_ACCEPT_V1',
+        'yes',
+        "CRM_LEDGER_HUBSPOT_ACCEPT_V1: expected one of on|off, got 'yes'",
       ],
       [
         'CRM_LEDGER_SESSION_SECRET',
