@@ -4,13 +4,14 @@
  * libphonenumber-js builds a RegExp from a metadata string on every pattern test (`new RegExp('^(?:'
  * + pattern + ')$')`, several per number, some patterns over 1,000 characters), which makes a parse
  * and a validity check cost ~10 µs. Here the same metadata (the library's own `metadata.min.json`,
- * the set its default entry point uses) is compiled once per numbering plan, and the library's
- * documented parsing steps are followed for the common shape of input: ASCII digits, an optional
+ * the set its default entry point uses) is compiled once per numbering plan, and the steps the
+ * library takes to parse are followed for the common shape of input: ASCII digits, an optional
  * leading `+`, and spaces, brackets, dots, slashes or hyphens between them. Anything else —
  * extensions, letters, other scripts' digits, `tel:` URIs, non-geographic calling codes (+800 …),
  * an unexpected metadata format — answers `FALLBACK`, and the caller asks the library itself.
  *
- * The steps, as the library takes them (libphonenumber-js 1.x `parse`, v2 API):
+ * The steps, as libphonenumber-js 1.13 takes them (`parse`, v2 API; an upgrade that changes them
+ * fails the agreement test below):
  *  1. `+`: the calling code is the shortest 1–3 digit prefix that has a numbering plan; a `0`
  *     after `+` is no number.
  *  2. No `+`, with a default country: an international (IDD) prefix of that country (`011`, `00`)
