@@ -225,7 +225,7 @@ function checkLength(nationalNumber: string, plan: Plan): LengthCheck {
   return lengths.includes(length) ? 'IS_POSSIBLE' : 'INVALID_LENGTH';
 }
 
-/** Whether some number type of the plan (fixed line first) accepts the national number. */
+/** Whether some number type of the plan (fixed line, mobile, toll free, …) accepts the number. */
 function hasNumberType(nationalNumber: string, plan: Plan): boolean {
   if (!plan.national.test(nationalNumber)) return false;
   for (const type of plan.types) {
