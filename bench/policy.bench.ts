@@ -16,10 +16,15 @@
  *   mix+dedupe the mix as a worker with duplicate matching on runs it: the dedupe normaliser has
  *              parsed the change's phone (untimed: it is paid whether or not a policy is loaded)
  *              and the policy's phone check reuses that parse (src/model/phone.ts)
+ *   phone      one phone reading (E.164, possible, valid) without the memo, every number distinct:
+ *              the fast path (src/model/phone-fast.ts) against libphonenumber-js itself (the
+ *              reference path), interleaved in blocks, over a mix of countries and writings
  */
 import type { ChangeEvent } from '../src/model/change-event.js';
 import { loadPolicy } from '../src/policy/evaluate.js';
 import { normalisePhone } from '../src/dedupe/normalise.js';
+import { readPhoneFast } from '../src/model/phone-fast.js';
+import { readPhoneWithLibrary } from '../src/model/phone.js';
 import type { CompiledPolicy } from '../src/policy/evaluate.js';
 import { createRng, nowNs, percentile, sink } from './lib.js';
 
@@ -235,3 +240,73 @@ report('mix', loadPolicy(mixPolicy()), mixEvents(CALLS), mixEvents(20_000, 99));
 report('worst', loadPolicy(worstPolicy()), worstEvents(CALLS), worstEvents(20_000));
 // Other phone numbers than the mix's (seed 11): nothing parsed by the runs above is reused.
 report('mix+dedupe', loadPolicy(mixPolicy()), mixEvents(CALLS, 11), mixEvents(20_000, 99), true);
+
+/** Distinct numbers in the ways people write them, with the default country they come with. */
+function phoneInputs(n: number): [string, string][] {
+  const rng = createRng(13);
+  const four = (i: number) => String(i % 10_000).padStart(4, '0');
+  const writers: ((i: number) => [string, string])[] = [
+    (i) => [`+1 650-${200 + (Math.floor(i / 10_000) % 800)}-${four(i)}`, 'US'],
+    (i) => [`(415) ${200 + (Math.floor(i / 10_000) % 800)}-${four(i)}`, 'US'],
+    (i) => [`020 7${String(Math.floor(i / 10_000) % 1000).padStart(3, '0')} ${four(i)}`, 'GB'],
+    (i) => [`+49 30 ${String(1_000_000 + i).slice(1)}`, 'DE'],
+    (i) => [
+      `0412 ${String(Math.floor(i / 1000) % 1000).padStart(3, '0')} ${String(i % 1000).padStart(3, '0')}`,
+      'AU',
+    ],
+    (i) => [
+      `+33 6 ${String(100_000_000 + i)
+        .slice(1)
+        .replace(/(\d{2})(?=\d)/g, '$1 ')}`,
+      'FR',
+    ],
+  ];
+  return Array.from({ length: n }, (_, i) => {
+    const write = writers[Math.floor(rng() * writers.length)] as (i: number) => [string, string];
+    return write(i);
+  });
+}
+
+function reportPhone(inputs: [string, string][]): void {
+  const fast: number[] = [];
+  const library: number[] = [];
+  let disagree = 0;
+  let valid = 0;
+  for (const [text, country] of inputs.slice(0, 2_000)) sink(readPhoneWithLibrary(text, country));
+  for (let start = 0; start < inputs.length; start += BLOCK) {
+    const end = Math.min(inputs.length, start + BLOCK);
+    const answers: unknown[] = [];
+    for (let i = start; i < end; i++) {
+      const [text, country] = inputs[i] as [string, string];
+      const t0 = nowNs();
+      const r = readPhoneFast(text, country);
+      fast.push(Number(nowNs() - t0) / 1000);
+      answers.push(r);
+    }
+    for (let i = start; i < end; i++) {
+      const [text, country] = inputs[i] as [string, string];
+      const t0 = nowNs();
+      const r = readPhoneWithLibrary(text, country);
+      library.push(Number(nowNs() - t0) / 1000);
+      const f = answers[i - start] as { e164: string; valid: boolean } | undefined | symbol;
+      if (typeof f !== 'object' || f.e164 !== r.e164 || f.valid !== r.valid) disagree++;
+      if (r.valid) valid++;
+    }
+  }
+  const p = (xs: number[], q: number) => percentile(xs, q);
+  const fmt = (x: number) => x.toFixed(2).padStart(7);
+  console.log(
+    `phone: ${inputs.length} distinct numbers (US, GB, DE, AU, FR; ${valid} valid), no memo`,
+  );
+  console.log(
+    `  fast path                    p50 ${fmt(p(fast, 50))} µs   p99 ${fmt(p(fast, 99))} µs`,
+  );
+  console.log(
+    `  libphonenumber-js            p50 ${fmt(p(library, 50))} µs   p99 ${fmt(p(library, 99))} µs`,
+  );
+  console.log(
+    `  ratio library/fast           p50 ${(p(library, 50) / p(fast, 50)).toFixed(1)}x        p99 ${(p(library, 99) / p(fast, 99)).toFixed(1)}x   (answers differing or left to the library: ${disagree})`,
+  );
+}
+
+reportPhone(phoneInputs(quick ? 20_000 : 100_000));

@@ -223,8 +223,8 @@ export function normalisePhone(
   const withoutExt = s.replace(/\s*(?:ext\.?|x|#)\s*\d+\s*$/i, '');
   // Memoised, and shared with the policy's phone check (model/phone.ts); a parse that throws is
   // no number, and falls through to the digits.
-  const { parsed } = phoneFacts(withoutExt, cc);
-  if (parsed?.isPossible() === true) return parsed.number;
+  const { e164, possible } = phoneFacts(withoutExt, cc);
+  if (possible && e164 !== undefined) return e164;
   const digits = withoutExt.replace(/\D/g, '');
   return digits.length >= 6 ? digits : undefined;
 }

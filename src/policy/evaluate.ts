@@ -395,17 +395,25 @@ const EMAIL =
   /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+)$/;
 
 /**
- * libphonenumber-js costs ~10 µs per parse, far more than the rest of an evaluation, so the parse
- * is memoised (model/phone.ts, bounded LRU) and shared with the dedupe normaliser, which parses the
- * same values first when duplicate matching is on; Salesforce Outbound Messages also re-send a
- * record's whole state, so the same value comes back with every change to the record. Values with
- * too few or too many digits, or letters, are refused before parsing.
+ * libphonenumber-js's answer (model/phone.ts): ~1 µs for plain numbers on the fast path with
+ * compiled metadata, ~10 µs for the rest, which the library itself reads. Memoised (bounded)
+ * and shared with the dedupe normaliser, which reads the same values first when duplicate matching
+ * is on; Salesforce Outbound Messages also re-send a record's whole state, so the same value comes
+ * back with every change to the record. Values with too few or too many digits, or letters, are
+ * refused before parsing.
  */
 function isValidPhone(text: string, country: string | undefined): boolean {
-  const digits = text.replace(/\D/g, '').length;
-  if (digits < 4 || digits > 17 || /[A-Za-z]/.test(text.replace(/\s*(?:ext\.?|x)\s*\d+$/i, ''))) {
-    return false;
+  // One pass (counting with two regex replaces cost ~1 µs, as much as the fast parse).
+  let digits = 0;
+  let letters = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+    else if ((c | 0x20) >= 97 && (c | 0x20) <= 122) letters = true;
   }
+  if (digits < 4 || digits > 17) return false;
+  // Letters are allowed only in a trailing extension ("ext. 12", "x12").
+  if (letters && /[A-Za-z]/.test(text.replace(/\s*(?:ext\.?|x)\s*\d+$/i, ''))) return false;
   return isValidPhoneNumber(text, country);
 }
 

@@ -295,6 +295,14 @@ rules:
 
     it('flags a phone number that does not parse', () => {
       expect(judge({ mobilephone: '12' })?.detail['fields']).toEqual(['mobilephone']);
+      expect(judge({ phone: '+1 650-253-0000-0000-0000' })).toBeDefined(); // 18 digits
+      expect(judge({ phone: '+1 650 CALL NOW' })).toBeDefined();
+      expect(judge({ phone: 'Tel +1 650-253-0000' })).toBeDefined();
+    });
+
+    it('accepts a valid number with a trailing extension', () => {
+      expect(judge({ phone: '+1 650-253-0000 ext. 12' })).toBeUndefined();
+      expect(judge({ phone: '(650) 253-0000 x12' })).toBeUndefined();
     });
 
     it('flags a value matching a pattern', () => {
