@@ -64,6 +64,7 @@ const TARGET_SHARE = 0.1;
 const PORTAL_ID = 62_000_010;
 const ORG_ID = '00D5g000004BNCH';
 /** HubSpot: property changes on a pool of records, creations new; Salesforce: all creations. */
+const ORG_ID_NO_DEDUPE = '00D5g000004BNCI';
 const SHAPE: BatchShape = { perRequest: 50, records: 2_000, creationsNew: true };
 const IN_FLIGHT = 8;
 
@@ -118,7 +119,9 @@ interface E2ePhase {
 async function measureEndToEnd(
   ctx: BenchContext,
   plan: { warm: number; requests: number; reps: number },
+  variant: { dedupe: boolean; portalId: number; orgId: string },
 ): Promise<Record<ShapeName, E2ePhase[]>> {
+  const { portalId, orgId } = variant;
   const dir = await mkdtemp(join(tmpdir(), 'crm-ledger-vault-bench-'));
   await loadSigningKey(join(dir, 'ledger.key'), { name: TEST_ORIGIN, createIfMissing: true });
   const service = await startServiceProcess({
@@ -127,16 +130,17 @@ async function measureEndToEnd(
     CRM_LEDGER_LEDGER_ORIGIN: TEST_ORIGIN,
     CRM_LEDGER_PUBLIC_URL: PUBLIC_URL,
     CRM_LEDGER_HUBSPOT_CLIENT_SECRET: HUBSPOT_SECRET,
-    CRM_LEDGER_SALESFORCE_ORG_IDS: ORG_ID,
+    CRM_LEDGER_SALESFORCE_ORG_IDS: orgId,
     CRM_LEDGER_SALESFORCE_CDC: 'off',
     CRM_LEDGER_ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef',
+    CRM_LEDGER_DEDUPE: variant.dedupe ? 'on' : 'off',
   });
   const redis = ctx.connect();
   const store = createTestLedger(redis).store;
   const queue = createChangesQueue(connectionFromUrl(ctx.url, 'producer'));
   const tenants: Record<ShapeName, string> = {
-    hubspot: `hubspot:${PORTAL_ID}`,
-    salesforce: `salesforce:${normaliseSalesforceId(ORG_ID) ?? ORG_ID}`,
+    hubspot: `hubspot:${portalId}`,
+    salesforce: `salesforce:${normaliseSalesforceId(orgId) ?? orgId}`,
   };
   const next: Record<ShapeName, number> = { hubspot: 0, salesforce: 0 };
   const seen: Record<ShapeName, Set<number>> = { hubspot: new Set(), salesforce: new Set() };
@@ -165,11 +169,11 @@ async function measureEndToEnd(
       IN_FLIGHT,
       (i) => {
         if (shape === 'hubspot') {
-          const body = hubspotBatch(PORTAL_ID, first + i, SHAPE);
+          const body = hubspotBatch(portalId, first + i, SHAPE);
           return { body, headers: hubspotHeaders(body) };
         }
         return {
-          body: salesforceBatch(ORG_ID, first + i, SHAPE),
+          body: salesforceBatch(orgId, first + i, SHAPE),
           headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' },
         };
       },
@@ -201,11 +205,13 @@ async function measureEndToEnd(
   };
 
   try {
-    progress('vault: end-to-end warm-up (the service, both shapes) …');
+    progress(`vault: end-to-end warm-up (the service, dedupe ${variant.dedupe ? 'on' : 'off'}) …`);
     for (const shape of ['hubspot', 'salesforce'] as const) await phase(shape, plan.warm);
     for (let rep = 0; rep < plan.reps; rep++) {
       for (const shape of ['hubspot', 'salesforce'] as const) {
-        progress(`vault: end-to-end ${shape}, repetition ${rep + 1} of ${plan.reps} …`);
+        progress(
+          `vault: end-to-end ${shape}, dedupe ${variant.dedupe ? 'on' : 'off'}, repetition ${rep + 1} of ${plan.reps} …`,
+        );
         out[shape].push(await phase(shape, plan.requests));
       }
     }
@@ -229,7 +235,7 @@ async function asyncCpuUs(n: number, fn: () => Promise<string>): Promise<number>
 
 function reportShare(
   r: Report,
-  shape: ShapeName,
+  shape: string,
   label: string,
   phases: readonly E2ePhase[],
   costs: { prepareUs: number; sealUs: number; keyUs: number },
@@ -345,10 +351,19 @@ export const vaultBench: Bench = {
     await rm(keyDir, { recursive: true, force: true });
 
     // End to end: the real service, both shapes.
-    const e2e = await measureEndToEnd(
-      ctx,
-      ctx.quick ? { warm: 20, requests: 40, reps } : { warm: 40, requests: 200, reps },
-    );
+    // End to end: the real service, both shapes; with dedupe (the default) and without it (a
+    // cheaper pipeline: the stricter denominator).
+    const plan = ctx.quick ? { warm: 20, requests: 40, reps } : { warm: 40, requests: 200, reps };
+    const e2e = await measureEndToEnd(ctx, plan, {
+      dedupe: true,
+      portalId: PORTAL_ID,
+      orgId: ORG_ID,
+    });
+    const e2eNoDedupe = await measureEndToEnd(ctx, plan, {
+      dedupe: false,
+      portalId: PORTAL_ID + 1,
+      orgId: ORG_ID_NO_DEDUPE,
+    });
     // End to end: Ledger.append, sequential batches of 128, plain vs vault, interleaved.
     const redis = ctx.connect();
     const vault = new RecordVault(redis, new StaticKeyWrapper([randomBytes(32)]));
@@ -384,18 +399,40 @@ export const vaultBench: Bench = {
     const e = ctx.report(
       'vault: per-event cost of commitments + encryption against the end-to-end anchoring cost (issue 10 target < 10 %)',
     );
-    reportShare(e, 'hubspot', 'HubSpot, 1 property per event', e2e.hubspot, {
+    const hubspotCosts = {
       prepareUs: Math.max(0, 1e6 / cpu.prepareHubspot - 1e6 / cpu.bareHubspot),
       sealUs: 1e6 / cpu.sealHubspot,
       keyUs,
-    });
-    reportShare(e, 'salesforce', 'Salesforce OM contact, 15 fields + $state', e2e.salesforce, {
+    };
+    const salesforceCosts = {
       prepareUs: Math.max(0, 1e6 / cpu.prepareSalesforce - 1e6 / cpu.bareSalesforce),
       sealUs: 1e6 / cpu.sealSalesforce,
       keyUs,
-    });
+    };
+    reportShare(e, 'hubspot', 'HubSpot, 1 property per event', e2e.hubspot, hubspotCosts);
+    reportShare(
+      e,
+      'salesforce',
+      'Salesforce OM contact, 15 fields + $state',
+      e2e.salesforce,
+      salesforceCosts,
+    );
+    reportShare(
+      e,
+      'hubspot_nodedupe',
+      'HubSpot, 1 property per event, dedupe off',
+      e2eNoDedupe.hubspot,
+      hubspotCosts,
+    );
+    reportShare(
+      e,
+      'salesforce_nodedupe',
+      'Salesforce OM contact, 15 fields + $state, dedupe off',
+      e2eNoDedupe.salesforce,
+      salesforceCosts,
+    );
     e.note(
-      `end to end: crm-ledger serve --role all (child process, dedupe on, vault on, checkpoint every append) on the bench's redis-server; ${SHAPE.perRequest} events per request, ${IN_FLIGHT} requests in flight, HubSpot: every fifth event a creation of a new record, the others one property of ${SHAPE.records.toLocaleString('en-US')} records; Salesforce: every message a new contact (15 fields + $state); medians of ${reps} phases per shape, interleaved, after a warm-up phase each. The commitments figure includes validating and canonicalising the fields (they would be validated without commitments too): the numerator is an upper bound.`,
+      `end to end: crm-ledger serve --role all (child process, vault on, checkpoint every append; dedupe on, the default, then a second service with CRM_LEDGER_DEDUPE=off on other tenants) on the bench's redis-server; ${SHAPE.perRequest} events per request, ${IN_FLIGHT} requests in flight, HubSpot: every fifth event a creation of a new record, the others one property of ${SHAPE.records.toLocaleString('en-US')} records; Salesforce: every message a new contact (15 fields + $state); medians of ${reps} phases per shape, interleaved, after a warm-up phase each. The commitments figure includes validating and canonicalising the fields (they would be validated without commitments too): the numerator is an upper bound.`,
     );
 
     const r = ctx.report('vault: commitments and sealing, micro');
