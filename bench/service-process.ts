@@ -46,6 +46,8 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     {
       env: {
         PATH: process.env['PATH'] ?? '',
+        // V8 options the bench runs with (npm run bench may set some) apply to the service too.
+        ...(process.env['NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['NODE_OPTIONS'] } : {}),
         CRM_LEDGER_PORT: String(port),
         CRM_LEDGER_HOST: '127.0.0.1',
         CRM_LEDGER_LOG_LEVEL: 'warn',
