@@ -52,7 +52,6 @@ import autocannon from 'autocannon';
 import type { Redis } from 'ioredis';
 import { createHubspotConnector } from '../connectors/hubspot/index.js';
 import { parseHubspotBatch } from '../connectors/hubspot/parse.js';
-import { signHubspotV3 } from '../connectors/hubspot/signature.js';
 import type { ParsedEvent } from '../connectors/types.js';
 import { createApp } from '../src/http/app.js';
 import type { AnchorRequest } from '../src/ledger/block.js';
@@ -79,6 +78,13 @@ import {
   secondsSince,
 } from './lib.js';
 import type { Bench, BenchContext } from './lib.js';
+import {
+  HUBSPOT_PATH,
+  HUBSPOT_SECRET,
+  PUBLIC_URL,
+  hubspotBatch as sharedHubspotBatch,
+  hubspotHeaders,
+} from './webhook-load.js';
 
 // ---------------------------------------------------------------------------------------------
 // What is sent
@@ -88,10 +94,8 @@ const EVENTS_PER_REQUEST = 50;
 const RECORDS = 10_000;
 const PORTAL_ID = 62_000_001;
 const BASELINE_PORTAL_ID = 62_000_002;
-const SECRET = 'bench-hubspot-client-secret';
-const PUBLIC_URL = 'https://ledger.bench.example';
-const WEBHOOK_PATH = '/webhooks/hubspot';
-const OCCURRED_BASE = 1_764_150_000_000;
+const SECRET = HUBSPOT_SECRET;
+const WEBHOOK_PATH = HUBSPOT_PATH;
 
 /** Production defaults (src/config.ts CRM_LEDGER_ANCHOR_BATCH_SIZE / _WAIT_MS). */
 const ANCHOR_BATCH_SIZE = 128;
@@ -104,25 +108,7 @@ const TARGET_ANCHOR_P99_MS = 1_000;
 
 /** Request k of the run: 50 contact events, eventIds 50k+1 … 50k+50 (the shape HubSpot sends). */
 function hubspotBatch(portalId: number, k: number): string {
-  const events: Record<string, unknown>[] = [];
-  for (let j = 0; j < EVENTS_PER_REQUEST; j++) {
-    const id = k * EVENTS_PER_REQUEST + j + 1;
-    const creation = id % 5 === 0;
-    events.push({
-      eventId: id,
-      subscriptionId: 4242,
-      portalId,
-      appId: 99,
-      occurredAt: OCCURRED_BASE + id,
-      subscriptionType: creation ? 'contact.creation' : 'contact.propertyChange',
-      attemptNumber: 0,
-      objectId: 1000 + ((id * 7919) % RECORDS),
-      changeSource: 'CRM_UI',
-      sourceId: 'userId:42',
-      ...(creation ? {} : { propertyName: 'email', propertyValue: `p${id}@example.com` }),
-    });
-  }
-  return JSON.stringify(events);
+  return sharedHubspotBatch(portalId, k, { perRequest: EVENTS_PER_REQUEST, records: RECORDS });
 }
 
 function requestOfEventId(eventId: string): number {
@@ -162,18 +148,7 @@ interface LoadResult {
 }
 
 function signedHeaders(body: string): Record<string, string> {
-  const timestamp = Date.now();
-  return {
-    'content-type': 'application/json',
-    'x-hubspot-signature-v3': signHubspotV3({
-      secret: SECRET,
-      method: 'POST',
-      uri: `${PUBLIC_URL}${WEBHOOK_PATH}`,
-      body,
-      timestamp,
-    }),
-    'x-hubspot-request-timestamp': String(timestamp),
-  };
+  return hubspotHeaders(body, SECRET);
 }
 
 function emptyResult(first: number, count: number, paced: boolean): LoadResult {

@@ -45,7 +45,8 @@ import { createAnchorExtras } from './pipeline/anchor-extras.js';
 import type { AnchorExtrasOptions } from './pipeline/anchor-extras.js';
 import { startFlagWorker } from './pipeline/flag.worker.js';
 import { startReconcileWorker } from './pipeline/reconcile.worker.js';
-import { createFlagsQueue, flagsQueueName } from './pipeline/flags.js';
+import { createFlagSink, createFlagsQueue, flagsQueueName } from './pipeline/flags.js';
+import type { FlagSink } from './pipeline/flags.js';
 import type { FrozenState } from './ledger/store.js';
 import { WebhookAlertSink } from './policy/alerts.js';
 import type { Alert } from './policy/alerts.js';
@@ -296,6 +297,11 @@ export async function startService(
     secret: config.alerts.webhookSecret,
   });
   const extraQueues: { close(): Promise<void> }[] = [];
+  const erasureFlags = (): FlagSink => {
+    const sink = createFlagSink(connectionFromUrl(redisUrl, 'worker'));
+    extraQueues.push(sink);
+    return sink;
+  };
   const verification = new VerificationService(
     store,
     { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
@@ -410,6 +416,9 @@ export async function startService(
         ...(ledger ? { ledger } : {}),
         ...(config.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {}),
         queue,
+        // An erasure from the admin API is written back to the CRM like a verdict.
+        ...(ledger ? { flags: erasureFlags() } : {}),
+        ...(config.http.publicUrl ? { adminBaseUrl: config.http.publicUrl } : {}),
       }),
       verification,
       changeSink: createChangeSink(queue),

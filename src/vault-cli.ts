@@ -15,6 +15,7 @@ import { DEDUPE_SPACE, redisForCli } from './main.js';
 import { createRedis } from './redis/connection.js';
 import { connectionFromUrl, createChangesQueue } from './pipeline/queues.js';
 import { createSubjectService } from './pipeline/subject-service.js';
+import { createFlagSink } from './pipeline/flags.js';
 import { subjectExportPage } from './http/subject-page.js';
 import {
   FileKeyWrapper,
@@ -108,7 +109,7 @@ export function registerVaultCommands(program: Command): void {
     subject
       .command('erase')
       .description(
-        'crypto-shred the person: data keys and vault entries destroyed, queued events dropped, an erasure block anchored, AOF rewritten',
+        'crypto-shred the person: data keys and vault entries destroyed, queued events dropped, an erasure block anchored and written back to the CRM, AOF rewritten',
       ),
   )
     .requiredOption('--reason <text>', 'legal basis (anchored; must hold no personal data)')
@@ -124,6 +125,8 @@ export function registerVaultCommands(program: Command): void {
       });
       const io = await open(cfg);
       const queue = createChangesQueue(connectionFromUrl(io.url, 'worker'));
+      // The erasure is written back to the CRM (status + note/task) by the service's flag worker.
+      const flags = createFlagSink(connectionFromUrl(io.url, 'worker'));
       try {
         const ledger = new Ledger(io.store, {
           origin: cfg.ledger.origin,
@@ -139,6 +142,8 @@ export function registerVaultCommands(program: Command): void {
           ledger,
           ...(cfg.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {}),
           queue,
+          flags,
+          ...(cfg.http.publicUrl ? { adminBaseUrl: cfg.http.publicUrl } : {}),
         });
         const report = await service.erase(query, { by: `cli:${by}`, reason });
         if (json) process.stdout.write(JSON.stringify(report) + '\n');
@@ -153,6 +158,7 @@ export function registerVaultCommands(program: Command): void {
           );
         }
       } finally {
+        await flags.close();
         await queue.close();
         await io.close();
       }

@@ -768,9 +768,17 @@ function markerIn(body: string, tenant: string): string | undefined {
 
 /** The single-line status: verdict types and the block, e.g. `duplicate, unauthorised · block #42`. */
 export function statusText(r: Pick<FlagRequest, 'seq' | 'verdicts'>): string {
-  const types = unique(r.verdicts.map((v) => v.type));
+  const types = unique(r.verdicts.map(verdictLabel));
   return `${types.length === 0 ? 'flagged' : types.join(', ')} · block #${r.seq}`;
 }
+
+/** A verdict's word in the status: its type, or `erased` for a subject erasure's block. */
+export function verdictLabel(v: Verdict): string {
+  return v.code === SUBJECT_ERASED ? 'erased' : v.type;
+}
+
+/** The code of the verdict an erasure block carries (src/vault/subjects.ts). */
+export const SUBJECT_ERASED = 'SUBJECT_ERASED';
 
 function describeVerdict(v: Verdict): string {
   const parts: string[] = [v.type];

@@ -405,7 +405,7 @@ export class SalesforceClient implements CrmClient {
   }
 
   private taskFor(request: FlagRequest): Record<string, unknown> {
-    const types = [...new Set(request.verdicts.map((v) => v.type))];
+    const types = [...new Set(request.verdicts.map(verdictLabel))];
     const lines = [
       `crm-ledger flagged this ${request.ref.object} in ledger block #${request.seq} (hash ${request.blockHash}).`,
       '',
@@ -532,8 +532,13 @@ function markersIn(description: string, tenant: string): number[] {
 
 /** `duplicate, unauthorised (block #42)`: what a person sees in the record's field. */
 function statusText(request: FlagRequest): string {
-  const types = [...new Set(request.verdicts.map((v) => v.type))].join(', ') || 'flag';
+  const types = [...new Set(request.verdicts.map(verdictLabel))].join(', ') || 'flag';
   return `${types} (block #${request.seq})`.slice(-255);
+}
+
+/** A verdict's word in the status: its type, or `erased` for a subject erasure's block. */
+function verdictLabel(v: FlagRequest['verdicts'][number]): string {
+  return v.code === 'SUBJECT_ERASED' ? 'erased' : v.type;
 }
 
 function seqInStatus(status: string | null): number | undefined {

@@ -41,6 +41,14 @@ export interface AppendResult {
   size: number;
 }
 
+/**
+ * An erasure block (kind `erasure`, no field): its vault entry holds nothing and stays plain, so
+ * that anchoring it does not make a new data key for the record whose key the erasure destroyed.
+ */
+function isErasureMarker(change: PreparedChange): boolean {
+  return change.event.kind === 'erasure' && Object.keys(change.event.fields).length === 0;
+}
+
 /** Record heads cached per tenant before the cache is emptied (re-read from Redis as needed). */
 const RECORD_HEAD_CACHE_LIMIT = 500_000;
 
@@ -193,12 +201,15 @@ export class ChainAppender {
     for (const key of new Set(changes.map((c) => c.recordKey))) {
       if (!cache.has(key)) missing.push(key);
     }
+    const sealed = changes.filter((c) => !isErasureMarker(c));
     const [stored, dataKeys] = await Promise.all([
       this.store.readRecordHeads(this.tenant, missing),
-      this.vault?.keysFor(
-        this.tenant,
-        changes.map((c) => c.recordKey),
-      ),
+      sealed.length > 0
+        ? this.vault?.keysFor(
+            this.tenant,
+            sealed.map((c) => c.recordKey),
+          )
+        : undefined,
     ]);
     const predicted = this.predicted;
     // Invalidated while reading: start again on a fresh head.
@@ -213,7 +224,7 @@ export class ChainAppender {
     for (const change of changes) {
       const recordHead = cache.get(change.recordKey);
       const block = buildBlock(change, seq, prev, recordHead?.hash, anchoredAt);
-      if (this.vault && dataKeys) {
+      if (this.vault && dataKeys && !isErasureMarker(change)) {
         // Sealed here, where the seq is known: the entry's associated data binds it to this block.
         const key = dataKeys.get(change.recordKey) as Uint8Array;
         block.vault = this.vault.seal(this.tenant, seq, change.recordKey, key, block.vault);

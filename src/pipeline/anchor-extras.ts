@@ -13,6 +13,7 @@ import { createFlagSink } from './flags.js';
 import { connectionFromUrl, createChangesQueue } from './queues.js';
 import { RecordVault } from '../vault/vault.js';
 import { createSubjectService } from './subject-service.js';
+import { createErasureSink, startErasureWorker } from './erasures.js';
 
 export interface AnchorExtrasOptions {
   checks?: ChecksOptions;
@@ -21,14 +22,18 @@ export interface AnchorExtrasOptions {
   adminBaseUrl?: string;
   /** fields crm-ledger writes, per source (`hubspot`, `salesforce`) */
   ownFields?: Record<string, string[]>;
-  /** HubSpot privacyDeletion events erase the record (needs a ledger with a RecordVault) */
+  /**
+   * HubSpot privacyDeletion events erase the record (needs a ledger with a RecordVault): the
+   * anchor worker queues an erasure job, the erasure worker started here performs it (and, with
+   * `flags`, queues its write-back to the CRM)
+   */
   eraseOnPrivacyDeletion?: { dedupeSpace?: string; queuePrefix?: string };
 }
 
 export interface AnchorExtras {
   workerOptions: Pick<
     AnchorWorkerOptions,
-    'checks' | 'flags' | 'ownFields' | 'adminBaseUrl' | 'onPrivacyDeletion'
+    'checks' | 'flags' | 'ownFields' | 'adminBaseUrl' | 'erasures'
   >;
   close(): Promise<void>;
 }
@@ -44,20 +49,31 @@ export async function createAnchorExtras(
   const own = options.ownFields ?? {};
   const erasure = options.eraseOnPrivacyDeletion;
   const vault = deps.ledger.vault;
-  const eraseQueue =
-    erasure && vault instanceof RecordVault
-      ? createChangesQueue(connectionFromUrl(deps.redisUrl, 'worker'), erasure.queuePrefix)
-      : undefined;
-  const subjects =
+  const canErase = erasure !== undefined && vault instanceof RecordVault;
+  const eraseQueue = canErase
+    ? createChangesQueue(connectionFromUrl(deps.redisUrl, 'worker'), erasure.queuePrefix)
+    : undefined;
+  // Erasure jobs (one per anchored privacyDeletion) and the worker that performs them.
+  const erasures = canErase
+    ? createErasureSink(connectionFromUrl(deps.redisUrl, 'worker'), erasure.queuePrefix)
+    : undefined;
+  const erasureWorker =
     eraseQueue && vault instanceof RecordVault
-      ? createSubjectService({
-          redis: deps.redis,
-          store: deps.ledger.store,
-          vault,
-          verifiers: deps.ledger.verifiers,
-          ledger: deps.ledger,
-          ...(erasure?.dedupeSpace ? { dedupeSpace: erasure.dedupeSpace } : {}),
-          queue: eraseQueue,
+      ? startErasureWorker({
+          connection: connectionFromUrl(deps.redisUrl, 'worker'),
+          ...(erasure?.queuePrefix ? { prefix: erasure.queuePrefix } : {}),
+          logger: deps.logger,
+          subjects: createSubjectService({
+            redis: deps.redis,
+            store: deps.ledger.store,
+            vault,
+            verifiers: deps.ledger.verifiers,
+            ledger: deps.ledger,
+            ...(erasure?.dedupeSpace ? { dedupeSpace: erasure.dedupeSpace } : {}),
+            queue: eraseQueue,
+            ...(flags ? { flags } : {}),
+            ...(options.adminBaseUrl ? { adminBaseUrl: options.adminBaseUrl } : {}),
+          }),
         })
       : undefined;
   return {
@@ -66,22 +82,11 @@ export async function createAnchorExtras(
       ...(flags ? { flags } : {}),
       ownFields: (tenant) => own[tenant.slice(0, tenant.indexOf(':'))] ?? [],
       ...(options.adminBaseUrl ? { adminBaseUrl: options.adminBaseUrl } : {}),
-      ...(subjects
-        ? {
-            onPrivacyDeletion: async (ref: { tenant: string; object: string; id: string }) => {
-              const report = await subjects.erase(ref, {
-                by: 'hubspot:privacyDeletion',
-                reason: 'GDPR delete requested in HubSpot (privacyDeletion event)',
-              });
-              deps.logger.info(
-                { tenant: ref.tenant, object: ref.object, erasureId: report.erasureId },
-                'privacyDeletion: record erased',
-              );
-            },
-          }
-        : {}),
+      ...(erasures ? { erasures } : {}),
     },
     async close() {
+      await erasureWorker?.close();
+      await erasures?.close();
       await eraseQueue?.close();
       await checks.close();
       await flags?.close();

@@ -25,6 +25,7 @@ import { CHANGES_QUEUE, QUEUE_PREFIX } from './queues.js';
 import { shouldFlag, wantsRevert } from './flags.js';
 import type { FlagSink } from './flags.js';
 import type { ChangesJob } from './queues.js';
+import type { ErasureJob, ErasureSink } from './erasures.js';
 
 /**
  * The checks run on each change before it is anchored (dedupe, policy): one list of verdicts per
@@ -57,10 +58,12 @@ export interface AnchorWorkerOptions {
   /** how often a request for a frozen tenant looks again whether it was resumed */
   frozenRetryMs?: number;
   /**
-   * A HubSpot `privacyDeletion` (GDPR delete) event was anchored: erase the record's vault data
-   * the way `crm-ledger subject erase` does (pipeline/subject-service.ts).
+   * Where an anchored HubSpot `privacyDeletion` (GDPR delete) becomes an erasure job (the erasure
+   * worker erases the record as `crm-ledger subject erase` does; pipeline/erasures.ts). Queued
+   * before the anchor job completes, for a replayed block too: a crash in between retries the
+   * job, which queues the same erasure again (one job id per deletion block).
    */
-  onPrivacyDeletion?: (ref: { tenant: string; object: string; id: string }) => Promise<void>;
+  erasures?: ErasureSink;
 }
 
 interface AnchoredVerdicts {
@@ -422,15 +425,17 @@ export function startAnchorWorker(options: AnchorWorkerOptions): Worker<ChangesJ
     const anchored = await anchoredVerdicts(tenant, prepared, outcomes);
     if (options.flags) await queueFlags(tenant, prepared, anchored);
     await anchorEarlierDuplicates(tenant, anchored, refused);
-    if (options.onPrivacyDeletion) {
-      // Only when this append anchored the event: a redelivered one was erased the first time.
+    if (options.erasures) {
+      // New and replayed blocks alike: the run that appended may have died before this line.
+      const erasures: ErasureJob[] = [];
       for (const [i, change] of prepared.entries()) {
         const e = change.event;
         const o = outcomes[i];
-        if (o && !o.replay && e.kind === 'delete' && e.fields['privacyDeletion'] === true) {
-          await options.onPrivacyDeletion({ tenant, object: e.object, id: e.recordId });
+        if (o && o.seq >= 0 && e.kind === 'delete' && e.fields['privacyDeletion'] === true) {
+          erasures.push({ tenant, object: e.object, id: e.recordId, seq: o.seq });
         }
       }
+      await options.erasures.enqueue(erasures);
     }
     return {
       anchored: outcomes.filter((o) => !o.replay).length,

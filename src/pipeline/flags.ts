@@ -46,6 +46,32 @@ export function wantsRevert(verdict: Verdict): boolean {
   return Array.isArray(actions) && actions.includes('revert');
 }
 
+/**
+ * The write-back of a subject erasure: the erasure block's verdict (SUBJECT_ERASED: erasure id and
+ * legal basis, never a personal value) on the erased record, so the CRM shows it was erased in the
+ * ledger. A record the CRM has deleted already (HubSpot privacyDeletion) comes back from the
+ * client as `record-missing`: done, not a failure.
+ */
+export function erasureFlagRequest(
+  ref: { tenant: string; object: string; id: string },
+  block: { seq: number; hash: string },
+  verdict: Verdict,
+  adminBaseUrl?: string,
+): FlagRequest {
+  return {
+    tenant: ref.tenant,
+    ref: { object: ref.object, id: ref.id },
+    seq: block.seq,
+    blockHash: block.hash,
+    verdicts: [verdict],
+    ...(adminBaseUrl
+      ? {
+          adminUrl: `${adminBaseUrl}/admin/records/${encodeURIComponent(ref.tenant)}/${ref.object}/${encodeURIComponent(ref.id)}`,
+        }
+      : {}),
+  };
+}
+
 export const FLAG_JOB_OPTIONS: JobsOptions = {
   // 5xx and network errors: exponential backoff with jitter, for about a day. 429s do not count
   // (the worker rate-limits the queue for Retry-After and puts the job back).

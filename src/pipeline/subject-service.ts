@@ -1,7 +1,8 @@
 /**
  * Builds the SubjectService (src/vault/subjects.ts) with everything an erasure touches: the
  * vault, the ledger, the dedupe index (lookup by email, forgetting the profile), the changes queue
- * (queued events of the person) and the AOF. One builder for the admin API, the CLI and the
+ * (queued events of the person), the AOF and the flags queues (the erasure written back to the
+ * CRM: status + note/task naming the erasure block). One builder for the admin API, the CLI and the
  * anchor worker (HubSpot privacyDeletion events), so all three erase the same way.
  */
 import type { RedisClient as Redis } from '../redis/connection.js';
@@ -13,9 +14,10 @@ import { Matcher } from '../dedupe/matcher.js';
 import { findRecordsByEmail } from '../dedupe/lookup.js';
 import { rewriteAof } from '../redis/aof.js';
 import { SubjectService } from '../vault/subjects.js';
-import type { SubjectDeps } from '../vault/subjects.js';
 import type { RecordVault } from '../vault/vault.js';
 import { purgeQueuedEvents } from './erase-jobs.js';
+import { erasureFlagRequest } from './flags.js';
+import type { FlagSink } from './flags.js';
 import type { ChangesJob } from './queues.js';
 
 export interface SubjectServiceOptions {
@@ -31,11 +33,14 @@ export interface SubjectServiceOptions {
   queue?: Queue<ChangesJob>;
   /** rewrite the AOF after an erasure (default true) */
   compactAof?: boolean;
-  flagErasure?: SubjectDeps['flagErasure'];
+  /** where the erasure's write-back to the CRM is queued (absent: the CRM is not told) */
+  flags?: FlagSink;
+  /** base URL of the admin API, linked from the note/task */
+  adminBaseUrl?: string;
 }
 
 export function createSubjectService(options: SubjectServiceOptions): SubjectService {
-  const { redis, dedupeSpace, queue } = options;
+  const { redis, dedupeSpace, queue, flags } = options;
   const matcher = dedupeSpace ? new Matcher({ redis, space: dedupeSpace }) : undefined;
   return new SubjectService({
     store: options.store,
@@ -55,6 +60,11 @@ export function createSubjectService(options: SubjectServiceOptions): SubjectSer
     ...(matcher ? { forgetIdentity: (ref) => matcher.remove(ref) } : {}),
     ...(queue ? { purgeQueued: (refs) => purgeQueuedEvents(queue, refs) } : {}),
     ...(options.compactAof === false ? {} : { compactAof: () => rewriteAof(redis) }),
-    ...(options.flagErasure ? { flagErasure: options.flagErasure } : {}),
+    ...(flags
+      ? {
+          flagErasure: (ref, block, verdict) =>
+            flags.enqueue([erasureFlagRequest(ref, block, verdict, options.adminBaseUrl)]),
+        }
+      : {}),
   });
 }

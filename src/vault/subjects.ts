@@ -47,8 +47,16 @@ export interface SubjectDeps {
   purgeQueued?: (refs: readonly SubjectRef[]) => Promise<{ jobs: number; events: number }>;
   /** rewrites the AOF and waits for it ('off' when Redis runs without AOF) */
   compactAof?: () => Promise<'rewritten' | 'off'>;
-  /** writes the erasure back to the CRM (flag), when configured */
-  flagErasure?: (ref: SubjectRef, block: { seq: number; hash: string }) => Promise<void>;
+  /**
+   * queues the write-back of the erasure to the CRM (status + note/task naming the erasure
+   * block, with the anchored verdict), when configured; called again for a replayed erasure
+   * (the flag job id is the block's, so it is queued once)
+   */
+  flagErasure?: (
+    ref: SubjectRef,
+    block: { seq: number; hash: string },
+    verdict: Verdict,
+  ) => Promise<void>;
   now?: () => Date;
 }
 
@@ -75,6 +83,11 @@ export interface ErasureRequest {
   by: string;
   /** legal basis / reason, anchored (must not contain personal data) */
   reason: string;
+  /**
+   * A deterministic id (hex, from the pipeline's erasure job): erasing again with the same id
+   * re-anchors nothing (the erasure block's idempotency key is the same). Default: a random UUID.
+   */
+  erasureId?: string;
 }
 
 export interface ErasedRecord extends SubjectRef {
@@ -82,6 +95,8 @@ export interface ErasedRecord extends SubjectRef {
   keyDestroyed: boolean;
   /** the anchored erasure block */
   block: { seq: number; hash: string } | null;
+  /** the erasure block was anchored by an earlier run of the same erasure (same erasureId) */
+  replayed: boolean;
 }
 
 export interface ErasureReport {
@@ -206,7 +221,10 @@ export class SubjectService {
       throw new VaultError('SUBJECT_QUERY_INVALID', 'erasure runs where the ledger appends');
     }
     const refs = await this.resolve(query);
-    const erasureId = randomUUID();
+    if (request.erasureId !== undefined && !/^[0-9a-f]{16,64}$/.test(request.erasureId)) {
+      throw new VaultError('SUBJECT_QUERY_INVALID', 'erasureId must be 16-64 lower-case hex');
+    }
+    const erasureId = request.erasureId ?? randomUUID();
     const at = this.now().toISOString();
     // Queued events first: a waiting change must not bring the values back after the shredding.
     const queued = this.deps.purgeQueued
@@ -247,9 +265,15 @@ export class SubjectService {
         },
       ]);
       const anchored = result.anchored[0];
-      const block = anchored ? { seq: anchored.seq, hash: anchored.hash } : null;
-      if (block) await this.deps.flagErasure?.(ref, block);
-      records.push({ ...ref, entriesErased, keyDestroyed, block });
+      const skipped = result.skipped[0];
+      let block = anchored ? { seq: anchored.seq, hash: anchored.hash } : null;
+      if (!block && skipped) {
+        // The same erasure ran before (a retried job): its block is the one to name.
+        const [stored] = await ledger.readBlocks(ref.tenant, [skipped.seq]);
+        if (stored) block = { seq: skipped.seq, hash: stored.hash };
+      }
+      if (block) await this.deps.flagErasure?.(ref, block, verdict);
+      records.push({ ...ref, entriesErased, keyDestroyed, block, replayed: !anchored });
     }
     const aof = this.deps.compactAof ? await this.deps.compactAof() : 'not-configured';
     return { erasureId, at, records, queued, aof };

@@ -107,6 +107,44 @@ function recordKeyOfBytes(bytes: Buffer): string {
   return `${block.record.object}/${block.record.id}`;
 }
 
+/**
+ * The records a subject erasure shredded, each with the seq of its (last) erasure block, from the
+ * verified blocks below the checkpoint and the stored ones after it. A vault entry of such a
+ * record before its erasure is never taken from a witness copy (which may have been made before
+ * the erasure and hold the values, or the ciphertext under the destroyed key): the repair writes
+ * the `erased` marker wherever such an entry is anything else (missing, damaged, or values put
+ * back from an old backup).
+ */
+async function erasedRecords(
+  store: RedisLedgerStore,
+  tenant: string,
+  verified: (seq: number) => Buffer,
+  verifiedSize: number,
+  headSize: number,
+): Promise<Map<string, number>> {
+  const erased = new Map<string, number>();
+  const note = (seq: number, bytes: Buffer | undefined): void => {
+    if (bytes === undefined || bytes.length === 0) return;
+    let block: { kind?: unknown; record?: { object?: unknown; id?: unknown } };
+    try {
+      block = JSON.parse(bytes.toString('utf8')) as typeof block;
+    } catch {
+      return; // a damaged block after the checkpoint: the verification judges it
+    }
+    if (block.kind !== 'erasure' || !block.record) return;
+    erased.set(`${String(block.record.object)}/${String(block.record.id)}`, seq);
+  };
+  for (let seq = 0; seq < verifiedSize; seq++) note(seq, verified(seq));
+  for (let n = Math.floor(verifiedSize / SEGMENT_SIZE); n * SEGMENT_SIZE < headSize; n++) {
+    const have = await store.readSegment(tenant, n);
+    have.forEach((bytes, i) => {
+      const seq = n * SEGMENT_SIZE + i;
+      if (seq >= verifiedSize && seq < headSize) note(seq, bytes);
+    });
+  }
+  return erased;
+}
+
 /** The largest checkpoint that verifies with the log key and names this tenant's origin. */
 function lastSigned(
   notes: readonly CheckpointEntry[],
@@ -247,6 +285,13 @@ export async function repairFromWitness(
     fetched.get(seq)?.bytes ??
     (storedSegments[Math.floor(seq / SEGMENT_SIZE)]?.blocks[seq % SEGMENT_SIZE] as Buffer);
 
+  const erased = await erasedRecords(store, tenant, bytesOf, target.size, head.size);
+  const shredded = (seq: number, bytes: Buffer): boolean => {
+    if (erased.size === 0) return false;
+    const at = erased.get(recordKeyOfBytes(bytes));
+    return at !== undefined && seq < at;
+  };
+
   const plan: RestorePlan = { segments: [], records: [], tree: [], checkpoints: [] };
   const replaced: RepairReport['replaced'] = {
     blocks: [],
@@ -290,9 +335,16 @@ export async function repairFromWitness(
         changed = true;
       }
       want.push(bytes);
-      // The copy's vault entry replaces the stored one only where it opens the commitments.
+      // The copy's vault entry replaces the stored one only where it opens the commitments, and
+      // never for a record erased since: its entry becomes the `erased` marker instead.
       let vault = currentVault ?? '';
-      if (
+      if (shredded(seq, bytes)) {
+        if (vault !== ERASED_ENTRY) {
+          vault = ERASED_ENTRY;
+          replaced.vault.push(seq);
+          changed = true;
+        }
+      } else if (
         mine &&
         vault !== mine.vault &&
         !vaultOpens(bytes, vault) &&

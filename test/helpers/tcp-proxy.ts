@@ -11,6 +11,8 @@ export interface ReplyDroppingProxy {
   dropReplyTo(pattern: RegExp): void;
   /** while true, new connections are accepted and closed at once (Redis "down" for clients) */
   refuseConnections(refuse: boolean): void;
+  /** closes every open connection now (with refuseConnections: Redis unreachable) */
+  cutConnections(): void;
   /** deliver every reply `ms` after it arrives (0: at once) */
   delayReplies(ms: number): void;
   close(): Promise<void>;
@@ -63,6 +65,10 @@ export async function startProxy(targetPort: number): Promise<ReplyDroppingProxy
     },
     refuseConnections: (refuse) => {
       refusing = refuse;
+    },
+    cutConnections: () => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
     },
     delayReplies: (ms) => {
       delayMs = ms;

@@ -44,6 +44,10 @@ import { resumeTenant } from '../../src/pipeline/freeze.js';
 import { WitnessCopy } from '../../src/witness/copy.js';
 import { Witness } from '../../src/witness/witness.js';
 import { RepairError, repairFromWitness } from '../../src/witness/repair.js';
+import { decodeVaultEntry } from '../../src/vault/plain.js';
+import { StaticKeyWrapper } from '../../src/vault/key-wrapper.js';
+import { SubjectService } from '../../src/vault/subjects.js';
+import { RecordVault } from '../../src/vault/vault.js';
 
 const AUDITOR = 'witness-auditor-token-0123456789abcdef';
 const OPERATOR = 'witness-operator-token-0123456789abcde';
@@ -349,6 +353,59 @@ describe('witness', () => {
         treeNodes: 1,
       });
       expect(report.verification).toMatchObject({ ok: true, size: 9 });
+    });
+
+    it('never brings back the vault entries of a record erased after the witness copied them', async () => {
+      const tenant = randomTenant();
+      const witnessDir = join(dir, 'w-erased');
+      const witness = await newWitness(tenant, witnessDir);
+      await send(tenant, 8, 'e');
+      await until(async () => (await ledger.store.latestCheckpoint(tenant))?.size === 8);
+      expect(await witness.runOnce()).toMatchObject({ status: 'cosigned', size: 8 });
+      // The copy holds contact/e1's entries with its values (a chain written before the vault).
+      const e1 = (await ledger.store.readRecord(tenant, 'contact/e1')).map((h) => h.seq);
+      const stored = await ledger.store.readVaultEntries(tenant, e1);
+      const emails = stored.map((v) => String(decodeVaultEntry(v!).fields['email']?.value));
+      expect(emails).toHaveLength(2);
+      const copied = await readFile(join(witnessDir, 'blocks.ndjson'), 'utf8');
+      for (const email of emails) expect(copied).toContain(email);
+
+      const subjects = new SubjectService({
+        store: ledger.store,
+        vault: new RecordVault(redis, new StaticKeyWrapper([Buffer.alloc(32, 9)])),
+        ledger,
+        verifierKeys: ledger.verifiers,
+      });
+      const report = await subjects.erase(
+        { tenant, object: 'contact', id: 'e1' },
+        { by: 'test', reason: 'art. 17' },
+      );
+      expect(report.records[0]).toMatchObject({ entriesErased: 2 });
+      expect(await witness.runOnce()).toMatchObject({ status: 'cosigned', size: 9 });
+
+      // The vault list is lost and a block damaged: the repair rebuilds both from the copy.
+      const k = new LedgerKeys(tenant);
+      await redis.del(k.vaultSegment(0));
+      const block = (await redis.lindexBuffer(k.segment(0), 3))!;
+      block.writeUInt8(block.readUInt8(block.length - 3) ^ 1, block.length - 3);
+      await redis.lset(k.segment(0), 3, block);
+      expect((await verification.verifyTenant(tenant, 'full')).ok).toBe(false);
+
+      const repair = await repairFromWitness(ledger.store, verification, {
+        tenant,
+        copy: await WitnessCopy.open(witnessDir),
+        logKeys: ledger.verifiers,
+        origin: ledger.originFor(tenant),
+      });
+      expect(repair.verification).toMatchObject({ ok: true, size: 9 });
+      expect(repair.replaced.blocks).toEqual([3]);
+      // Every other block's entry came back from the copy; e1's stayed erased.
+      expect(await ledger.store.readVaultEntries(tenant, e1)).toEqual(['erased', 'erased']);
+      const others = [0, 1, 2, 3, 4, 5, 6, 7].filter((seq) => !e1.includes(seq));
+      for (const v of await ledger.store.readVaultEntries(tenant, others))
+        expect(v).toMatch(/^\{"fields"/);
+      const vaultText = (await redis.lrange(k.vaultSegment(0), 0, -1)).join('\n');
+      for (const email of emails) expect(vaultText).not.toContain(email);
     });
 
     it('refuses to repair from a copy that does not verify, and writes nothing', async () => {

@@ -117,6 +117,8 @@ export interface HubspotSandbox {
     userId: number,
   ): StoredRecord;
   archiveAsUser(type: string, id: string, userId: number): void;
+  /** GDPR delete (permanent): the record 404s from now on; a `privacyDeletion` webhook is sent */
+  gdprDeleteAsUser(type: string, id: string, userId: number): void;
   // limits and faults
   setRateLimit(max: number, windowMs?: number): void;
   failNext(count: number, options?: FaultOptions): void;
@@ -143,6 +145,7 @@ const SUBSCRIPTION_IDS: Readonly<Record<string, number>> = {
   'contact.creation': 101,
   'contact.propertyChange': 102,
   'contact.deletion': 103,
+  'contact.privacyDeletion': 104,
   'company.creation': 201,
   'company.propertyChange': 202,
   'company.deletion': 203,
@@ -498,6 +501,9 @@ export async function startHubspotSandbox(
       store.update(requireType(type), id, properties, { kind: 'user', userId }),
     archiveAsUser: (type, id, userId) => {
       store.archive(requireType(type), id, { kind: 'user', userId });
+    },
+    gdprDeleteAsUser: (type, id, userId) => {
+      store.purge(requireType(type), id, { kind: 'user', userId });
     },
     setRateLimit: (max, windowMs) => {
       limiter.settings = { max, windowMs: windowMs ?? limiter.settings.windowMs };

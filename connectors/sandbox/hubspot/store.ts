@@ -186,7 +186,8 @@ export type StoreChange =
       propertyName: string;
       propertyValue: string;
     }
-  | { kind: 'deletion'; type: ObjectType; id: string; at: number; source: ChangeSource };
+  | { kind: 'deletion'; type: ObjectType; id: string; at: number; source: ChangeSource }
+  | { kind: 'privacyDeletion'; type: ObjectType; id: string; at: number; source: ChangeSource };
 
 export interface StoreOptions {
   now?: () => number;
@@ -450,6 +451,16 @@ export class SandboxStore {
     record.archived = true;
     record.archivedAt = new Date(at).toISOString();
     this.emit({ kind: 'deletion', type, id, at, source });
+    return true;
+  }
+
+  /**
+   * A GDPR delete: the record is gone for good (live or archived; every later read of it is a
+   * 404) and a `privacyDeletion` change is reported.
+   */
+  purge(type: ObjectType, id: string, source: ChangeSource): boolean {
+    if (!this.table(type).delete(id)) return false;
+    this.emit({ kind: 'privacyDeletion', type, id, at: this.tick(), source });
     return true;
   }
 
