@@ -18,6 +18,8 @@ import type { MatchParams, PairScore } from './score.js';
 /** Probability at or above which a candidate is judged a duplicate. */
 export const DEFAULT_THRESHOLD = 0.9;
 const MAX_ATTEMPTS = 8;
+/** Records this matcher wrote last, kept to update them without reading them first. */
+const RECENT_CAP = 4096;
 
 export interface MatcherOptions {
   redis: Redis;
@@ -79,6 +81,12 @@ export class Matcher {
   readonly threshold: number;
   private readonly scorer: Scorer;
   private readonly defaultCountry: string | undefined;
+  /**
+   * The last version this matcher wrote of recently changed records (least recently written
+   * first): an update of one of them is tried against it without a read. Only a guess — the
+   * write is compare-and-set, and a conflict answers with the stored record to merge into.
+   */
+  private readonly recent = new Map<string, IndexedRecord>();
 
   constructor(options: MatcherOptions) {
     const threshold = options.threshold ?? DEFAULT_THRESHOLD;
@@ -118,17 +126,18 @@ export class Matcher {
 
     const update = mapFields(change.fields, kind, explicitMap);
     const key = refKey(ref);
-    // A creation is almost always new: try without reading first (one round trip); a replayed or
-    // late creation conflicts and takes the read-merge path like an update.
-    let previous: IndexedRecord | undefined;
-    let needRead = change.kind !== 'create';
+    // A creation is almost always new, and a record this matcher wrote recently is most likely as
+    // it left it: try without reading first (one round trip). A wrong guess conflicts, and the
+    // conflict answers with the stored record, to merge into and retry.
+    let previous: IndexedRecord | undefined = this.recent.get(key);
+    let needRead = change.kind !== 'create' && previous === undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (needRead) {
         const read = await this.index.read(ref);
         if (read.status === 'gone') return ignored;
         previous = read.status === 'found' ? read.indexed : undefined;
+        needRead = false;
       }
-      needRead = true;
       const raw = mergeRaw(previous?.record.f, update);
       const profile = buildProfile(raw, kind, this.countryOptions());
       const record: StoredRecord = { r: key, f: raw, n: profile };
@@ -136,8 +145,15 @@ export class Matcher {
       const oldBlocks = previous ? blockKeys(previous.record.n) : [];
       const leave = oldBlocks.filter((b) => !blocks.includes(b));
       const result = await this.index.upsert(record, previous?.version ?? 0, leave, blocks);
-      if (result.status === 'conflict') continue;
-      if (result.status === 'gone') return ignored;
+      if (result.status === 'conflict') {
+        previous = result.current;
+        continue;
+      }
+      if (result.status === 'gone') {
+        this.recent.delete(key);
+        return ignored;
+      }
+      this.remember(key, { iid: result.iid, version: result.version, record });
       return this.judge(result.iid, record, result.candidates, claimToken(change.changeKey));
     }
     throw new Error(`dedupe: ${key} kept changing under us (${MAX_ATTEMPTS} attempts)`);
@@ -206,6 +222,7 @@ export class Matcher {
         out[i] = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
       } else if (result.status === 'ok') {
         const { record } = records[i] as (typeof records)[number];
+        this.remember(record.r, { iid: result.iid, version: result.version, record });
         judged.push({
           i,
           record,
@@ -227,6 +244,15 @@ export class Matcher {
     return out as Observation[];
   }
 
+  private remember(key: string, indexed: IndexedRecord): void {
+    this.recent.delete(key);
+    this.recent.set(key, indexed);
+    if (this.recent.size > RECENT_CAP) {
+      const oldest = this.recent.keys().next();
+      if (oldest.done !== true) this.recent.delete(oldest.value);
+    }
+  }
+
   /** Takes a record out of the index (deleted or erased in the CRM). */
   async remove(ref: RecordRef): Promise<void> {
     await this.removeWithTombstone(ref, undefined);
@@ -245,6 +271,7 @@ export class Matcher {
   }
 
   private async removeWithTombstone(ref: RecordRef, mergedInto: RecordRef | undefined) {
+    this.recent.delete(refKey(ref));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const read = await this.index.read(ref);
       if (read.status === 'gone') return;
@@ -281,8 +308,8 @@ export class Matcher {
     for (const candidate of candidates) {
       if (candidate.record.n.k !== record.n.k || candidate.record.r === record.r) continue;
       refs.push(parseRefKey(candidate.record.r));
-      const score = this.scorer.score(record.n, candidate.record.n);
-      if (score.probability >= this.threshold) scored.push({ candidate, score });
+      const score = this.scorer.scoreAtLeast(record.n, candidate.record.n, this.threshold);
+      if (score !== undefined) scored.push({ candidate, score });
     }
     scored.sort((x, y) => y.score.weight - x.score.weight);
     const pairs = scored.map(({ candidate }) => [iid, candidate.iid] as const);
