@@ -18,7 +18,7 @@
  *                (a block per field of a small hash costs a fraction of a small set per block),
  *                or "*": a stop word, a block that outgrew its store cap (never read again)
  *
- * The work of one call is bounded: a block holds at most its store cap of members (the block cap,
+ * The work of one call is bounded: a block holds at most its store cap of members (its read cap,
  * or `LOOKUP_STORE_CAP` for the email blocks that `lookup.ts` reads), so a key that many records
  * share (a switchboard phone, a common street, look-alike generated contacts) costs one small
  * HGET per call instead of copying and rewriting a list that grows with the space.
@@ -233,11 +233,15 @@ export class BlockingIndex {
     return isWeakBlock(block) ? this.weakBlockCap : this.blockCap;
   }
 
-  /** Members a block keeps before it becomes a stop word (upsertProfile.lua). */
+  /**
+   * Members a block keeps before it becomes a stop word (upsertProfile.lua): its read cap (a
+   * block past it is never read again), more for the email blocks that lookups list.
+   */
   private storeCapOf(block: string): number {
-    return block.startsWith('pe:') || block.startsWith('ce:')
-      ? Math.max(this.blockCap, LOOKUP_STORE_CAP)
-      : this.blockCap;
+    if (block.startsWith('pe:') || block.startsWith('ce:')) {
+      return Math.max(this.blockCap, LOOKUP_STORE_CAP);
+    }
+    return this.capOf(block);
   }
 
   /** The per-block read caps, then the store caps, of the blocks joined. */

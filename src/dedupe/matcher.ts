@@ -7,7 +7,13 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { BlockingIndex, parseRefKey, refKey } from './blocking-index.js';
-import type { Candidate, IndexedRecord, RecordRef, StoredRecord } from './blocking-index.js';
+import type {
+  Candidate,
+  IndexedRecord,
+  RecordRef,
+  StoredRecord,
+  UpsertResult,
+} from './blocking-index.js';
 import { DEFAULT_MATCH_PARAMS } from './default-params.js';
 import { identityKindOf, mapFields } from './fields.js';
 import type { IdentityKind, ProfileField, RawProfile } from './fields.js';
@@ -20,6 +26,14 @@ export const DEFAULT_THRESHOLD = 0.9;
 const MAX_ATTEMPTS = 8;
 /** Records this matcher wrote last, kept to update them without reading them first. */
 const RECENT_CAP = 4096;
+/** Creations per pipeline in `observeMany` (see createMany). */
+const CREATE_CHUNK = 10;
+
+/** `p`, with its rejection marked handled until someone awaits it (it is awaited later). */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
 
 export interface MatcherOptions {
   redis: Redis;
@@ -200,43 +214,67 @@ export class Matcher {
     return out;
   }
 
-  /** Creations of distinct records: one pipeline of upserts, one of claims. */
+  /**
+   * Creations of distinct records, pipelined in chunks so that Redis and this process work at
+   * once: every chunk's upserts are sent as soon as its records are normalised, and a chunk is
+   * scored (its claims sent) while Redis runs the upserts of the chunks after it. Redis runs the
+   * upserts in order, so each record still sees the ones before it; claims are per pair, and a
+   * pair belongs to the later record of the two, so their order among the upserts is free.
+   */
   private async createMany(changes: readonly ObservedChange[]): Promise<Observation[]> {
-    const records = changes.map((change) => {
-      const kind = identityKindOf(change.object) as IdentityKind;
-      const raw = mergeRaw(undefined, mapFields(change.fields, kind));
-      const profile = buildProfile(raw, kind, this.countryOptions());
-      const record: StoredRecord = {
-        r: refKey({ tenant: change.tenant, object: change.object, id: change.id }),
-        f: raw,
-        n: profile,
-      };
-      return { record, blocks: blockKeys(profile) };
-    });
-    const results = await this.index.upsertMany(records);
     const out: (Observation | undefined)[] = new Array<Observation | undefined>(changes.length);
-    const judged: { i: number; record: StoredRecord; judged: Judged; token: string }[] = [];
-    results.forEach((result, i) => {
-      const change = changes[i] as ObservedChange;
-      if (result.status === 'gone') {
-        out[i] = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
-      } else if (result.status === 'ok') {
-        const { record } = records[i] as (typeof records)[number];
-        this.remember(record.r, { iid: result.iid, version: result.version, record });
-        judged.push({
-          i,
-          record,
-          judged: this.scoreCandidates(result.iid, record, result.candidates),
-          token: claimToken(change.changeKey),
-        });
+    const records = new Array<{ record: StoredRecord; blocks: string[] }>(changes.length);
+    const upserts: Promise<UpsertResult[]>[] = [];
+    for (let at = 0; at < changes.length; at += CREATE_CHUNK) {
+      const chunk: { record: StoredRecord; blocks: string[] }[] = [];
+      for (let i = at; i < Math.min(changes.length, at + CREATE_CHUNK); i++) {
+        const change = changes[i] as ObservedChange;
+        const kind = identityKindOf(change.object) as IdentityKind;
+        const raw = mergeRaw(undefined, mapFields(change.fields, kind));
+        const profile = buildProfile(raw, kind, this.countryOptions());
+        const record: StoredRecord = {
+          r: refKey({ tenant: change.tenant, object: change.object, id: change.id }),
+          f: raw,
+          n: profile,
+        };
+        const entry = { record, blocks: blockKeys(profile) };
+        records[i] = entry;
+        chunk.push(entry);
       }
-    });
-    const claiming = judged.filter((j) => j.judged.scored.length > 0);
-    const fresh = await this.index.claimPairsMany(
-      claiming.map((j) => ({ pairs: j.judged.pairs, token: j.token })),
-    );
-    const freshOf = new Map(claiming.map((j, k) => [j.i, fresh[k] as boolean[]]));
-    for (const j of judged) out[j.i] = this.conclude(j.record, j.judged, freshOf.get(j.i) ?? []);
+      upserts.push(handled(this.index.upsertMany(chunk)));
+    }
+    const claims: Promise<void>[] = [];
+    for (let c = 0; c < upserts.length; c++) {
+      const results = await (upserts[c] as Promise<UpsertResult[]>);
+      const judged: { i: number; record: StoredRecord; judged: Judged; token: string }[] = [];
+      results.forEach((result, k) => {
+        const i = c * CREATE_CHUNK + k;
+        const change = changes[i] as ObservedChange;
+        if (result.status === 'gone') {
+          out[i] = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
+        } else if (result.status === 'ok') {
+          const { record } = records[i] as (typeof records)[number];
+          this.remember(record.r, { iid: result.iid, version: result.version, record });
+          judged.push({
+            i,
+            record,
+            judged: this.scoreCandidates(result.iid, record, result.candidates),
+            token: claimToken(change.changeKey),
+          });
+        }
+      });
+      const claiming = judged.filter((j) => j.judged.scored.length > 0);
+      const concluded = this.index
+        .claimPairsMany(claiming.map((j) => ({ pairs: j.judged.pairs, token: j.token })))
+        .then((fresh) => {
+          const freshOf = new Map(claiming.map((j, k) => [j.i, fresh[k] as boolean[]]));
+          for (const j of judged) {
+            out[j.i] = this.conclude(j.record, j.judged, freshOf.get(j.i) ?? []);
+          }
+        });
+      claims.push(handled(concluded));
+    }
+    await Promise.all(claims);
     // Conflicts (already indexed: a replayed creation) take the read-merge path, in order.
     for (let i = 0; i < changes.length; i++) {
       if (out[i] === undefined) out[i] = await this.observeDetailed(changes[i] as ObservedChange);

@@ -16,6 +16,7 @@ import {
   damerauDistance,
   jaroWinkler,
   phonetic,
+  tokenListSimilarity,
   tokenSimilarity,
 } from './compare.js';
 import { formalFirst } from './profile.js';
@@ -38,6 +39,9 @@ export interface Comparison {
 export interface PairContext {
   /** b's first/last name swapped gives the better alignment with a's */
   swapped: boolean;
+  /** jaroWinkler(a.fn, b.fn) and jaroWinkler(a.ln, b.ln) when pairContext computed them */
+  jwFirst?: number;
+  jwLast?: number;
 }
 
 function stringLevels(
@@ -81,7 +85,7 @@ const firstname: Comparison = {
     const fx = formalFirst(a) ?? x;
     const fy = ctx.swapped ? y : (formalFirst(b) ?? y);
     if (fx === fy) return 1;
-    const s = jaroWinkler(x, y);
+    const s = !ctx.swapped && ctx.jwFirst !== undefined ? ctx.jwFirst : jaroWinkler(x, y);
     if (s >= 0.92 || isTypo(x, y)) return 1;
     return s >= 0.8 ? 2 : 3;
   },
@@ -96,7 +100,7 @@ const lastname: Comparison = {
     const y = bLast(b, ctx);
     if (x === undefined || y === undefined) return NULL_LEVEL;
     if (x === y) return 0;
-    const s = jaroWinkler(x, y);
+    const s = !ctx.swapped && ctx.jwLast !== undefined ? ctx.jwLast : jaroWinkler(x, y);
     if (s >= 0.92 || isTypo(x, y)) return 1;
     if (s >= 0.8 || phonetic(x.replace(/ /g, '')) === phonetic(y.replace(/ /g, ''))) return 2;
     return 3;
@@ -174,20 +178,34 @@ const phone: Comparison = {
 
 const HOUSE_NUMBER = /^\d+[a-z]?$/;
 
-const splitCache = new Map<string, { numbers: string; words: string }>();
+interface SplitStreet {
+  numbers: string;
+  words: string;
+  /** words without spaces */
+  joined: string;
+  /** words.split(' ') */
+  tokens: readonly string[];
+}
+const splitCache = new Map<string, SplitStreet>();
 const SPLIT_CACHE_MAX = 4096;
 
 /**
  * Street lines split into house numbers and words ("12a main st" → ["12a"], "main st"). Cached:
  * the record being matched meets each of its candidates with the same street line.
  */
-function splitStreet(line: string): { numbers: string; words: string } {
+function splitStreet(line: string): SplitStreet {
   let split = splitCache.get(line);
   if (split === undefined) {
     const numbers: string[] = [];
     const words: string[] = [];
     for (const t of line.split(' ')) (HOUSE_NUMBER.test(t) ? numbers : words).push(t);
-    split = { numbers: numbers.join(' '), words: words.join(' ') };
+    const joinedWords = words.join(' ');
+    split = {
+      numbers: numbers.join(' '),
+      words: joinedWords,
+      joined: joinedWords.replace(/ /g, ''),
+      tokens: joinedWords.split(' '),
+    };
     if (splitCache.size >= SPLIT_CACHE_MAX) splitCache.clear();
     splitCache.set(line, split);
   }
@@ -199,12 +217,13 @@ function streetSimilarity(a: string, b: string): { numbersDiffer: boolean; words
   const y = splitStreet(b);
   const numbersDiffer = x.numbers !== '' && y.numbers !== '' && x.numbers !== y.numbers;
   // Word by word, and as one string: typists split and join words ("hilder street"/"hilderst").
+  // (tokenSimilarity and jaroWinkler of the words without spaces, on the cached splits)
   const words =
     x.words === y.words
       ? 1
       : Math.max(
-          tokenSimilarity(x.words, y.words),
-          jaroWinkler(x.words.replace(/ /g, ''), y.words.replace(/ /g, '')),
+          x.words === '' || y.words === '' ? 0 : tokenListSimilarity(x.tokens, y.tokens),
+          jaroWinkler(x.joined, y.joined),
         );
   return { numbersDiffer, words };
 }
@@ -350,9 +369,15 @@ export function pairContext(a: Profile, b: Profile): PairContext {
   // and "Gordon Albert" are two Gordons, not a swap.
   if (af === b.ln && jaroWinkler(al, b.fn) >= 0.8) return { swapped: true };
   if (al === b.fn && jaroWinkler(af, b.ln) >= 0.8) return { swapped: true };
-  const straight = jaroWinkler(af, b.fn) + jaroWinkler(al, b.ln);
+  const jwFirst = jaroWinkler(af, b.fn);
+  const jwLast = jaroWinkler(al, b.ln);
+  const straight = jwFirst + jwLast;
   const crossed = jaroWinkler(af, b.ln) + jaroWinkler(al, b.fn);
-  return { swapped: crossed > straight + 0.2 };
+  // (the name comparisons reuse the straight similarities; '' stands for a missing name here)
+  const ctx: PairContext = { swapped: crossed > straight + 0.2 };
+  if (a.fn !== undefined) ctx.jwFirst = jwFirst;
+  if (a.ln !== undefined) ctx.jwLast = jwLast;
+  return ctx;
 }
 
 /** The comparison vector of a pair: one level per comparison. */
