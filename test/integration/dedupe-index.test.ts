@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findRecordsByEmail } from '../../src/dedupe/lookup.js';
 import { Matcher } from '../../src/dedupe/matcher.js';
 import type { ObservedChange } from '../../src/dedupe/matcher.js';
 import { verdictSchema } from '../../src/model/verdict.js';
@@ -290,6 +291,12 @@ describe('dedupe index and matcher (Redis)', () => {
       }
       expect(await m.index.blockMembers('pe:info@acme.com')).toHaveLength(8);
       expect(await m.index.isStopWord('pe:info@acme.com')).toBe(false);
+      expect(await findRecordsByEmail(redis, m.index.keys.space, 'Info@acme.com')).toHaveLength(8);
+      // past LOOKUP_STORE_CAP the lookup says so instead of finding nobody
+      await redis.hset(m.index.keys.block('pe:info@acme.com'), 'pe:info@acme.com', '*');
+      await expect(findRecordsByEmail(redis, m.index.keys.space, 'info@acme.com')).rejects.toThrow(
+        /more than 1000 records share this email/,
+      );
     });
 
     it('turns a list written by the previous script version into a stop word when joined', async () => {
