@@ -47,12 +47,15 @@ async function main(): Promise<void> {
     const normaliseRate = sample.length / (Number(process.hrtime.bigint() - t) / 1e9);
 
     const memBefore = infoNumber(await redis.info('memory'), 'used_memory');
+    const cpuBefore = await redisCpuSeconds(redis);
+    await redis.config('RESETSTAT');
     const matcher = new Matcher({ redis, space: 'bench', defaultCountry: 'AU' });
     const latencies: number[] = [];
     const candidates: number[] = [];
     const pairs = new Set<string>();
     let tp = 0;
     const start = process.hrtime.bigint();
+    const cpuStart = process.cpuUsage();
     for (let at = 0; at < data.records.length; at += batch) {
       const t0 = process.hrtime.bigint();
       const changes = data.records.slice(at, at + batch).map(({ id, ...fields }) => ({
@@ -82,6 +85,10 @@ async function main(): Promise<void> {
       });
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const cpu = process.cpuUsage(cpuStart);
+    const nodeCpuUs = (cpu.user + cpu.system) / n;
+    const redisCpuMs = ((await redisCpuSeconds(redis)) - cpuBefore) * 1000;
+    const scriptUsec = await scriptUsecByCall(redis);
     const memAfter = infoNumber(await redis.info('memory'), 'used_memory');
     const usage = await memoryUsageByKind(redis, matcher.index.keys.prefix);
 
@@ -97,6 +104,7 @@ async function main(): Promise<void> {
     const lines = [
       `dedupe online bench: ${n} synthetic records, ${batch === 1 ? 'one at a time' : `${batch} per matcher call (observeMany)`} (private redis-server)`,
       `  matcher            ${rate.toFixed(0)} records/s  p50 ${percentile(latencies, 50).toFixed(2)} ms  p99 ${percentile(latencies, 99).toFixed(2)} ms  median candidates ${percentile(candidates, 50)}  p99 candidates ${percentile(candidates, 99)}`,
+      `  cpu per record     this process ${nodeCpuUs.toFixed(0)} µs + redis-server ${((redisCpuMs * 1000) / n).toFixed(0)} µs (INFO cpu); scripts ${(scriptUsec.total / n).toFixed(0)} µs/record over ${(scriptUsec.calls / n).toFixed(2)} calls/record (INFO commandstats)`,
       `  baseline redis RTT ${rttRate.toFixed(0)} round trips/s   ratio matcher/RTT ${(rate / rttRate).toFixed(3)}`,
       `  baseline normalise ${normaliseRate.toFixed(0)} records/s (normalise + block keys, no Redis)`,
       `  quality            precision ${precision.toFixed(4)}  recall ${recall.toFixed(4)}  F1 ${f1.toFixed(4)}  (${pairs.size} pairs judged, ${truePairs} true)`,
@@ -105,12 +113,30 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join('\n') + '\n');
     process.stdout.write(
-      `BENCH_SUMMARY ${JSON.stringify({ dedupe: { records: n, batch, recordsPerSecond: rate, p99Ms: percentile(latencies, 99), medianCandidates: percentile(candidates, 50), rttRate, normaliseRate, precision, recall, f1, bytesPer100k: bytesPerRecord * 100_000, memoryUsagePerRecord: usage.total / n } })}\n`,
+      `BENCH_SUMMARY ${JSON.stringify({ dedupe: { records: n, batch, recordsPerSecond: rate, p99Ms: percentile(latencies, 99), medianCandidates: percentile(candidates, 50), rttRate, normaliseRate, nodeCpuUsPerRecord: nodeCpuUs, redisCpuUsPerRecord: (redisCpuMs * 1000) / n, scriptUsPerRecord: scriptUsec.total / n, precision, recall, f1, bytesPer100k: bytesPerRecord * 100_000, memoryUsagePerRecord: usage.total / n } })}\n`,
     );
   } finally {
     redis.disconnect();
     await server.stop();
   }
+}
+
+/** Seconds of CPU the redis-server used so far (user + sys). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  return infoNumber(info, 'used_cpu_user') + infoNumber(info, 'used_cpu_sys');
+}
+
+/** Script time and calls since the last CONFIG RESETSTAT (EVALSHA and EVAL). */
+async function scriptUsecByCall(redis: Redis): Promise<{ total: number; calls: number }> {
+  const info = await redis.info('commandstats');
+  let total = 0;
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+),usec=(\d+)/gm)) {
+    calls += Number(m[2]);
+    total += Number(m[3]);
+  }
+  return { total, calls };
 }
 
 /** MEMORY USAGE of every key of the space, summed by kind (prof, ids, pairs, blocks…). */

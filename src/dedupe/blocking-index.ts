@@ -15,7 +15,13 @@
  *   pairs  HASH  "<iid>:<iid>" pairs already flagged -> claim token of the change that flagged it
  *   flags  SET   pairs flagged before claims had tokens (read only, still honoured)
  *   B:<n>  HASH  bucket n (of BUCKETS, by a hash of the block key): block key -> ",iid,iid,…,"
- *                (a block per field of a small hash costs a fraction of a small set per block)
+ *                (a block per field of a small hash costs a fraction of a small set per block),
+ *                or "*": a stop word, a block that outgrew its store cap (never read again)
+ *
+ * The work of one call is bounded: a block holds at most its store cap of members (its read cap,
+ * or `LOOKUP_STORE_CAP` for the email blocks that `lookup.ts` reads), so a key that many records
+ * share (a switchboard phone, a common street, look-alike generated contacts) costs one small
+ * HGET per call instead of copying and rewriting a list that grows with the space.
  */
 import { readFileSync } from 'node:fs';
 import type { RedisClient as Redis } from '../redis/connection.js';
@@ -52,6 +58,16 @@ export function parseRefKey(key: string): RecordRef {
  * not move).
  */
 export const BUCKETS = 1 << 14;
+
+/**
+ * Members kept in an email block (`pe:`/`ce:`), which `findRecordsByEmail` lists for subject
+ * requests: well above any read cap, so that an address shared by a household or an office is
+ * still found; an address on more records than this (a role account) becomes a stop word too.
+ */
+export const LOOKUP_STORE_CAP = 1000;
+
+/** The field value of a block that outgrew its store cap (upsertProfile.lua). */
+const STOP_WORD = '*';
 
 /** FNV-1a (32 bits) of a block key, folded onto the buckets. */
 function bucketOf(key: string): number {
@@ -122,7 +138,8 @@ export interface Candidate {
 
 export type UpsertResult =
   | { status: 'ok'; iid: number; version: number; blockSizes: number[]; candidates: Candidate[] }
-  | { status: 'conflict' }
+  /** `current`: the stored record the write lost to (undefined: none), to merge into and retry */
+  | { status: 'conflict'; current: IndexedRecord | undefined }
   | { status: 'gone'; winner: string };
 
 export interface BlockingIndexOptions {
@@ -136,7 +153,7 @@ export interface BlockingIndexOptions {
 }
 
 const SCRIPTS = {
-  upsertProfile: { file: 'upsertProfile.lua', version: 3 },
+  upsertProfile: { file: 'upsertProfile.lua', version: 4 },
   removeProfile: { file: 'removeProfile.lua', version: 2 },
   readProfile: { file: 'readProfile.lua', version: 1 },
   claimPairs: { file: 'claimPairs.lua', version: 2 },
@@ -216,6 +233,22 @@ export class BlockingIndex {
     return isWeakBlock(block) ? this.weakBlockCap : this.blockCap;
   }
 
+  /**
+   * Members a block keeps before it becomes a stop word (upsertProfile.lua): its read cap (a
+   * block past it is never read again), more for the email blocks that lookups list.
+   */
+  private storeCapOf(block: string): number {
+    if (block.startsWith('pe:') || block.startsWith('ce:')) {
+      return Math.max(this.blockCap, LOOKUP_STORE_CAP);
+    }
+    return this.capOf(block);
+  }
+
+  /** The per-block read caps, then the store caps, of the blocks joined. */
+  private capArgs(blocks: readonly string[]): number[] {
+    return [...blocks.map((b) => this.capOf(b)), ...blocks.map((b) => this.storeCapOf(b))];
+  }
+
   async read(ref: RecordRef): Promise<ReadResult> {
     const k = this.keys;
     const reply = (await this.scripts.readProfile(3, k.ids, k.prof, k.gone, refKey(ref))) as [
@@ -259,13 +292,19 @@ export class BlockingIndex {
       this.maxCandidates,
       ...leaveBlocks,
       ...blocks,
-      ...blocks.map((b) => this.capOf(b)),
+      ...this.capArgs(blocks),
     )) as [number, ...unknown[]];
     return this.upsertResult(reply);
   }
 
   private upsertResult(reply: [number, ...unknown[]]): UpsertResult {
-    if (reply[0] === -1) return { status: 'conflict' };
+    if (reply[0] === -1) {
+      const [, , stored, iid] = reply as [number, number, string | null, string | null];
+      if (typeof stored !== 'string' || iid === null)
+        return { status: 'conflict', current: undefined };
+      const { version, record } = decodeStored(stored);
+      return { status: 'conflict', current: { iid: Number(iid), version, record } };
+    }
     if (reply[0] === -2) return { status: 'gone', winner: reply[1] as string };
     const [, iid, version, sizes, flat] = reply as [number, string, number, number[], string[]];
     const candidates: Candidate[] = [];
@@ -303,7 +342,7 @@ export class BlockingIndex {
         this.blockCap,
         this.maxCandidates,
         ...blocks,
-        ...blocks.map((b) => this.capOf(b)),
+        ...this.capArgs(blocks),
       );
     }
     const replies = (await pipeline.exec()) ?? [];
@@ -373,14 +412,20 @@ export class BlockingIndex {
     return reply.map((x) => x === 1);
   }
 
-  /** Members of one block (tests, diagnostics). */
+  /** Members of one block (tests, diagnostics); [] for a stop word (see `isStopWord`). */
   async blockMembers(key: string): Promise<number[]> {
     const members = (await this.redis.hget(this.keys.block(key), key)) ?? '';
+    if (members === STOP_WORD) return [];
     return members
       .split(',')
       .filter((m) => m !== '')
       .map(Number)
       .sort((a, b) => a - b);
+  }
+
+  /** Whether a block outgrew its store cap and is no longer kept. */
+  async isStopWord(key: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys.block(key), key)) === STOP_WORD;
   }
 
   /** Number of records indexed in the space. */

@@ -5,7 +5,7 @@
  * records of every tenant of the identity space, HubSpot and Salesforce alike.
  */
 import type { RedisClient as Redis } from '../redis/connection.js';
-import { BlockingIndex, decodeCandidate, parseRefKey } from './blocking-index.js';
+import { BlockingIndex, LOOKUP_STORE_CAP, decodeCandidate, parseRefKey } from './blocking-index.js';
 import type { RecordRef } from './blocking-index.js';
 import { normaliseEmail } from './normalise.js';
 
@@ -13,7 +13,10 @@ export interface FoundRecord extends RecordRef {
   source: 'hubspot' | 'salesforce';
 }
 
-/** Records whose stored profile has this email (after normalisation); [] when it is not one. */
+/**
+ * Records whose stored profile has this email (after normalisation); [] when it is not one.
+ * Throws when the address is on more than LOOKUP_STORE_CAP records (a stop word in the index).
+ */
 export async function findRecordsByEmail(
   redis: Redis,
   space: string,
@@ -22,6 +25,14 @@ export async function findRecordsByEmail(
   const normalised = normaliseEmail(email);
   if (normalised === undefined) return [];
   const index = new BlockingIndex(redis, space);
+  for (const key of [`pe:${normalised}`, `ce:${normalised}`]) {
+    // Never a silent "nobody": a subject request must then name the records one by one.
+    if (await index.isStopWord(key)) {
+      throw new Error(
+        `more than ${LOOKUP_STORE_CAP} records share this email address: the index no longer lists them; find them by tenant, object and id`,
+      );
+    }
+  }
   const [people, companies] = await Promise.all([
     index.blockMembers(`pe:${normalised}`),
     index.blockMembers(`ce:${normalised}`),

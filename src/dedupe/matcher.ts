@@ -7,7 +7,13 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { BlockingIndex, parseRefKey, refKey } from './blocking-index.js';
-import type { Candidate, IndexedRecord, RecordRef, StoredRecord } from './blocking-index.js';
+import type {
+  Candidate,
+  IndexedRecord,
+  RecordRef,
+  StoredRecord,
+  UpsertResult,
+} from './blocking-index.js';
 import { DEFAULT_MATCH_PARAMS } from './default-params.js';
 import { identityKindOf, mapFields } from './fields.js';
 import type { IdentityKind, ProfileField, RawProfile } from './fields.js';
@@ -18,6 +24,16 @@ import type { MatchParams, PairScore } from './score.js';
 /** Probability at or above which a candidate is judged a duplicate. */
 export const DEFAULT_THRESHOLD = 0.9;
 const MAX_ATTEMPTS = 8;
+/** Records this matcher wrote last, kept to update them without reading them first. */
+const RECENT_CAP = 4096;
+/** Creations per pipeline in `observeMany` (see createMany). */
+const CREATE_CHUNK = 10;
+
+/** `p`, with its rejection marked handled until someone awaits it (it is awaited later). */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
 
 export interface MatcherOptions {
   redis: Redis;
@@ -79,6 +95,12 @@ export class Matcher {
   readonly threshold: number;
   private readonly scorer: Scorer;
   private readonly defaultCountry: string | undefined;
+  /**
+   * The last version this matcher wrote of recently changed records (least recently written
+   * first): an update of one of them is tried against it without a read. Only a guess — the
+   * write is compare-and-set, and a conflict answers with the stored record to merge into.
+   */
+  private readonly recent = new Map<string, IndexedRecord>();
 
   constructor(options: MatcherOptions) {
     const threshold = options.threshold ?? DEFAULT_THRESHOLD;
@@ -118,17 +140,18 @@ export class Matcher {
 
     const update = mapFields(change.fields, kind, explicitMap);
     const key = refKey(ref);
-    // A creation is almost always new: try without reading first (one round trip); a replayed or
-    // late creation conflicts and takes the read-merge path like an update.
-    let previous: IndexedRecord | undefined;
-    let needRead = change.kind !== 'create';
+    // A creation is almost always new, and a record this matcher wrote recently is most likely as
+    // it left it: try without reading first (one round trip). A wrong guess conflicts, and the
+    // conflict answers with the stored record, to merge into and retry.
+    let previous: IndexedRecord | undefined = this.recent.get(key);
+    let needRead = change.kind !== 'create' && previous === undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (needRead) {
         const read = await this.index.read(ref);
         if (read.status === 'gone') return ignored;
         previous = read.status === 'found' ? read.indexed : undefined;
+        needRead = false;
       }
-      needRead = true;
       const raw = mergeRaw(previous?.record.f, update);
       const profile = buildProfile(raw, kind, this.countryOptions());
       const record: StoredRecord = { r: key, f: raw, n: profile };
@@ -136,8 +159,15 @@ export class Matcher {
       const oldBlocks = previous ? blockKeys(previous.record.n) : [];
       const leave = oldBlocks.filter((b) => !blocks.includes(b));
       const result = await this.index.upsert(record, previous?.version ?? 0, leave, blocks);
-      if (result.status === 'conflict') continue;
-      if (result.status === 'gone') return ignored;
+      if (result.status === 'conflict') {
+        previous = result.current;
+        continue;
+      }
+      if (result.status === 'gone') {
+        this.recent.delete(key);
+        return ignored;
+      }
+      this.remember(key, { iid: result.iid, version: result.version, record });
       return this.judge(result.iid, record, result.candidates, claimToken(change.changeKey));
     }
     throw new Error(`dedupe: ${key} kept changing under us (${MAX_ATTEMPTS} attempts)`);
@@ -184,47 +214,81 @@ export class Matcher {
     return out;
   }
 
-  /** Creations of distinct records: one pipeline of upserts, one of claims. */
+  /**
+   * Creations of distinct records, pipelined in chunks so that Redis and this process work at
+   * once: every chunk's upserts are sent as soon as its records are normalised, and a chunk is
+   * scored (its claims sent) while Redis runs the upserts of the chunks after it. Redis runs the
+   * upserts in order, so each record still sees the ones before it; claims are per pair, and a
+   * pair belongs to the later record of the two, so their order among the upserts is free.
+   */
   private async createMany(changes: readonly ObservedChange[]): Promise<Observation[]> {
-    const records = changes.map((change) => {
-      const kind = identityKindOf(change.object) as IdentityKind;
-      const raw = mergeRaw(undefined, mapFields(change.fields, kind));
-      const profile = buildProfile(raw, kind, this.countryOptions());
-      const record: StoredRecord = {
-        r: refKey({ tenant: change.tenant, object: change.object, id: change.id }),
-        f: raw,
-        n: profile,
-      };
-      return { record, blocks: blockKeys(profile) };
-    });
-    const results = await this.index.upsertMany(records);
     const out: (Observation | undefined)[] = new Array<Observation | undefined>(changes.length);
-    const judged: { i: number; record: StoredRecord; judged: Judged; token: string }[] = [];
-    results.forEach((result, i) => {
-      const change = changes[i] as ObservedChange;
-      if (result.status === 'gone') {
-        out[i] = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
-      } else if (result.status === 'ok') {
-        const { record } = records[i] as (typeof records)[number];
-        judged.push({
-          i,
-          record,
-          judged: this.scoreCandidates(result.iid, record, result.candidates),
-          token: claimToken(change.changeKey),
-        });
+    const records = new Array<{ record: StoredRecord; blocks: string[] }>(changes.length);
+    const upserts: Promise<UpsertResult[]>[] = [];
+    for (let at = 0; at < changes.length; at += CREATE_CHUNK) {
+      const chunk: { record: StoredRecord; blocks: string[] }[] = [];
+      for (let i = at; i < Math.min(changes.length, at + CREATE_CHUNK); i++) {
+        const change = changes[i] as ObservedChange;
+        const kind = identityKindOf(change.object) as IdentityKind;
+        const raw = mergeRaw(undefined, mapFields(change.fields, kind));
+        const profile = buildProfile(raw, kind, this.countryOptions());
+        const record: StoredRecord = {
+          r: refKey({ tenant: change.tenant, object: change.object, id: change.id }),
+          f: raw,
+          n: profile,
+        };
+        const entry = { record, blocks: blockKeys(profile) };
+        records[i] = entry;
+        chunk.push(entry);
       }
-    });
-    const claiming = judged.filter((j) => j.judged.scored.length > 0);
-    const fresh = await this.index.claimPairsMany(
-      claiming.map((j) => ({ pairs: j.judged.pairs, token: j.token })),
-    );
-    const freshOf = new Map(claiming.map((j, k) => [j.i, fresh[k] as boolean[]]));
-    for (const j of judged) out[j.i] = this.conclude(j.record, j.judged, freshOf.get(j.i) ?? []);
+      upserts.push(handled(this.index.upsertMany(chunk)));
+    }
+    const claims: Promise<void>[] = [];
+    for (let c = 0; c < upserts.length; c++) {
+      const results = await (upserts[c] as Promise<UpsertResult[]>);
+      const judged: { i: number; record: StoredRecord; judged: Judged; token: string }[] = [];
+      results.forEach((result, k) => {
+        const i = c * CREATE_CHUNK + k;
+        const change = changes[i] as ObservedChange;
+        if (result.status === 'gone') {
+          out[i] = { verdict: undefined, candidates: [], matches: [], action: 'ignored' };
+        } else if (result.status === 'ok') {
+          const { record } = records[i] as (typeof records)[number];
+          this.remember(record.r, { iid: result.iid, version: result.version, record });
+          judged.push({
+            i,
+            record,
+            judged: this.scoreCandidates(result.iid, record, result.candidates),
+            token: claimToken(change.changeKey),
+          });
+        }
+      });
+      const claiming = judged.filter((j) => j.judged.scored.length > 0);
+      const concluded = this.index
+        .claimPairsMany(claiming.map((j) => ({ pairs: j.judged.pairs, token: j.token })))
+        .then((fresh) => {
+          const freshOf = new Map(claiming.map((j, k) => [j.i, fresh[k] as boolean[]]));
+          for (const j of judged) {
+            out[j.i] = this.conclude(j.record, j.judged, freshOf.get(j.i) ?? []);
+          }
+        });
+      claims.push(handled(concluded));
+    }
+    await Promise.all(claims);
     // Conflicts (already indexed: a replayed creation) take the read-merge path, in order.
     for (let i = 0; i < changes.length; i++) {
       if (out[i] === undefined) out[i] = await this.observeDetailed(changes[i] as ObservedChange);
     }
     return out as Observation[];
+  }
+
+  private remember(key: string, indexed: IndexedRecord): void {
+    this.recent.delete(key);
+    this.recent.set(key, indexed);
+    if (this.recent.size > RECENT_CAP) {
+      const oldest = this.recent.keys().next();
+      if (oldest.done !== true) this.recent.delete(oldest.value);
+    }
   }
 
   /** Takes a record out of the index (deleted or erased in the CRM). */
@@ -245,6 +309,7 @@ export class Matcher {
   }
 
   private async removeWithTombstone(ref: RecordRef, mergedInto: RecordRef | undefined) {
+    this.recent.delete(refKey(ref));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const read = await this.index.read(ref);
       if (read.status === 'gone') return;
@@ -281,8 +346,8 @@ export class Matcher {
     for (const candidate of candidates) {
       if (candidate.record.n.k !== record.n.k || candidate.record.r === record.r) continue;
       refs.push(parseRefKey(candidate.record.r));
-      const score = this.scorer.score(record.n, candidate.record.n);
-      if (score.probability >= this.threshold) scored.push({ candidate, score });
+      const score = this.scorer.scoreAtLeast(record.n, candidate.record.n, this.threshold);
+      if (score !== undefined) scored.push({ candidate, score });
     }
     scored.sort((x, y) => y.score.weight - x.score.weight);
     const pairs = scored.map(({ candidate }) => [iid, candidate.iid] as const);

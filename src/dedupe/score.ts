@@ -16,6 +16,7 @@ import {
   damerauDistance,
   jaroWinkler,
   phonetic,
+  tokenListSimilarity,
   tokenSimilarity,
 } from './compare.js';
 import { formalFirst } from './profile.js';
@@ -38,6 +39,9 @@ export interface Comparison {
 export interface PairContext {
   /** b's first/last name swapped gives the better alignment with a's */
   swapped: boolean;
+  /** jaroWinkler(a.fn, b.fn) and jaroWinkler(a.ln, b.ln) when pairContext computed them */
+  jwFirst?: number;
+  jwLast?: number;
 }
 
 function stringLevels(
@@ -81,7 +85,7 @@ const firstname: Comparison = {
     const fx = formalFirst(a) ?? x;
     const fy = ctx.swapped ? y : (formalFirst(b) ?? y);
     if (fx === fy) return 1;
-    const s = jaroWinkler(x, y);
+    const s = !ctx.swapped && ctx.jwFirst !== undefined ? ctx.jwFirst : jaroWinkler(x, y);
     if (s >= 0.92 || isTypo(x, y)) return 1;
     return s >= 0.8 ? 2 : 3;
   },
@@ -96,7 +100,7 @@ const lastname: Comparison = {
     const y = bLast(b, ctx);
     if (x === undefined || y === undefined) return NULL_LEVEL;
     if (x === y) return 0;
-    const s = jaroWinkler(x, y);
+    const s = !ctx.swapped && ctx.jwLast !== undefined ? ctx.jwLast : jaroWinkler(x, y);
     if (s >= 0.92 || isTypo(x, y)) return 1;
     if (s >= 0.8 || phonetic(x.replace(/ /g, '')) === phonetic(y.replace(/ /g, ''))) return 2;
     return 3;
@@ -174,12 +178,38 @@ const phone: Comparison = {
 
 const HOUSE_NUMBER = /^\d+[a-z]?$/;
 
-/** Street lines split into house numbers and words ("12a main st" → ["12a"], "main st"). */
-function splitStreet(line: string): { numbers: string; words: string } {
-  const numbers: string[] = [];
-  const words: string[] = [];
-  for (const t of line.split(' ')) (HOUSE_NUMBER.test(t) ? numbers : words).push(t);
-  return { numbers: numbers.join(' '), words: words.join(' ') };
+interface SplitStreet {
+  numbers: string;
+  words: string;
+  /** words without spaces */
+  joined: string;
+  /** words.split(' ') */
+  tokens: readonly string[];
+}
+const splitCache = new Map<string, SplitStreet>();
+const SPLIT_CACHE_MAX = 4096;
+
+/**
+ * Street lines split into house numbers and words ("12a main st" → ["12a"], "main st"). Cached:
+ * the record being matched meets each of its candidates with the same street line.
+ */
+function splitStreet(line: string): SplitStreet {
+  let split = splitCache.get(line);
+  if (split === undefined) {
+    const numbers: string[] = [];
+    const words: string[] = [];
+    for (const t of line.split(' ')) (HOUSE_NUMBER.test(t) ? numbers : words).push(t);
+    const joinedWords = words.join(' ');
+    split = {
+      numbers: numbers.join(' '),
+      words: joinedWords,
+      joined: joinedWords.replace(/ /g, ''),
+      tokens: joinedWords.split(' '),
+    };
+    if (splitCache.size >= SPLIT_CACHE_MAX) splitCache.clear();
+    splitCache.set(line, split);
+  }
+  return split;
 }
 
 function streetSimilarity(a: string, b: string): { numbersDiffer: boolean; words: number } {
@@ -187,12 +217,13 @@ function streetSimilarity(a: string, b: string): { numbersDiffer: boolean; words
   const y = splitStreet(b);
   const numbersDiffer = x.numbers !== '' && y.numbers !== '' && x.numbers !== y.numbers;
   // Word by word, and as one string: typists split and join words ("hilder street"/"hilderst").
+  // (tokenSimilarity and jaroWinkler of the words without spaces, on the cached splits)
   const words =
     x.words === y.words
       ? 1
       : Math.max(
-          tokenSimilarity(x.words, y.words),
-          jaroWinkler(x.words.replace(/ /g, ''), y.words.replace(/ /g, '')),
+          x.words === '' || y.words === '' ? 0 : tokenListSimilarity(x.tokens, y.tokens),
+          jaroWinkler(x.joined, y.joined),
         );
   return { numbersDiffer, words };
 }
@@ -326,6 +357,8 @@ export function comparisonsFor(kind: 'p' | 'c'): readonly Comparison[] {
   return kind === 'p' ? PERSON_COMPARISONS : COMPANY_COMPARISONS;
 }
 
+const NO_SWAP: PairContext = { swapped: false };
+
 /** Which orientation of b's names fits a's better (first/last swapped is a common entry error). */
 export function pairContext(a: Profile, b: Profile): PairContext {
   if (a.k !== 'p' || b.fn === undefined || b.ln === undefined) return { swapped: false };
@@ -336,9 +369,15 @@ export function pairContext(a: Profile, b: Profile): PairContext {
   // and "Gordon Albert" are two Gordons, not a swap.
   if (af === b.ln && jaroWinkler(al, b.fn) >= 0.8) return { swapped: true };
   if (al === b.fn && jaroWinkler(af, b.ln) >= 0.8) return { swapped: true };
-  const straight = jaroWinkler(af, b.fn) + jaroWinkler(al, b.ln);
+  const jwFirst = jaroWinkler(af, b.fn);
+  const jwLast = jaroWinkler(al, b.ln);
+  const straight = jwFirst + jwLast;
   const crossed = jaroWinkler(af, b.ln) + jaroWinkler(al, b.fn);
-  return { swapped: crossed > straight + 0.2 };
+  // (the name comparisons reuse the straight similarities; '' stands for a missing name here)
+  const ctx: PairContext = { swapped: crossed > straight + 0.2 };
+  if (a.fn !== undefined) ctx.jwFirst = jwFirst;
+  if (a.ln !== undefined) ctx.jwLast = jwLast;
+  return ctx;
 }
 
 /** The comparison vector of a pair: one level per comparison. */
@@ -391,10 +430,39 @@ export function parseMatchParams(json: unknown): MatchParams {
   return params;
 }
 
+/**
+ * The order in which `Scorer.scoreAtLeast` evaluates comparisons (indexes into the kind's list):
+ * the ones that decide the hard negatives first — for people, the identifiers and the names: a
+ * candidate found through a shared street, phone or name sound whose names or identifiers
+ * disagree is settled there, before the costly address comparisons.
+ */
+const EVAL_ORDER: { p: readonly number[]; c: readonly number[] } = {
+  p: ['national_id', 'birthdate', 'email', 'firstname', 'lastname'].map((name) =>
+    PERSON_COMPARISONS.findIndex((c) => c.name === name),
+  ),
+  c: ['company'].map((name) => COMPANY_COMPARISONS.findIndex((c) => c.name === name)),
+};
+/** How many of EVAL_ORDER's first comparisons `earlyHardNegative` needs. */
+const EARLY = { p: 5, c: 1 };
+for (const kind of ['p', 'c'] as const) {
+  const rest = comparisonsFor(kind)
+    .map((_, i) => i)
+    .filter((i) => !EVAL_ORDER[kind].includes(i));
+  (EVAL_ORDER as Record<'p' | 'c', number[]>)[kind] = [...EVAL_ORDER[kind], ...rest];
+}
+
+/** Slack for float sums added in another order than `weight` adds them. */
+const BOUND_SLACK = 1e-9;
+
 /** Precomputed log2(m/u) tables for fast scoring. */
 export class Scorer {
   private readonly weights: { p: Float64Array[]; c: Float64Array[] };
   private readonly prior: { p: number; c: number };
+  /**
+   * Per kind, in EVAL_ORDER: the most the comparisons from position k on can still add (a
+   * comparison's best level, or 0 for a missing field).
+   */
+  private readonly headroom: { p: Float64Array; c: Float64Array };
 
   constructor(readonly params: MatchParams) {
     const table = (kind: 'p' | 'c', kp: KindParams) =>
@@ -406,6 +474,61 @@ export class Scorer {
     this.weights = { p: table('p', params.person), c: table('c', params.company) };
     const logit = (l: number) => Math.log2(l / (1 - l));
     this.prior = { p: logit(params.person.lambda), c: logit(params.company.lambda) };
+    const headroom = (kind: 'p' | 'c') => {
+      const order = EVAL_ORDER[kind];
+      const out = new Float64Array(order.length + 1);
+      for (let k = order.length - 1; k >= 0; k--) {
+        const w = this.weights[kind][order[k] as number] as Float64Array;
+        out[k] = (out[k + 1] as number) + Math.max(0, ...w);
+      }
+      return out;
+    };
+    this.headroom = { p: headroom('p'), c: headroom('c') };
+  }
+
+  /** The match weight a probability corresponds to (`score` compares probabilities). */
+  static weightOf(probability: number): number {
+    return Math.log2(probability / (1 - probability));
+  }
+
+  /**
+   * `score(a, b)` when its probability may reach `threshold`, undefined when it cannot — the same
+   * decision as `score(a, b).probability >= threshold`, with less work for the many candidates
+   * that fail: comparisons run in EVAL_ORDER, and scoring stops at a hard negative already certain
+   * from the identifiers and names (`earlyHardNegative`), or once the weight so far plus the most
+   * the remaining comparisons can add falls short of the threshold's weight. A pair that may pass
+   * is finished and scored exactly as `score` does (same levels, same sums), so its score is equal.
+   */
+  scoreAtLeast(a: Profile, b: Profile, threshold: number): PairScore | undefined {
+    const kind = a.k;
+    const comparisons = comparisonsFor(kind);
+    const order = EVAL_ORDER[kind];
+    const w = this.weights[kind];
+    const room = this.headroom[kind];
+    // (a threshold of 1 is reached only where the float probability rounds to 1: no bound)
+    const minWeight = threshold < 1 ? Scorer.weightOf(threshold) - BOUND_SLACK : -Infinity;
+    const levels = new Int8Array(comparisons.length);
+    let ctx: PairContext | undefined;
+    let partial = this.prior[kind];
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k] as number;
+      const comparison = comparisons[i] as Comparison;
+      // only the name comparisons read the context (pairContext runs up to four Jaro–Winklers)
+      if (ctx === undefined && (comparison === firstname || comparison === lastname)) {
+        ctx = pairContext(a, b);
+      }
+      const level = comparison.level(a, b, ctx ?? NO_SWAP);
+      levels[i] = level;
+      if (level !== NULL_LEVEL) partial += (w[i] as Float64Array)[level] as number;
+      if (k + 1 === EARLY[kind] && earlyHardNegative(kind, levels)) return undefined;
+      if (partial + (room[k + 1] as number) < minWeight) return undefined;
+    }
+    const contributions = new Float64Array(levels.length);
+    const weight = this.weight(kind, levels, contributions);
+    const negative = hardNegative(kind, levels);
+    const probability = negative !== undefined ? 0 : 1 / (1 + Math.pow(2, -weight));
+    if (!(probability >= threshold)) return undefined;
+    return { probability, weight, levels, contributions };
   }
 
   /** Match weight (log2 odds) of a comparison vector, and per-comparison contributions. */
@@ -524,6 +647,33 @@ export function hardNegative(kind: 'p' | 'c', levels: Int8Array): string | undef
     if (!located) return 'only the names agree';
   }
   return undefined;
+}
+
+/**
+ * Whether `hardNegative` is certain from the identifiers and names alone (national id, birth date,
+ * email, first and last name levels), whatever the other comparisons give; for companies from the
+ * company name. Sound, not complete: true only where every rule of `hardNegative` that could fire
+ * reads no other level (test/unit/dedupe/score-fast.test.ts enumerates every vector).
+ */
+export function earlyHardNegative(kind: 'p' | 'c', levels: Int8Array): boolean {
+  if (kind === 'c') return at(levels, C['company']) === 3;
+  const fn = at(levels, P['firstname']);
+  const ln = at(levels, P['lastname']);
+  const ni = at(levels, P['national_id']);
+  const bd = at(levels, P['birthdate']);
+  const em = at(levels, P['email']);
+  const niAgrees = ni >= 0 && ni <= 1;
+  const bdAgrees = bd >= 0 && bd <= 1;
+  const namesAgree = fn !== 3 && ln !== 3 && ((fn >= 0 && fn <= 1) || (ln >= 0 && ln <= 1));
+  if (ni === 3 && !(bdAgrees && namesAgree)) return true;
+  if (bd === 3 && !(niAgrees && namesAgree)) return true;
+  const fnClose = fn === 0 || fn === 1;
+  const lnClose = ln === 0 || ln === 1;
+  const identified = em === 0 || niAgrees || (bd === 0 && (fnClose || lnClose));
+  if (identified) return false;
+  // 'first names differ' and 'last names differ' whatever the address says
+  if (fn === 3 && (em === 2 || !lnClose)) return true;
+  return ln === 3 && !fnClose;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findRecordsByEmail } from '../../src/dedupe/lookup.js';
 import { Matcher } from '../../src/dedupe/matcher.js';
 import type { ObservedChange } from '../../src/dedupe/matcher.js';
 import { verdictSchema } from '../../src/model/verdict.js';
@@ -258,18 +259,83 @@ describe('dedupe index and matcher (Redis)', () => {
   });
 
   describe('when a block grows past the cap', () => {
-    it('joins it but does not read it', async () => {
+    it('becomes a stop word: no longer read, and its stored value stops growing', async () => {
       const m = new Matcher({ redis, space: space(), defaultCountry: 'AU', blockCap: 3 });
-      for (let i = 0; i < 5; i++) {
-        await m.observe(
-          hubspot(String(i), { firstname: `P${i}x`, lastname: `Q${i}y`, phone: '02 9000 0000' }),
-        );
-      }
-      expect(await m.index.blockMembers('pt:+61290000000')).toHaveLength(5);
+      const office = (i: number) =>
+        hubspot(String(i), { firstname: `P${i}x`, lastname: `Q${i}y`, phone: '02 9000 0000' });
+      for (let i = 0; i < 3; i++) await m.observe(office(i));
+      expect(await m.index.blockMembers('pt:+61290000000')).toHaveLength(3);
+      // the fourth still reads the three (a block at the cap is read), then the block is full
+      expect((await m.observeDetailed(office(3))).candidates).toHaveLength(3);
+      expect(await m.index.isStopWord('pt:+61290000000')).toBe(true);
+      const bucket = m.index.keys.block('pt:+61290000000');
+      const stored = await redis.hget(bucket, 'pt:+61290000000');
+      for (let i = 4; i < 30; i++) await m.observe(office(i));
+      expect(await redis.hget(bucket, 'pt:+61290000000')).toBe(stored);
       const obs = await m.observeDetailed(
-        hubspot('9', { firstname: 'Zed', lastname: 'Zulu', phone: '02 9000 0000' }),
+        hubspot('99', { firstname: 'Zed', lastname: 'Zulu', phone: '02 9000 0000' }),
       );
       expect(obs.candidates).toHaveLength(0);
+      // leaving a stop word (update, delete) is a no-op that keeps it a stop word
+      await m.observe(hubspot('1', { phone: '02 9000 1111' }, 'update'));
+      await m.observe(hubspot('2', {}, 'delete'));
+      expect(await m.index.isStopWord('pt:+61290000000')).toBe(true);
+      expect(await m.index.blockMembers('pt:+61290000001')).toEqual([]);
+      expect(await m.index.blockMembers('pt:+61290001111')).toHaveLength(1);
+    });
+
+    it('keeps email blocks (subject lookups list them) up to LOOKUP_STORE_CAP', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU', blockCap: 3 });
+      for (let i = 0; i < 8; i++) {
+        await m.observe(hubspot(String(i), { firstname: `P${i}x`, email: 'info@acme.com' }));
+      }
+      expect(await m.index.blockMembers('pe:info@acme.com')).toHaveLength(8);
+      expect(await m.index.isStopWord('pe:info@acme.com')).toBe(false);
+      expect(await findRecordsByEmail(redis, m.index.keys.space, 'Info@acme.com')).toHaveLength(8);
+      // past LOOKUP_STORE_CAP the lookup says so instead of finding nobody
+      await redis.hset(m.index.keys.block('pe:info@acme.com'), 'pe:info@acme.com', '*');
+      await expect(findRecordsByEmail(redis, m.index.keys.space, 'info@acme.com')).rejects.toThrow(
+        /more than 1000 records share this email/,
+      );
+    });
+
+    it('turns a list written by the previous script version into a stop word when joined', async () => {
+      const m = new Matcher({ redis, space: space(), defaultCountry: 'AU', blockCap: 3 });
+      await m.observe(hubspot('1', { firstname: 'Ann', lastname: 'Lee', phone: '02 9000 0000' }));
+      const bucket = m.index.keys.block('pt:+61290000000');
+      await redis.hset(bucket, 'pt:+61290000000', ',1,900,901,902,903,');
+      const obs = await m.observeDetailed(
+        hubspot('2', { firstname: 'Bo', lastname: 'Yu', phone: '02 9000 0000' }),
+      );
+      expect(obs.candidates).toHaveLength(0);
+      expect(await m.index.isStopWord('pt:+61290000000')).toBe(true);
+    });
+  });
+
+  describe('when another worker changed a record this matcher wrote before', () => {
+    it('merges into the stored version (the write conflicts and answers with it)', async () => {
+      const s = space();
+      const a = new Matcher({ redis: connectExtra(), space: s });
+      const b = new Matcher({ redis: connectExtra(), space: s });
+      const ref = { tenant: HS, object: 'contact', id: '1' };
+      await a.observe(hubspot('1', { firstname: 'Ann', email: 'ann@x.com' }));
+      await b.observe(hubspot('1', { lastname: 'Lee' }, 'update'));
+      // a's remembered version 1 is stale: its update must still keep b's last name
+      await a.observe(hubspot('1', { city: 'Perth' }, 'update'));
+      const read = await a.index.read(ref);
+      expect(read.status === 'found' && read.indexed.record.f).toEqual({
+        firstname: 'Ann',
+        lastname: 'Lee',
+        email: 'ann@x.com',
+        city: 'Perth',
+      });
+      expect(read.status === 'found' && read.indexed.version).toBe(3);
+      // deleted by b: a's update indexes it afresh, as a read would have found nothing
+      await b.observe(hubspot('1', {}, 'delete'));
+      await a.observe(hubspot('1', { zip: '6000' }, 'update'));
+      const again = await a.index.read(ref);
+      expect(again.status === 'found' && again.indexed.record.f).toEqual({ postcode: '6000' });
+      expect(await a.index.blockMembers('pe:ann@x.com')).toEqual([]);
     });
   });
 

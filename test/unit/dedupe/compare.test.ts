@@ -29,6 +29,47 @@ describe('jaroWinkler', () => {
     expect(jaroWinkler(a, b)).toBeCloseTo(jaroWinkler(b, a), 10);
     expect(jaroWinkler(a, b)).toBeGreaterThan(0.9);
   });
+  it('gives exactly the textbook value on both sides of the short-string fast path (31 chars)', () => {
+    // Textbook Jaro with arrays of flags: what the bit-mask path for short strings must equal.
+    const reference = (x: string, y: string): number => {
+      if (x === y) return 1;
+      if (x.length === 0 || y.length === 0) return 0;
+      const window = Math.max(0, Math.floor(Math.max(x.length, y.length) / 2) - 1);
+      const inX = new Array<boolean>(x.length).fill(false);
+      const inY = new Array<boolean>(y.length).fill(false);
+      let matches = 0;
+      for (let i = 0; i < x.length; i++) {
+        for (let j = Math.max(0, i - window); j <= Math.min(y.length - 1, i + window); j++) {
+          if (!inY[j] && x[i] === y[j]) {
+            inX[i] = inY[j] = true;
+            matches++;
+            break;
+          }
+        }
+      }
+      if (matches === 0) return 0;
+      const xs = [...x].filter((_, i) => inX[i]);
+      const ys = [...y].filter((_, j) => inY[j]);
+      const t = xs.filter((c, i) => c !== ys[i]).length / 2;
+      return (matches / x.length + matches / y.length + (matches - t) / matches) / 3;
+    };
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const word = () => Array.from({ length: 1 + rand(40) }, () => 'abcde'[rand(5)]).join('');
+    let short = 0;
+    for (let k = 0; k < 20_000; k++) {
+      const x = word();
+      // often a near copy, so that there are transpositions and matches at the window's edge
+      const y = rand(2) === 0 ? word() : x.slice(0, rand(x.length + 1)) + word().slice(0, 3);
+      if (x.length <= 31 && y.length <= 31) short++;
+      expect(jaro(x, y)).toBe(reference(x, y));
+    }
+    expect(short).toBeGreaterThan(5_000);
+    expect(short).toBeLessThan(19_000);
+  });
 });
 
 describe('edit distances', () => {
