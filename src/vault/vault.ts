@@ -16,7 +16,7 @@
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { VaultError } from '../errors.js';
 import { LedgerKeys } from '../ledger/keys.js';
-import { AeadError, newDataKey, openWith, sealWith } from './crypto.js';
+import { AeadError, newDataKey, openWith, sealTextBase64url, sealWith } from './crypto.js';
 import type { AeadImpl } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';
 import { decodeVaultEntry } from './plain.js';
@@ -132,13 +132,12 @@ export class RecordVault implements VaultPort {
   }
 
   seal(tenant: string, seq: number, recordKey: string, key: Uint8Array, plain: string): string {
-    const sealed = sealWith(
-      this.impl,
-      key,
-      Buffer.from(plain, 'utf8'),
-      entryAad(tenant, seq, recordKey),
+    const aad = entryAad(tenant, seq, recordKey);
+    if (this.impl === 'node') return SEALED_PREFIX + sealTextBase64url(key, plain, aad);
+    return (
+      SEALED_PREFIX +
+      sealWith(this.impl, key, Buffer.from(plain, 'utf8'), aad).toString('base64url')
     );
-    return SEALED_PREFIX + sealed.toString('base64url');
   }
 
   async open(tenant: string, items: readonly VaultItem[]): Promise<VaultOpenResult[]> {
