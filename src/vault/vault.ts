@@ -13,6 +13,7 @@
  *   `{"fields":…,"v":1}`                            plain (chains written before the vault)
  *   `erased`                                        overwritten by a subject erasure
  */
+import { readFileSync } from 'node:fs';
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { VaultError } from '../errors.js';
 import { LedgerKeys } from '../ledger/keys.js';
@@ -60,6 +61,17 @@ function classifyPlain(stored: string | undefined): VaultOpenResult | undefined 
   }
 }
 
+const CREATE_DATA_KEYS = readFileSync(new URL('lua/createDataKeys-1.lua', import.meta.url), 'utf8');
+type CreateDataKeys = (numKeys: number, ...args: string[]) => Promise<(number | string)[]>;
+
+function createDataKeysCommand(redis: Redis): CreateDataKeys {
+  const commands = redis as unknown as Record<string, CreateDataKeys | undefined>;
+  if (typeof commands['vaultCreateDataKeysV1'] !== 'function') {
+    redis.defineCommand('vaultCreateDataKeysV1', { lua: CREATE_DATA_KEYS });
+  }
+  return (commands['vaultCreateDataKeysV1'] as CreateDataKeys).bind(redis);
+}
+
 /** Unwrapped data keys cached by their wrapped form (a re-keyed record misses the cache). */
 const CACHE_LIMIT = 100_000;
 
@@ -104,30 +116,35 @@ export class RecordVault implements VaultPort {
       }),
     );
     if (missing.length === 0) return out;
-    // New records: HSETNX, so that of two workers creating a key at once one wins and both use it.
-    const k = new LedgerKeys(tenant).dataKeys;
+    // New records: their keys are drawn and wrapped here, and stored in one call (HSETNX each,
+    // createDataKeys-1.lua): of two workers creating a key at once one wins and both use it.
     const fresh = await Promise.all(
       missing.map(async () => {
         const key = newDataKey();
         return { key, wrapped: await this.wrapper.wrap(key) };
       }),
     );
-    const pipe = this.redis.pipeline();
-    missing.forEach((name, i) => pipe.hsetnx(k, name, (fresh[i] as { wrapped: string }).wrapped));
-    const replies = (await pipe.exec()) ?? [];
-    const lost: string[] = [];
-    missing.forEach((name, i) => {
-      const [err, set] = replies[i] ?? [null, 0];
-      if (err) throw err;
-      const f = fresh[i] as { key: Buffer; wrapped: string };
-      if (set === 1) {
-        this.cache.set(f.wrapped, f.key);
-        out.set(name, f.key);
-      } else lost.push(name);
-    });
-    if (lost.length > 0) {
-      for (const [name, key] of await this.keysFor(tenant, lost)) out.set(name, key);
-    }
+    const args: string[] = [];
+    missing.forEach((name, i) => args.push(name, (fresh[i] as { wrapped: string }).wrapped));
+    const replies = await createDataKeysCommand(this.redis)(
+      1,
+      new LedgerKeys(tenant).dataKeys,
+      ...args,
+    );
+    await Promise.all(
+      missing.map(async (name, i) => {
+        const f = fresh[i] as { key: Buffer; wrapped: string };
+        const reply = replies[i];
+        if (reply === 1) {
+          this.cache.set(f.wrapped, f.key);
+          out.set(name, f.key);
+        } else if (typeof reply === 'string') {
+          out.set(name, await this.unwrapCached(reply));
+        } else {
+          throw new VaultError('VAULT_DECRYPT_FAILED', `no data key stored for ${name}`);
+        }
+      }),
+    );
     return out;
   }
 
