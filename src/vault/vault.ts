@@ -108,13 +108,19 @@ export class RecordVault implements VaultPort {
     const out = new Map<string, Uint8Array>();
     const stored = await this.readWrapped(tenant, names);
     const missing: string[] = [];
-    await Promise.all(
-      names.map(async (name, i) => {
-        const wrapped = stored[i];
-        if (wrapped === undefined) missing.push(name);
-        else out.set(name, await this.unwrapCached(wrapped));
-      }),
-    );
+    const unwrapping: Promise<void>[] = [];
+    names.forEach((name, i) => {
+      const wrapped = stored[i];
+      if (wrapped === undefined) {
+        missing.push(name);
+        return;
+      }
+      // Known keys (the common case) without a promise each.
+      const hit = this.cache.get(wrapped);
+      if (hit) out.set(name, hit);
+      else unwrapping.push(this.unwrapCached(wrapped).then((key) => void out.set(name, key)));
+    });
+    await Promise.all(unwrapping);
     if (missing.length === 0) return out;
     // New records: their keys are drawn and wrapped here, and stored in one call (HSETNX each,
     // createDataKeys-1.lua): of two workers creating a key at once one wins and both use it.
