@@ -115,7 +115,10 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buff
   return openWith('node', key, sealed, aad);
 }
 
-/** A fresh random data key (its own copy: the pool it comes from is reused). */
+/** A fresh random data key: its own copy, and its bytes in the pool are zeroed at once. */
 export function newDataKey(): Buffer {
-  return Buffer.from(takeRandom(KEY_BYTES));
+  const drawn = takeRandom(KEY_BYTES);
+  const key = Buffer.from(drawn);
+  drawn.fill(0);
+  return key;
 }
