@@ -1,6 +1,7 @@
 /**
  * Append throughput through the real Ledger.append — validation, canonicalisation, field
- * commitments, hashing, the compare-and-set Lua script and checkpoint signing all included — with
+ * commitments, vault sealing (per-record data keys), hashing, the compare-and-set Lua script and
+ * checkpoint signing all included — with
  * batches of 1, 16 and 128 changes, strictly sequential (await each) and pipelined the way the
  * anchor worker drives it (a window of appends in flight to one tenant).
  *
@@ -11,12 +12,15 @@
  *   @noble/hashes: what the unavoidable per-block hashing costs.
  * Toy and ledger runs are interleaved, repetition by repetition.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import type { AnchorRequest } from '../src/ledger/block.js';
 import { buildBlock, prepareChange } from '../src/ledger/block.js';
 import { canonicalize } from '../src/ledger/canonical.js';
 import { leafHash, sha256, ZERO_HASH_HEX } from '../src/ledger/hash.js';
+import { StaticKeyWrapper } from '../src/vault/key-wrapper.js';
+import { RecordVault } from '../src/vault/vault.js';
 import { contactChange, createTestLedger } from '../test/helpers/ledger.js';
 import { benchTenant } from './chain.js';
 import { cpuRates, createRng, measureUsage, median, runWindow, sink } from './lib.js';
@@ -79,7 +83,10 @@ export const appendBench: Bench = {
     );
     const pool = sampleBlocks(2048, 256).map((b) => b.bytes);
     const ledgerRedis = ctx.connect();
-    const ledger = createTestLedger(ledgerRedis);
+    // With the vault, as main.ts runs the ledger: each block's vault entry is sealed
+    // (AES-256-GCM) under its record's data key, created and wrapped on the record's first change.
+    const vault = new RecordVault(ledgerRedis, new StaticKeyWrapper([randomBytes(32)]));
+    const ledger = createTestLedger(ledgerRedis, undefined, { vault });
     const sizes = SIZES[ctx.quick ? 'quick' : 'full'];
 
     interface Config {

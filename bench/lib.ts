@@ -318,6 +318,9 @@ export function machineInfo(): Record<string, string | number> {
     cpus: cpus.length,
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
     loadavg1: Math.round((os.loadavg()[0] ?? 0) * 100) / 100,
+    // V8's young generation (npm run bench sets 64 MB semi-spaces, as the service runs)
+    semiSpaceMb:
+      Number(/--max-semi-space-size[= ](\d+)/.exec(process.env['NODE_OPTIONS'] ?? '')?.[1]) || 16,
   };
 }
 

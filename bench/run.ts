@@ -139,7 +139,8 @@ async function main(): Promise<number> {
   out(
     `node ${machine['node']}, redis-server ${redisVersion} (private, port ${server.port}, ` +
       `persistence off), ${machine['cpus']} CPUs (${machine['cpuModel']}), ` +
-      `load avg ${machine['loadavg1']}, window ${args.window}`,
+      `load avg ${machine['loadavg1']}, window ${args.window}, ` +
+      `V8 semi-space ${machine['semiSpaceMb']} MB`,
   );
 
   const seconds: Record<string, number> = {};

@@ -28,7 +28,9 @@ export function quoteString(value: string): string {
 }
 
 export function canonicalize(value: unknown): string {
-  segments.length = 0;
+  // The common case, a plain string (most field values and every member name), first.
+  if (typeof value === 'string' && PLAIN_STRING.test(value)) return `"${value}"`;
+  if (segments.length !== 0) segments.length = 0;
   return serialize(value);
 }
 

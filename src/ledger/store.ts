@@ -276,7 +276,7 @@ export class RedisLedgerStore {
       tree.length,
       SEGMENT_SIZE,
     ];
-    for (const b of blocks) args.push(b.bytes, b.idemField, `${b.seq}:${b.hashHex}`, b.vault);
+    for (const b of blocks) args.push(b.encoded, b.idemField, `${b.seq}:${b.hashHex}`, b.vault);
     for (const w of tree) args.push((w.index % TREE_CHUNK_NODES) * HASH_SIZE, w.bytes);
     const command = (this.redis as unknown as { appendBlocksV3: ScriptCommand }).appendBlocksV3;
     const reply = await command.call(this.redis, keys.length, ...keys, ...args);

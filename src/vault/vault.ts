@@ -13,10 +13,11 @@
  *   `{"fields":…,"v":1}`                            plain (chains written before the vault)
  *   `erased`                                        overwritten by a subject erasure
  */
+import { readFileSync } from 'node:fs';
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { VaultError } from '../errors.js';
 import { LedgerKeys } from '../ledger/keys.js';
-import { AeadError, newDataKey, openWith, sealWith } from './crypto.js';
+import { AeadError, newDataKey, openWith, sealTextBase64url, sealWith } from './crypto.js';
 import type { AeadImpl } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';
 import { decodeVaultEntry } from './plain.js';
@@ -60,6 +61,17 @@ function classifyPlain(stored: string | undefined): VaultOpenResult | undefined 
   }
 }
 
+const CREATE_DATA_KEYS = readFileSync(new URL('lua/createDataKeys-1.lua', import.meta.url), 'utf8');
+type CreateDataKeys = (numKeys: number, ...args: string[]) => Promise<(number | string)[]>;
+
+function createDataKeysCommand(redis: Redis): CreateDataKeys {
+  const commands = redis as unknown as Record<string, CreateDataKeys | undefined>;
+  if (typeof commands['vaultCreateDataKeysV1'] !== 'function') {
+    redis.defineCommand('vaultCreateDataKeysV1', { lua: CREATE_DATA_KEYS });
+  }
+  return (commands['vaultCreateDataKeysV1'] as CreateDataKeys).bind(redis);
+}
+
 /** Unwrapped data keys cached by their wrapped form (a re-keyed record misses the cache). */
 const CACHE_LIMIT = 100_000;
 
@@ -96,49 +108,59 @@ export class RecordVault implements VaultPort {
     const out = new Map<string, Uint8Array>();
     const stored = await this.readWrapped(tenant, names);
     const missing: string[] = [];
-    await Promise.all(
-      names.map(async (name, i) => {
-        const wrapped = stored[i];
-        if (wrapped === undefined) missing.push(name);
-        else out.set(name, await this.unwrapCached(wrapped));
-      }),
-    );
+    const unwrapping: Promise<void>[] = [];
+    names.forEach((name, i) => {
+      const wrapped = stored[i];
+      if (wrapped === undefined) {
+        missing.push(name);
+        return;
+      }
+      // Known keys (the common case) without a promise each.
+      const hit = this.cache.get(wrapped);
+      if (hit) out.set(name, hit);
+      else unwrapping.push(this.unwrapCached(wrapped).then((key) => void out.set(name, key)));
+    });
+    await Promise.all(unwrapping);
     if (missing.length === 0) return out;
-    // New records: HSETNX, so that of two workers creating a key at once one wins and both use it.
-    const k = new LedgerKeys(tenant).dataKeys;
+    // New records: their keys are drawn and wrapped here, and stored in one call (HSETNX each,
+    // createDataKeys-1.lua): of two workers creating a key at once one wins and both use it.
     const fresh = await Promise.all(
       missing.map(async () => {
         const key = newDataKey();
         return { key, wrapped: await this.wrapper.wrap(key) };
       }),
     );
-    const pipe = this.redis.pipeline();
-    missing.forEach((name, i) => pipe.hsetnx(k, name, (fresh[i] as { wrapped: string }).wrapped));
-    const replies = (await pipe.exec()) ?? [];
-    const lost: string[] = [];
-    missing.forEach((name, i) => {
-      const [err, set] = replies[i] ?? [null, 0];
-      if (err) throw err;
-      const f = fresh[i] as { key: Buffer; wrapped: string };
-      if (set === 1) {
-        this.cache.set(f.wrapped, f.key);
-        out.set(name, f.key);
-      } else lost.push(name);
-    });
-    if (lost.length > 0) {
-      for (const [name, key] of await this.keysFor(tenant, lost)) out.set(name, key);
-    }
+    const args: string[] = [];
+    missing.forEach((name, i) => args.push(name, (fresh[i] as { wrapped: string }).wrapped));
+    const replies = await createDataKeysCommand(this.redis)(
+      1,
+      new LedgerKeys(tenant).dataKeys,
+      ...args,
+    );
+    await Promise.all(
+      missing.map(async (name, i) => {
+        const f = fresh[i] as { key: Buffer; wrapped: string };
+        const reply = replies[i];
+        if (reply === 1) {
+          this.cache.set(f.wrapped, f.key);
+          out.set(name, f.key);
+        } else if (typeof reply === 'string') {
+          out.set(name, await this.unwrapCached(reply));
+        } else {
+          throw new VaultError('VAULT_DECRYPT_FAILED', `no data key stored for ${name}`);
+        }
+      }),
+    );
     return out;
   }
 
   seal(tenant: string, seq: number, recordKey: string, key: Uint8Array, plain: string): string {
-    const sealed = sealWith(
-      this.impl,
-      key,
-      Buffer.from(plain, 'utf8'),
-      entryAad(tenant, seq, recordKey),
+    const aad = entryAad(tenant, seq, recordKey);
+    if (this.impl === 'node') return SEALED_PREFIX + sealTextBase64url(key, plain, aad);
+    return (
+      SEALED_PREFIX +
+      sealWith(this.impl, key, Buffer.from(plain, 'utf8'), aad).toString('base64url')
     );
-    return SEALED_PREFIX + sealed.toString('base64url');
   }
 
   async open(tenant: string, items: readonly VaultItem[]): Promise<VaultOpenResult[]> {

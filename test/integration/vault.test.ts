@@ -59,6 +59,31 @@ describe('vault', () => {
     });
   });
 
+  describe('when two vaults create the data keys of the same new records at once', () => {
+    it('one key per record wins, both use it, and it is the one stored', async () => {
+      const t = randomTenant();
+      const master = randomBytes(32);
+      const a = new RecordVault(redis, new StaticKeyWrapper([master]));
+      const b = new RecordVault(redis, new StaticKeyWrapper([master]));
+      const names = Array.from({ length: 50 }, (_, i) => `contact/n${i}`);
+      // b already holds keys for the first ten: a must use those, not make new ones.
+      const earlier = await b.keysFor(t, names.slice(0, 10));
+      const [ka, kb] = await Promise.all([a.keysFor(t, names), b.keysFor(t, names.slice(5))]);
+      const stored = await a.readWrapped(t, names);
+      const fresh = new RecordVault(redis, new StaticKeyWrapper([master]));
+      const reread = await fresh.keysFor(t, names);
+      for (const [i, name] of names.entries()) {
+        const key = Buffer.from(ka.get(name) as Uint8Array);
+        expect(key.length).toBe(32);
+        expect(stored[i]).toBeDefined();
+        expect(key.equals(Buffer.from(reread.get(name) as Uint8Array))).toBe(true);
+        if (i < 10) expect(key.equals(Buffer.from(earlier.get(name) as Uint8Array))).toBe(true);
+        if (i >= 5) expect(key.equals(Buffer.from(kb.get(name) as Uint8Array))).toBe(true);
+      }
+      expect(new Set([...ka.values()].map((k) => Buffer.from(k).toString('hex'))).size).toBe(50);
+    });
+  });
+
   it('opens the history with the data key, each value checked against its commitment', async () => {
     const h = await readRecordHistory(ledger.store, tenant, 'contact', 'a', { open });
     expect(h?.ok).toBe(true);

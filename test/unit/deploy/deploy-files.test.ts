@@ -65,7 +65,10 @@ describe('deploy/Dockerfile', () => {
     expect(runtime).toMatch(/^ENV[\s\S]*CRM_LEDGER_MODE=production/m);
     expect(runtime).toMatch(/^STOPSIGNAL SIGTERM$/m);
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/healthz/m);
-    expect(runtime).toMatch(/^ENTRYPOINT \["node", "bin\/crm-ledger.js"\]$/m);
+    // 64 MB semi-spaces, as npm start runs it (docs/benchmarks.md, issue 3).
+    expect(runtime).toMatch(
+      /^ENTRYPOINT \["node", "--max-semi-space-size=64", "bin\/crm-ledger.js"\]$/m,
+    );
   });
 });
 

@@ -276,6 +276,26 @@ describe('block', () => {
         expect(canonicalize(JSON.parse(built.vault))).toBe(built.vault);
       });
 
+      it('sends exactly the UTF-8 of its text, each block its own bytes', () => {
+        // Enough blocks, with multi-byte values, to span several arenas.
+        const blocks = Array.from({ length: 1500 }, (_, i) =>
+          buildBlock(
+            prepareChange({
+              event: contactEvent({ fields: { city: `Zürich ${i} 東京 😀`, n: i } }),
+            }),
+            i,
+            PREV,
+            undefined,
+            ANCHORED_AT,
+          ),
+        );
+        for (const b of blocks) {
+          expect(b.encoded.equals(Buffer.from(b.bytes, 'utf8'))).toBe(true);
+          expect(b.hashHex).toBe(toHex(leafHash(b.encoded, sha256Reference)));
+          expect(canonicalize(JSON.parse(b.bytes))).toBe(b.bytes);
+        }
+      });
+
       it('hashes the block as the RFC 6962 leaf hash of its bytes', () => {
         expect(toHex(built.hash)).toBe(toHex(leafHash(Buffer.from(built.bytes, 'utf8'))));
         expect(built.hashHex).toBe(toHex(built.hash));

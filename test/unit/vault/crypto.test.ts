@@ -3,7 +3,13 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AeadError, openWith, sealWith } from '../../../src/vault/crypto.js';
+import {
+  AeadError,
+  newDataKey,
+  openWith,
+  sealTextBase64url,
+  sealWith,
+} from '../../../src/vault/crypto.js';
 import {
   FileKeyWrapper,
   StaticKeyWrapper,
@@ -27,6 +33,47 @@ describe('AES-256-GCM', () => {
         expect(openWith('noble', key, a, aad).equals(plain)).toBe(true);
         expect(openWith('node', key, b, aad).equals(plain)).toBe(true);
       }
+    });
+  });
+
+  describe('when the fast text path seals (sealTextBase64url)', () => {
+    it('gives the base64url of the reference sealed bytes for the same nonce', () => {
+      const texts = [
+        '',
+        'a',
+        'ab',
+        'abc',
+        '{"fields":{},"v":1}',
+        'é€😀'.repeat(50),
+        'x'.repeat(4097),
+      ];
+      for (const text of texts) {
+        const nonce = randomBytes(12);
+        const fast = sealTextBase64url(key, text, aad, nonce);
+        const ref = sealWith('noble', key, Buffer.from(text, 'utf8'), aad, nonce);
+        expect(fast).toBe(ref.toString('base64url'));
+      }
+    });
+    it('draws a fresh nonce each time, and the reference opens what it sealed', () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 5000; i++) {
+        const sealed = Buffer.from(sealTextBase64url(key, `entry ${i}`, aad), 'base64url');
+        seen.add(sealed.subarray(0, 12).toString('hex'));
+        if (i % 500 === 0) {
+          expect(openWith('noble', key, sealed, aad).toString('utf8')).toBe(`entry ${i}`);
+        }
+      }
+      // 5,000 seals span more than one refill of the random pool.
+      expect(seen.size).toBe(5000);
+    });
+    it('hands out data keys that are distinct and not aliased to the pool', () => {
+      const a = newDataKey();
+      const copy = Buffer.from(a);
+      const keys = new Set([a.toString('hex')]);
+      for (let i = 0; i < 3000; i++) keys.add(newDataKey().toString('hex'));
+      expect(keys.size).toBe(3001);
+      expect(a.equals(copy)).toBe(true);
+      expect(a.length).toBe(32);
     });
   });
 
