@@ -27,20 +27,10 @@ import {
 } from '../src/dedupe/score.js';
 import type { KindParams, MatchParams } from '../src/dedupe/score.js';
 import { generateCompanies, generateSynthetic } from './dedupe-synth.js';
+import { seededRandom } from '../src/util/seeded-random.js';
 
 const BLOCK_CAP = 100;
 const RANDOM_PAIRS = 300_000;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Candidate pairs (earlier, later) sharing a blocking key with one of `prefixes`, in memory. */
 function blockedPairs(
@@ -92,7 +82,7 @@ export function estimateKind(
   isMatch?: (a: number, b: number) => boolean,
 ): { params: KindParams; report: string } {
   const comparisons = comparisonsFor(kind);
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const randomVectors: Int8Array[] = [];
   for (let i = 0; i < RANDOM_PAIRS; i++) {
     const a = Math.floor(random() * profiles.length);

@@ -9,6 +9,7 @@
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { ChainFixture } from './chain.js';
+import { seededRandom } from '../src/util/seeded-random.js';
 
 // ---------------------------------------------------------------------------------------------
 // Clocks and statistics
@@ -46,16 +47,7 @@ export function sink(value: Uint8Array | string | number | object): void {
 }
 
 /** Seeded PRNG (mulberry32): the same record-id sequence on every run. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const createRng = seededRandom;
 
 // ---------------------------------------------------------------------------------------------
 // CPU micro-benchmarks

@@ -19,6 +19,7 @@ import { PROFILE_FIELDS } from './fields.js';
 import type { ProfileField } from './fields.js';
 import { DEFAULT_THRESHOLD, Matcher } from './matcher.js';
 import { parseMatchParams } from './score.js';
+import { seededRandom } from '../util/seeded-random.js';
 
 export interface DedupeOptions {
   id: string;
@@ -61,17 +62,6 @@ export function febrlEntity(id: string): string | undefined {
 
 function pairKey(a: string, b: string): string {
   return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function readRows(file: string): Promise<Record<string, string>[]> {
@@ -157,7 +147,7 @@ export async function runDedupe(
     }
   }
   if (opts.shuffle !== undefined) {
-    const rand = mulberry32(Number(opts.shuffle));
+    const rand = seededRandom(Number(opts.shuffle));
     for (let i = records.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [records[i], records[j]] = [

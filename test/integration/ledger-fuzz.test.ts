@@ -14,21 +14,10 @@ import type { Ledger } from '../../src/ledger/ledger.js';
 import { ChainVerifier } from '../../src/ledger/verifier.js';
 import { HASH_SIZE } from '../../src/ledger/hash.js';
 import { LedgerKeys, TREE_CHUNK_NODES, segmentOf, SEGMENT_SIZE } from '../../src/ledger/keys.js';
+import { seededRandom } from '../../src/util/seeded-random.js';
 
 const MUTATIONS = 10_000;
 const REDIS_MUTATIONS = 200;
-
-/** Deterministic PRNG (mulberry32) so a failure is reproducible from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Mutation {
   target: 'block' | 'tree';
@@ -110,7 +99,7 @@ describe('ChainVerifier fuzz', () => {
 
   it(`detects ${MUTATIONS} random single-byte mutations at the exact first bad seq`, async () => {
     const seed = 20261126;
-    const rand = prng(seed);
+    const rand = seededRandom(seed);
     const missed: string[] = [];
     const counts = { block: 0, tree: 0 };
     for (let i = 0; i < MUTATIONS; i++) {
@@ -128,7 +117,7 @@ describe('ChainVerifier fuzz', () => {
   }, 600_000);
 
   it(`detects ${REDIS_MUTATIONS} mutations written to Redis itself`, async () => {
-    const rand = prng(7);
+    const rand = seededRandom(7);
     const k = new LedgerKeys(tenant);
     for (let i = 0; i < REDIS_MUTATIONS; i++) {
       const m = pickMutation(snap, rand);

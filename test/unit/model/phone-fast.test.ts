@@ -3,18 +3,7 @@ import examples from 'libphonenumber-js/examples.mobile.json';
 import { getCountries, getCountryCallingCode } from 'libphonenumber-js';
 import { FALLBACK, readPhoneFast } from '../../../src/model/phone-fast.js';
 import { readPhoneWithLibrary } from '../../../src/model/phone.js';
-
-/** Seeded PRNG (mulberry32), so that a failure names an input that comes back on every run. */
-function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../../src/util/seeded-random.js';
 
 const COUNTRIES = getCountries();
 
@@ -82,7 +71,7 @@ function generatedCases(): Case[] {
 }
 
 function randomCases(n: number): Case[] {
-  const rng = createRng(20_261_126);
+  const rng = seededRandom(20_261_126);
   const alphabet = '0123456789012345678901234567890123456789  -().+/';
   const defaults = [...COUNTRIES, undefined, 'XX'];
   return Array.from({ length: n }, () => {
