@@ -66,7 +66,9 @@ export type VaultErrorCode =
   | 'MASTER_KEY_UNKNOWN'
   | 'MASTER_KEY_INVALID'
   | 'SUBJECT_NOT_FOUND'
-  | 'SUBJECT_QUERY_INVALID';
+  | 'SUBJECT_QUERY_INVALID'
+  /** an email address shared by too many records for the index to list them (a role account) */
+  | 'EMAIL_TOO_COMMON';
 export class VaultError extends BaseError<VaultErrorCode> {}
 
 export function isCodedError(err: unknown): err is BaseError<string> {

@@ -8,6 +8,7 @@ import type { RedisClient as Redis } from '../redis/connection.js';
 import { BlockingIndex, LOOKUP_STORE_CAP, decodeCandidate, parseRefKey } from './blocking-index.js';
 import type { RecordRef } from './blocking-index.js';
 import { normaliseEmail } from './normalise.js';
+import { VaultError } from '../errors.js';
 
 export interface FoundRecord extends RecordRef {
   source: 'hubspot' | 'salesforce';
@@ -15,7 +16,8 @@ export interface FoundRecord extends RecordRef {
 
 /**
  * Records whose stored profile has this email (after normalisation); [] when it is not one.
- * Throws when the address is on more than LOOKUP_STORE_CAP records (a stop word in the index).
+ * Throws EMAIL_TOO_COMMON when the address is on more than LOOKUP_STORE_CAP records (a stop word
+ * in the index).
  */
 export async function findRecordsByEmail(
   redis: Redis,
@@ -28,7 +30,8 @@ export async function findRecordsByEmail(
   for (const key of [`pe:${normalised}`, `ce:${normalised}`]) {
     // Never a silent "nobody": a subject request must then name the records one by one.
     if (await index.isStopWord(key)) {
-      throw new Error(
+      throw new VaultError(
+        'EMAIL_TOO_COMMON',
         `more than ${LOOKUP_STORE_CAP} records share this email address: the index no longer lists them; find them by tenant, object and id`,
       );
     }

@@ -294,6 +294,9 @@ describe('dedupe index and matcher (Redis)', () => {
       expect(await findRecordsByEmail(redis, m.index.keys.space, 'Info@acme.com')).toHaveLength(8);
       // past LOOKUP_STORE_CAP the lookup says so instead of finding nobody
       await redis.hset(m.index.keys.block('pe:info@acme.com'), 'pe:info@acme.com', '*');
+      await expect(
+        findRecordsByEmail(redis, m.index.keys.space, 'info@acme.com'),
+      ).rejects.toMatchObject({ code: 'EMAIL_TOO_COMMON' });
       await expect(findRecordsByEmail(redis, m.index.keys.space, 'info@acme.com')).rejects.toThrow(
         /more than 1000 records share this email/,
       );

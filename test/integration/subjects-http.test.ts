@@ -39,9 +39,11 @@ let sf: string;
 let app: ReturnType<typeof createApp>;
 let grantedApp: ReturnType<typeof createApp>;
 
+let space: string;
+
 beforeAll(async () => {
   redis = connect();
-  const space = `test-subjects-${randomBytes(4).toString('hex')}`;
+  space = `test-subjects-${randomBytes(4).toString('hex')}`;
   const vault = new RecordVault(redis, new StaticKeyWrapper([randomBytes(32)]));
   ledger = createTestLedger(redis, undefined, { vault });
   hs = randomTenant('hubspot');
@@ -116,6 +118,17 @@ describe('GET /admin/search', () => {
     const extra = await request(app).get(`/admin/search?email=${EMAIL}&x=1`).set(auditor);
     expect(extra.status).toBe(400);
     expect((await request(app).get(`/admin/search?email=${EMAIL}`).set(operator)).status).toBe(403);
+  });
+
+  it('answers 422 EMAIL_TOO_COMMON for an address the index stopped listing (a role account)', async () => {
+    const role = 'info@role-account.example';
+    const index = new Matcher({ redis, space }).index;
+    // What the index stores once more than LOOKUP_STORE_CAP records share the address.
+    await redis.hset(index.keys.block(`pe:${role}`), `pe:${role}`, '*');
+    const res = await request(app).get(`/admin/search?email=${role}`).set(auditor);
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('EMAIL_TOO_COMMON');
+    conforms('/admin/search', 'get', 422, res.body);
   });
 });
 
