@@ -12,7 +12,7 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { parse } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
-import { Redis } from 'ioredis';
+import { createRedis, nodeForKey } from '../redis/connection.js';
 import { startRedisServer } from '../redis/embedded-server.js';
 import type { EmbeddedRedis } from '../redis/embedded-server.js';
 import { PROFILE_FIELDS } from './fields.js';
@@ -200,7 +200,8 @@ export async function runDedupe(
 
   let embedded: EmbeddedRedis | undefined;
   const url = opts.redisUrl ?? (embedded = await startRedisServer({ persistence: 'none' })).url;
-  const redis = new Redis(url, { maxRetriesPerRequest: 3 });
+  // cluster-aware (redis+cluster://…): the space's keys share one hash tag, so one master
+  const redis = createRedis(url, 'cli');
   const space = `cli-${randomBytes(6).toString('hex')}`;
   let out: WriteStream | undefined;
   try {
@@ -287,17 +288,13 @@ export async function runDedupe(
     if (out) await new Promise<void>((resolve) => out!.end(resolve));
     if (opts.redisUrl !== undefined) {
       // a configured Redis: leave nothing behind
+      const pattern = `cl:{dedupe:${space}}:*`;
+      const node = await nodeForKey(redis, pattern);
       let cursor = '0';
       do {
-        const [next, keys] = await redis.scan(
-          cursor,
-          'MATCH',
-          `cl:{dedupe:${space}}:*`,
-          'COUNT',
-          1000,
-        );
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
         cursor = next;
-        if (keys.length > 0) await redis.unlink(...keys);
+        if (keys.length > 0) await node.unlink(...keys);
       } while (cursor !== '0');
     }
     redis.disconnect();

@@ -19,7 +19,9 @@ import type { Ledger } from '../../src/ledger/ledger.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { QUEUE_PREFIX } from '../../src/pipeline/queues.js';
-import { createRedis } from '../../src/redis/connection.js';
+import { createRedis, masterNodes } from '../../src/redis/connection.js';
+import { runDedupe } from '../../src/dedupe/cli.js';
+import { generateSynthetic, writeSynthetic } from '../../bench/dedupe-synth.js';
 import type { RedisClient } from '../../src/redis/connection.js';
 import { signHubspotV3 } from '../../connectors/hubspot/signature.js';
 import { createFileKeyLedger } from '../helpers/ledger.js';
@@ -264,4 +266,19 @@ describe('the pipeline on a 3-master Redis Cluster', () => {
       portals.map((p) => `hubspot:${p}`).sort(),
     );
   }, 240_000);
+
+  it('runs the dedupe CSV command over the cluster URL and leaves none of its keys behind', async () => {
+    const csv = join(dir, 'people.csv');
+    writeSynthetic(generateSynthetic(300, 11), csv);
+    const report = await runDedupe(
+      [csv],
+      { id: 'id', truth: `${csv}.truth.csv`, object: 'contact', redisUrl: cluster.url },
+      () => {},
+    );
+    expect(report.records).toBe(300);
+    expect(report.truth!.f1).toBeGreaterThan(0.9);
+    // Its space is one hash tag, so one master holds every key it wrote, and deleted them.
+    const left = await Promise.all(masterNodes(redis).map((n) => n.keys('cl:{dedupe:cli-*')));
+    expect(left.flat()).toEqual([]);
+  }, 60_000);
 });
