@@ -20,8 +20,21 @@ import { WebhookAlertSink, alertFromAction } from '../policy/alerts.js';
 import type { ChecksHook } from './anchor.worker.js';
 import type { ParsedEvent } from '../../connectors/types.js';
 import { Matcher } from '../dedupe/matcher.js';
+import type { ObservedChange } from '../dedupe/matcher.js';
 import { OWN_ACTOR } from './anchor.worker.js';
 import { ADMIN_RECORD } from './freeze.js';
+
+/** What the duplicate matcher is told of a queued change (its idempotency key names the claim). */
+function observedChange({ event, idempotencyKey }: ParsedEvent): ObservedChange {
+  return {
+    tenant: event.tenant,
+    object: event.object,
+    id: event.recordId,
+    kind: event.kind,
+    fields: event.fields,
+    changeKey: idempotencyKey,
+  };
+}
 
 export interface ChecksOptions {
   /** duplicate matching across the tenants of one identity space; absent: off */
@@ -90,20 +103,11 @@ export async function createChecks(
    * one record keep refusing each other (a burst of edits to a few records slowed anchoring).
    */
   const chains = new Map<string, Promise<unknown>>();
-  const observeInOrder = (m: Matcher, { event, idempotencyKey }: ParsedEvent): Promise<unknown> => {
-    const key = recordOf(event);
+  const observeInOrder = (m: Matcher, parsed: ParsedEvent): Promise<unknown> => {
+    const key = recordOf(parsed.event);
     const run = (chains.get(key) ?? Promise.resolve())
       .catch(() => undefined)
-      .then(() =>
-        m.observe({
-          tenant: event.tenant,
-          object: event.object,
-          id: event.recordId,
-          kind: event.kind,
-          fields: event.fields,
-          changeKey: idempotencyKey,
-        }),
-      );
+      .then(() => m.observe(observedChange(parsed)));
     chains.set(key, run);
     void run
       .finally(() => {
@@ -126,18 +130,7 @@ export async function createChecks(
     const before = Promise.all(
       keys.map((k) => (chains.get(k) ?? Promise.resolve()).catch(() => undefined)),
     );
-    const run = before.then(() =>
-      matcher.observeMany(
-        events.map(({ event, idempotencyKey }) => ({
-          tenant: event.tenant,
-          object: event.object,
-          id: event.recordId,
-          kind: event.kind,
-          fields: event.fields,
-          changeKey: idempotencyKey,
-        })),
-      ),
-    );
+    const run = before.then(() => matcher.observeMany(events.map(observedChange)));
     for (const key of keys) {
       chains.set(key, run);
       void run
