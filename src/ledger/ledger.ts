@@ -217,6 +217,8 @@ export function storeSource(store: RedisLedgerStore, tenant: string): ChainSourc
     readHead: () => store.readHead(tenant),
     readSegment: (n, start) => store.readSegment(tenant, n, start ?? 0),
     readTreeRange: (level, start, end) => store.readTreeRange(tenant, level, start, end),
+    readSegmentWithTree: (n, start, end, topLevel) =>
+      store.readSegmentWithTree(tenant, n, start, end, topLevel),
     readNodes: (refs) => store.readNodes(tenant, refs),
     readBlock: (seq) => store.readBlock(tenant, seq),
     readRecordSeqs: async (recordKey) =>

@@ -32,6 +32,7 @@ import {
   bytesEqual,
 } from './hash.js';
 import { SEGMENT_SIZE, segmentOf } from './keys.js';
+import { hashBytes, KeyTable } from './key-table.js';
 import { newLinkSpans, scanTail, tailOf } from './links.js';
 import {
   assembleProof,
@@ -94,6 +95,16 @@ export interface ChainSource {
   readSegment(n: number, start?: number): Promise<Buffer[]>;
   /** stored nodes [start, end) of a tree level, concatenated; shorter when missing */
   readTreeRange(level: number, start: number, end: number): Promise<Buffer>;
+  /**
+   * Optional: segment n's blocks and the stored nodes of levels 0..topLevel over blocks
+   * [start, end), in one round trip (else readSegment and readTreeRange per level are used).
+   */
+  readSegmentWithTree?(
+    n: number,
+    start: number,
+    end: number,
+    topLevel: number,
+  ): Promise<{ blocks: Buffer[]; levels: Buffer[] }>;
   readNodes(refs: readonly NodeRef[]): Promise<Uint8Array[]>;
   readBlock(seq: number): Promise<Buffer | undefined>;
   /** seqs of a record's blocks as indexed (untrusted: every use is checked) */
@@ -142,16 +153,49 @@ function earliest(a: Failure | undefined, b: Failure | undefined): Failure | und
 }
 
 /**
- * The records of one segment, record j being: `keys[j]` (`<object>/<id>`), the seq of its first
- * block in the segment `firstSeqs[j]`, that block's `recordPrev` (hex chars [64j, 64j+64) of
- * `firstRecordPrevs`) and the hash of its last block in the segment (same span of `lastHashes`).
- * Four values instead of a Map of objects: a worker thread posts them with a few memory copies.
+ * The records of one segment, record j being: its link key (see linkKey; UTF-8 bytes
+ * [keyEnds[j-1], keyEnds[j]) of `keyBytes`, its FNV-1a hash `keyHashes[j]`), the seq of its first
+ * block in the segment `firstSeqs[j]`, that block's `recordPrev` (bytes [64j, 64j+64) of
+ * `firstRecordPrevs`, lower-case hex as stored in the block, or 64 '-' for a value that is not 64
+ * hex characters) and the hash of its last block in the segment (the same span of `lastHashes`,
+ * hex). Typed arrays only, no strings and no Map: a worker thread transfers them without a copy,
+ * and the merge compares and keeps them without making strings.
  */
 export interface SegmentRecords {
-  keys: string[];
-  firstSeqs: number[];
-  firstRecordPrevs: string;
-  lastHashes: string;
+  keyBytes: Uint8Array;
+  keyEnds: Int32Array;
+  keyHashes: Uint32Array;
+  firstSeqs: Float64Array;
+  firstRecordPrevs: Uint8Array;
+  lastHashes: Uint8Array;
+}
+
+/** The buffers of a SegmentRecords, for a worker thread's transfer list. */
+export function segmentRecordBuffers(r: SegmentRecords): ArrayBuffer[] {
+  return [r.keyBytes, r.keyEnds, r.keyHashes, r.firstSeqs, r.firstRecordPrevs, r.lastHashes].map(
+    (a) => a.buffer as ArrayBuffer,
+  );
+}
+
+/**
+ * The key the verifier tells records apart by: the record's `id` and `object` as JSON strings,
+ * exactly the bytes `"<id>","object":"<object>"` of a block in the appender's shape (whose ids and
+ * objects need no escaping), so the fast path takes it from the block in one slice. JSON strings
+ * delimit themselves: two different records never share a key.
+ */
+export function linkKey(id: unknown, object: unknown): string {
+  return `${JSON.stringify(String(id))},"object":${JSON.stringify(String(object))}`;
+}
+
+/** The record key (`<object>/<id>`) of the link key in `bytes[start, end)`. */
+function keyName(bytes: Uint8Array, start: number, end: number): string {
+  return recordKeyOfLinkKey(Buffer.from(bytes.subarray(start, end)).toString('utf8'));
+}
+
+/** `<object>/<id>`, the record key of the store and of messages, for a link key. */
+export function recordKeyOfLinkKey(key: string): string {
+  const r = JSON.parse(`{"id":${key}}`) as { id: string; object: string };
+  return `${r.object}/${r.id}`;
 }
 
 export interface SegmentResult {
@@ -202,6 +246,9 @@ const SPANS = newLinkSpans();
 /** SHA-256 input of an interior node: 0x01 || left || right, filled in place. */
 const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_SIZE);
 NODE_INPUT[0] = RFC6962_NODE_HASH_PREFIX;
+/** What a `recordPrev` that is not 64 lower-case hex characters is kept as: equal to no hash. */
+const NOT_A_LINK = Buffer.from('-'.repeat(64), 'latin1');
+const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Whether `a[aStart, aStart+len)` equals `b[bStart, bStart+len)` (both long enough). */
 function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, len: number) {
@@ -210,20 +257,71 @@ function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number,
   return true;
 }
 
-/**
- * A `recordPrev` as kept in SegmentRecords (64 chars each): itself when it has 64 characters;
- * anything else (a damaged block) becomes 64 characters that equal no hex hash, which is how
- * the original compares too.
- */
-function fixedLink(recordPrev: string): string {
-  return recordPrev.length === 64 ? recordPrev : '-'.repeat(64);
+/** Copies `len` bytes (a loop: cheaper than Buffer#copy's checks for 64 bytes). */
+function copyBytes(
+  from: Uint8Array,
+  fromStart: number,
+  to: Uint8Array,
+  toStart: number,
+  len: number,
+) {
+  for (let i = 0; i < len; i++) to[toStart + i] = from[fromStart + i] as number;
 }
 
-interface SegmentRecord {
-  firstSeq: number;
-  firstRecordPrev: string;
-  /** index in the segment of the record's last block so far */
-  last: number;
+/**
+ * A segment's records while it is checked: record r's link key (in `keys`), first seq, the index
+ * in the segment of its last block so far, and its first block's `recordPrev`, written straight
+ * into the output.
+ */
+class SegmentRecordTable {
+  readonly keys: KeyTable;
+  readonly firstSeqs: Float64Array;
+  readonly last: Int32Array;
+  readonly firstRecordPrevs: Uint8Array;
+
+  constructor(capacity: number) {
+    this.keys = new KeyTable(capacity);
+    this.firstSeqs = new Float64Array(capacity);
+    this.last = new Int32Array(capacity);
+    this.firstRecordPrevs = new Uint8Array(capacity * 64);
+  }
+
+  /**
+   * Adds the record whose key is `key[start, end)`, first seen at block i (seq); its recordPrev
+   * is 64 bytes of `prevBytes` from `at`.
+   */
+  add(
+    key: Uint8Array,
+    start: number,
+    end: number,
+    hash: number,
+    seq: number,
+    i: number,
+    prevBytes: Uint8Array,
+    at: number,
+  ): void {
+    const r = this.keys.add(key, start, end, hash);
+    this.firstSeqs[r] = seq;
+    this.last[r] = i;
+    copyBytes(prevBytes, at, this.firstRecordPrevs, r * 64, 64);
+  }
+
+  records(leavesHexBytes: Uint8Array): SegmentRecords {
+    const n = this.keys.size;
+    const lastHashes = new Uint8Array(n * 64);
+    for (let r = 0; r < n; r++) {
+      copyBytes(leavesHexBytes, (this.last[r] as number) * 64, lastHashes, r * 64, 64);
+    }
+    const keys = this.keys.export();
+    return {
+      keyBytes: keys.bytes,
+      keyEnds: keys.ends,
+      keyHashes: keys.hashes,
+      firstSeqs: this.firstSeqs.slice(0, n),
+      firstRecordPrevs: this.firstRecordPrevs.slice(0, n * 64),
+      lastHashes,
+    };
+  }
 }
 
 /**
@@ -244,16 +342,15 @@ export function verifySegment(
   levels: readonly Buffer[],
 ): SegmentResult {
   let failure: Failure | undefined;
-  const records = new Map<string, SegmentRecord>();
+  const n = Math.min(count, blocks.length);
+  const records = new SegmentRecordTable(n);
   let firstPrev = '';
   const leafFlags = new Uint8Array(count);
   const leaves = levels[0] ?? Buffer.alloc(0);
   const leavesBin = leaves.toString('latin1');
-  const leavesHex = leaves.toString('hex');
-  const leavesHexBytes = Buffer.from(leavesHex, 'latin1');
+  const leavesHexBytes = Buffer.from(leaves.toString('hex'), 'latin1');
   const tenantBytes = Buffer.from(tenant, 'latin1');
   const l = SPANS;
-  const n = Math.min(count, blocks.length);
   /** blocks [0, stoppedAt) passed */
   let stoppedAt = n;
   for (let i = 0; i < n; i++) {
@@ -273,35 +370,34 @@ export function verifySegment(
       break;
     }
     // Fast path: the appender's shape, right seq and tenant, prev = the previous stored leaf.
+    // `prev` is not checked for hex here: it must equal the hex of a stored leaf, or the block
+    // goes the general way.
     const tail = tailOf(bytes);
     if (
       tail >= 0 &&
-      scanTail(bytes, tail, l) &&
+      scanTail(bytes, tail, l, false) &&
       l.seq === seq &&
       l.tenantEnd - l.tenantStart === tenantBytes.length &&
       sameBytes(bytes, l.tenantStart, tenantBytes, 0, tenantBytes.length) &&
       (i === 0 || sameBytes(bytes, l.prev, leavesHexBytes, (i - 1) * 64, 64))
     ) {
+      // Compared with the previous segment's last hash (hex) by the caller: no hex check needed.
       if (i === 0) firstPrev = bytes.toString('latin1', l.prev, l.prev + 64);
-      const recordKey =
-        bytes.toString('latin1', l.objectStart, l.objectEnd) +
-        '/' +
-        bytes.toString('latin1', l.idStart, l.idEnd);
-      const seen = records.get(recordKey);
-      if (!seen) {
-        records.set(recordKey, {
-          firstSeq: seq,
-          firstRecordPrev: bytes.toString('latin1', l.recordPrev, l.recordPrev + 64),
-          last: i,
-        });
+      // `"<id>","object":"<object>"`: the record's link key, where it lies in the block.
+      const keyStart = l.idStart - 1;
+      const keyEnd = l.objectEnd + 1;
+      const hash = hashBytes(bytes, keyStart, keyEnd);
+      const r = records.keys.find(bytes, keyStart, keyEnd, hash);
+      if (r < 0) {
+        records.add(bytes, keyStart, keyEnd, hash, seq, i, bytes, l.recordPrev);
         continue;
       }
-      if (sameBytes(bytes, l.recordPrev, leavesHexBytes, seen.last * 64, 64)) {
-        seen.last = i;
+      if (sameBytes(bytes, l.recordPrev, leavesHexBytes, (records.last[r] as number) * 64, 64)) {
+        records.last[r] = i;
         continue;
       }
     }
-    const checked = checkBlockLinks(tenant, seq, i, bytes, leavesHex, records);
+    const checked = checkBlockLinks(tenant, seq, i, bytes, leavesHexBytes, records);
     if (checked instanceof Failure) {
       failure = checked;
       stoppedAt = i;
@@ -319,7 +415,7 @@ export function verifySegment(
 
   // Tree levels 1..SEGMENT_LEVEL inside the segment: stored node vs hash of stored children.
   let childFlags = leafFlags;
-  let childNodes = leaves;
+  let childNodes: Uint8Array = leaves;
   let top: SegmentResult['top'];
   for (let level = 1; level <= SEGMENT_LEVEL; level++) {
     const width = Math.floor(count / 2 ** level);
@@ -330,7 +426,7 @@ export function verifySegment(
       const explained = childFlags[2 * j] === 1 || childFlags[2 * j + 1] === 1;
       let good = false;
       if (stored.length >= (j + 1) * HASH_SIZE && childNodes.length >= (2 * j + 2) * HASH_SIZE) {
-        childNodes.copy(NODE_INPUT, 1, 2 * j * HASH_SIZE, (2 * j + 2) * HASH_SIZE);
+        copyBytes(childNodes, 2 * j * HASH_SIZE, NODE_INPUT, 1, 2 * HASH_SIZE);
         good = storedBin.startsWith(sha256Latin1(NODE_INPUT), j * HASH_SIZE);
       }
       if (!good) {
@@ -351,24 +447,15 @@ export function verifySegment(
       }
     }
     if (level === SEGMENT_LEVEL && width === 1) {
-      top = { hash: stored.subarray(0, HASH_SIZE), flagged: flags[0] === 1 };
+      // A copy: a view would carry its whole (shared) reply buffer to the main thread.
+      top = { hash: new Uint8Array(stored.subarray(0, HASH_SIZE)), flagged: flags[0] === 1 };
     }
     childFlags = flags;
     childNodes = stored;
   }
-  const out: SegmentRecords = { keys: [], firstSeqs: [], firstRecordPrevs: '', lastHashes: '' };
-  const prevs: string[] = [];
-  const lasts: string[] = [];
-  for (const [key, r] of records) {
-    out.keys.push(key);
-    out.firstSeqs.push(r.firstSeq);
-    prevs.push(r.firstRecordPrev);
-    lasts.push(leavesHex.slice(r.last * 64, r.last * 64 + 64));
-  }
-  out.firstRecordPrevs = prevs.join('');
-  out.lastHashes = lasts.join('');
-  const lastHash = stoppedAt > 0 ? leavesHex.slice((stoppedAt - 1) * 64, stoppedAt * 64) : '';
-  const result: SegmentResult = { lastHash, records: out, firstPrev };
+  const lastHash =
+    stoppedAt > 0 ? leavesHexBytes.toString('latin1', (stoppedAt - 1) * 64, stoppedAt * 64) : '';
+  const result: SegmentResult = { lastHash, records: records.records(leavesHexBytes), firstPrev };
   if (failure) result.failure = failure;
   if (top) result.top = top;
   return result;
@@ -383,8 +470,8 @@ function checkBlockLinks(
   seq: number,
   i: number,
   bytes: Buffer,
-  leavesHex: string,
-  records: Map<string, SegmentRecord>,
+  leavesHexBytes: Buffer,
+  records: SegmentRecordTable,
 ): Failure | string {
   let block: ParsedBlock;
   try {
@@ -410,38 +497,41 @@ function checkBlockLinks(
   if (typeof block.prev !== 'string' || typeof block.recordPrev !== 'string') {
     return new Failure(seq, 'BLOCK_MALFORMED', `block ${seq} lacks prev/recordPrev`);
   }
-  if (i > 0 && block.prev !== leavesHex.slice((i - 1) * 64, i * 64)) {
+  if (i > 0 && block.prev !== leavesHexBytes.toString('latin1', (i - 1) * 64, i * 64)) {
     return new Failure(seq, 'PREV_MISMATCH', `block ${seq} does not link to block ${seq - 1}`);
   }
-  const recordKey = `${String(block.record.object)}/${String(block.record.id)}`;
-  const seen = records.get(recordKey);
-  if (seen) {
-    if (block.recordPrev !== leavesHex.slice(seen.last * 64, seen.last * 64 + 64)) {
+  const key = linkKey(block.record.id, block.record.object);
+  const keyBytes = Buffer.from(key, 'utf8');
+  const hash = hashBytes(keyBytes, 0, keyBytes.length);
+  const link = HEX64.test(block.recordPrev) ? Buffer.from(block.recordPrev, 'latin1') : NOT_A_LINK;
+  const r = records.keys.find(keyBytes, 0, keyBytes.length, hash);
+  if (r >= 0) {
+    if (!sameBytes(link, 0, leavesHexBytes, (records.last[r] as number) * 64, 64)) {
       return new Failure(
         seq,
         'RECORD_LINK_BROKEN',
-        `block ${seq} does not link to the previous block of ${recordKey}`,
+        `block ${seq} does not link to the previous block of ${recordKeyOfLinkKey(key)}`,
       );
     }
-    seen.last = i;
+    records.last[r] = i;
   } else {
-    records.set(recordKey, {
-      firstSeq: seq,
-      firstRecordPrev: fixedLink(block.recordPrev),
-      last: i,
-    });
+    records.add(keyBytes, 0, keyBytes.length, hash, seq, i, link, 0);
   }
   return block.prev;
 }
 
 /** Reads one segment's blocks and the stored tree nodes over it (levels 0..SEGMENT_LEVEL). */
 export async function loadSegment(
-  source: Pick<ChainSource, 'readSegment' | 'readTreeRange'>,
+  source: Pick<ChainSource, 'readSegment' | 'readTreeRange' | 'readSegmentWithTree'>,
   s: number,
   size: number,
 ): Promise<{ blocks: Buffer[]; levels: Buffer[]; start: number; count: number }> {
   const start = s * SEGMENT_SIZE;
   const end = Math.min(size, start + SEGMENT_SIZE);
+  if (source.readSegmentWithTree) {
+    const read = await source.readSegmentWithTree(s, start, end, SEGMENT_LEVEL);
+    return { ...read, start, count: Math.max(0, end - start) };
+  }
   const blocksP = source.readSegment(s, 0);
   const levelsP: Promise<Buffer>[] = [];
   for (let level = 0; level <= SEGMENT_LEVEL; level++) {
@@ -466,6 +556,60 @@ export interface SegmentChecker {
   prefetch: number;
   check(s: number, size: number): Promise<SegmentCheck>;
 }
+
+/**
+ * The hash of each record's last block seen so far, as hex bytes: record link keys map to slots
+ * (KeyTable ids) of one growing byte array, 64 bytes each, so the merge compares and stores links
+ * without making strings; memory is ~64 bytes per record plus its key.
+ */
+class RecordHeads {
+  private readonly keys = new KeyTable(1 << 14);
+  /** 16 int32 (64 hex bytes) per slot: compared and copied a word at a time */
+  private heads = new Int32Array(16 * (1 << 14));
+
+  slot(key: Uint8Array, start: number, end: number, hash: number): number {
+    return this.keys.find(key, start, end, hash);
+  }
+
+  add(key: Uint8Array, start: number, end: number, hash: number): number {
+    const slot = this.keys.add(key, start, end, hash);
+    if ((slot + 1) * 16 > this.heads.length) {
+      const grown = new Int32Array(this.heads.length * 2);
+      grown.set(this.heads);
+      this.heads = grown;
+    }
+    return slot;
+  }
+
+  /** Whether 16 words of `link` from word `at` name the record's last block. */
+  links(slot: number, link: Int32Array, at: number): boolean {
+    const h = this.heads;
+    const base = slot * 16;
+    for (let i = 0; i < 16; i++) if (h[base + i] !== link[at + i]) return false;
+    return true;
+  }
+
+  /** Whether 16 words of `link` from word `at` equal `hash` (16 words). */
+  linksTo(link: Int32Array, at: number, hash: Int32Array): boolean {
+    for (let i = 0; i < 16; i++) if (hash[i] !== link[at + i]) return false;
+    return true;
+  }
+
+  set(slot: number, hashes: Int32Array, at: number): void {
+    const h = this.heads;
+    const base = slot * 16;
+    for (let i = 0; i < 16; i++) h[base + i] = hashes[at + i] as number;
+  }
+}
+
+/** 16 int32 words of a record's 64 hex bytes (arrays made by verifySegment start on a word). */
+function words(bytes: Uint8Array): Int32Array {
+  return bytes.byteOffset % 4 === 0
+    ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)
+    : new Int32Array(bytes.slice().buffer);
+}
+
+const ZERO_HASH_WORDS = words(new Uint8Array(Buffer.from(ZERO_HASH_HEX, 'latin1')));
 
 export class ChainVerifier {
   constructor(
@@ -503,7 +647,7 @@ export class ChainVerifier {
 
     let failure: Failure | undefined;
     let prevHash = ZERO_HASH_HEX;
-    const recordHeads = new Map<string, string>();
+    const recordHeads = new RecordHeads();
     const earlierRecords: { key: string; firstSeq: number; firstRecordPrev: string }[] = [];
     if (segStart > 0) {
       const f = await this.startFrom(segStart, from as TrustedState);
@@ -540,38 +684,52 @@ export class ChainVerifier {
           new Failure(start, 'PREV_MISMATCH', `block ${start} does not link to block ${start - 1}`),
         );
       }
-      const { keys, firstSeqs, firstRecordPrevs, lastHashes } = r.records;
-      for (let j = 0; j < keys.length; j++) {
-        const key = keys[j] as string;
-        const firstSeq = firstSeqs[j] as number;
-        const known = recordHeads.get(key);
-        if (known !== undefined) {
-          if (!firstRecordPrevs.startsWith(known, j * 64)) {
+      const { keyBytes, keyEnds, keyHashes, firstSeqs, firstRecordPrevs } = r.records;
+      const links = words(firstRecordPrevs);
+      const lasts = words(r.records.lastHashes);
+      for (let j = 0; j < keyEnds.length; j++) {
+        const keyStart = j === 0 ? 0 : (keyEnds[j - 1] as number);
+        const keyEnd = keyEnds[j] as number;
+        const hash = keyHashes[j] as number;
+        const at = j * 16;
+        let slot = recordHeads.slot(keyBytes, keyStart, keyEnd, hash);
+        if (slot >= 0) {
+          if (!recordHeads.links(slot, links, at)) {
+            const firstSeq = firstSeqs[j] as number;
             failure = earliest(
               failure,
               new Failure(
                 firstSeq,
                 'RECORD_LINK_BROKEN',
-                `block ${firstSeq} does not link to the previous block of ${key}`,
+                `block ${firstSeq} does not link to the previous block of ${keyName(keyBytes, keyStart, keyEnd)}`,
               ),
             );
           }
-        } else if (!firstRecordPrevs.startsWith(ZERO_HASH_HEX, j * 64)) {
-          const firstRecordPrev = firstRecordPrevs.slice(j * 64, j * 64 + 64);
-          if (segStart > 0) {
-            earlierRecords.push({ key, firstSeq, firstRecordPrev });
-          } else {
-            failure = earliest(
-              failure,
-              new Failure(
+        } else {
+          if (!recordHeads.linksTo(links, at, ZERO_HASH_WORDS)) {
+            const firstSeq = firstSeqs[j] as number;
+            if (segStart > 0) {
+              earlierRecords.push({
+                key: keyName(keyBytes, keyStart, keyEnd),
                 firstSeq,
-                'RECORD_LINK_BROKEN',
-                `block ${firstSeq} links to a missing earlier block of ${key}`,
-              ),
-            );
+                firstRecordPrev: Buffer.from(
+                  firstRecordPrevs.subarray(j * 64, j * 64 + 64),
+                ).toString('latin1'),
+              });
+            } else {
+              failure = earliest(
+                failure,
+                new Failure(
+                  firstSeq,
+                  'RECORD_LINK_BROKEN',
+                  `block ${firstSeq} links to a missing earlier block of ${keyName(keyBytes, keyStart, keyEnd)}`,
+                ),
+              );
+            }
           }
+          slot = recordHeads.add(keyBytes, keyStart, keyEnd, hash);
         }
-        recordHeads.set(key, lastHashes.slice(j * 64, j * 64 + 64));
+        recordHeads.set(slot, lasts, at);
       }
       failure = earliest(failure, r.failure);
       if (r.top) tops.push(r.top);

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { createRedis, isClusterUrl } from '../redis/connection.js';
 import { storeSource } from './ledger.js';
 import { RedisLedgerStore } from './store.js';
-import { loadSegment, verifySegment } from './verifier.js';
+import { loadSegment, segmentRecordBuffers, verifySegment } from './verifier.js';
 import type { WorkerReply, WorkerRequest } from './verify-pool.js';
 
 const { redisUrl } = workerData as { redisUrl: string };
@@ -29,7 +29,8 @@ parentPort?.on('message', (req: WorkerRequest) => {
             : rest,
         },
       };
-      parentPort?.postMessage(reply);
+      // The record arrays are moved, not copied: this thread does not use them again.
+      parentPort?.postMessage(reply, segmentRecordBuffers(rest.records));
     },
     (err: unknown) => {
       parentPort?.postMessage({ id: req.id, error: String(err) } satisfies WorkerReply);

@@ -9,6 +9,8 @@ import { contactChange, createTestLedger, testSigner } from '../helpers/ledger.j
 import { VerifyPool } from '../../src/ledger/verify-pool.js';
 import { LedgerKeys, SEGMENT_SIZE } from '../../src/ledger/keys.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
+import { leafHash, toHex } from '../../src/ledger/hash.js';
+import { rewriteFrom, takeSnapshot, writeSnapshot } from '../helpers/chain-snapshot.js';
 
 let redis: Redis;
 let pool: VerifyPool;
@@ -75,6 +77,33 @@ describe('VerifyPool', () => {
       } finally {
         await redis.lset(key, 0, original);
       }
+    });
+  });
+
+  describe("when a record's first block in a segment names the wrong earlier block", () => {
+    it('both report that block, found by the merge across segments', async () => {
+      const original = await takeSnapshot(plain.store, tenant);
+      const seq = 3 * SEGMENT_SIZE;
+      const own = JSON.parse((original.blocks[seq] as Buffer).toString('utf8')) as {
+        record: { id: string };
+      };
+      // Another record's block from an earlier segment: a real block hash, but not this record's.
+      const other = original.blocks
+        .slice(0, seq)
+        .findLast((b) => !b.toString('utf8').includes(`"id":"${own.record.id}"`)) as Buffer;
+      const forged = rewriteFrom(original, seq, (b) => {
+        b['recordPrev'] = toHex(leafHash(other));
+      });
+      await writeSnapshot(redis, tenant, forged);
+      try {
+        const a = await plain.verify(tenant);
+        expect(a).toMatchObject({ ok: false, firstBadSeq: seq, code: 'RECORD_LINK_BROKEN' });
+        expect(a.ok ? '' : a.reason).toContain(`contact/${own.record.id}`);
+        expect(await pooled.verify(tenant)).toEqual(a);
+      } finally {
+        await writeSnapshot(redis, tenant, original);
+      }
+      expect(await plain.verify(tenant)).toMatchObject({ ok: true, size: 3300 });
     });
   });
 });
