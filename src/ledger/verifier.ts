@@ -32,7 +32,7 @@ import {
   bytesEqual,
 } from './hash.js';
 import { SEGMENT_SIZE, segmentOf } from './keys.js';
-import { hashBytes, KeyTable } from './key-table.js';
+import { hashBytes, KeyTable, RecordHeadTable } from './key-table.js';
 import { newLinkSpans, scanTail, tailOf } from './links.js';
 import {
   assembleProof,
@@ -557,56 +557,17 @@ export interface SegmentChecker {
   check(s: number, size: number): Promise<SegmentCheck>;
 }
 
-/**
- * The hash of each record's last block seen so far, as hex bytes: record link keys map to slots
- * (KeyTable ids) of one growing byte array, 64 bytes each, so the merge compares and stores links
- * without making strings; memory is ~64 bytes per record plus its key.
- */
-class RecordHeads {
-  private readonly keys = new KeyTable(1 << 14);
-  /** 16 int32 (64 hex bytes) per slot: compared and copied a word at a time */
-  private heads = new Int32Array(16 * (1 << 14));
-
-  slot(key: Uint8Array, start: number, end: number, hash: number): number {
-    return this.keys.find(key, start, end, hash);
-  }
-
-  add(key: Uint8Array, start: number, end: number, hash: number): number {
-    const slot = this.keys.add(key, start, end, hash);
-    if ((slot + 1) * 16 > this.heads.length) {
-      const grown = new Int32Array(this.heads.length * 2);
-      grown.set(this.heads);
-      this.heads = grown;
-    }
-    return slot;
-  }
-
-  /** Whether 16 words of `link` from word `at` name the record's last block. */
-  links(slot: number, link: Int32Array, at: number): boolean {
-    const h = this.heads;
-    const base = slot * 16;
-    for (let i = 0; i < 16; i++) if (h[base + i] !== link[at + i]) return false;
-    return true;
-  }
-
-  /** Whether 16 words of `link` from word `at` equal `hash` (16 words). */
-  linksTo(link: Int32Array, at: number, hash: Int32Array): boolean {
-    for (let i = 0; i < 16; i++) if (hash[i] !== link[at + i]) return false;
-    return true;
-  }
-
-  set(slot: number, hashes: Int32Array, at: number): void {
-    const h = this.heads;
-    const base = slot * 16;
-    for (let i = 0; i < 16; i++) h[base + i] = hashes[at + i] as number;
-  }
-}
-
 /** 16 int32 words of a record's 64 hex bytes (arrays made by verifySegment start on a word). */
 function words(bytes: Uint8Array): Int32Array {
   return bytes.byteOffset % 4 === 0
     ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)
     : new Int32Array(bytes.slice().buffer);
+}
+
+/** Whether 16 words of `link` from word `at` equal `hash`. */
+function sameWords(link: Int32Array, at: number, hash: Int32Array): boolean {
+  for (let i = 0; i < 16; i++) if (hash[i] !== link[at + i]) return false;
+  return true;
 }
 
 const ZERO_HASH_WORDS = words(new Uint8Array(Buffer.from(ZERO_HASH_HEX, 'latin1')));
@@ -647,7 +608,7 @@ export class ChainVerifier {
 
     let failure: Failure | undefined;
     let prevHash = ZERO_HASH_HEX;
-    const recordHeads = new RecordHeads();
+    const recordHeads = new RecordHeadTable();
     const earlierRecords: { key: string; firstSeq: number; firstRecordPrev: string }[] = [];
     if (segStart > 0) {
       const f = await this.startFrom(segStart, from as TrustedState);
@@ -692,9 +653,9 @@ export class ChainVerifier {
         const keyEnd = keyEnds[j] as number;
         const hash = keyHashes[j] as number;
         const at = j * 16;
-        let slot = recordHeads.slot(keyBytes, keyStart, keyEnd, hash);
+        let slot = recordHeads.find(keyBytes, keyStart, keyEnd, hash);
         if (slot >= 0) {
-          if (!recordHeads.links(slot, links, at)) {
+          if (!recordHeads.headIs(slot, links, at)) {
             const firstSeq = firstSeqs[j] as number;
             failure = earliest(
               failure,
@@ -706,7 +667,7 @@ export class ChainVerifier {
             );
           }
         } else {
-          if (!recordHeads.linksTo(links, at, ZERO_HASH_WORDS)) {
+          if (!sameWords(links, at, ZERO_HASH_WORDS)) {
             const firstSeq = firstSeqs[j] as number;
             if (segStart > 0) {
               earlierRecords.push({
@@ -729,7 +690,7 @@ export class ChainVerifier {
           }
           slot = recordHeads.add(keyBytes, keyStart, keyEnd, hash);
         }
-        recordHeads.set(slot, lasts, at);
+        recordHeads.setHead(slot, lasts, at);
       }
       failure = earliest(failure, r.failure);
       if (r.top) tops.push(r.top);

@@ -3,7 +3,7 @@
  * same bytes always find the same id, across growth of the arena, the id arrays and the slots.
  */
 import { describe, expect, it } from 'vitest';
-import { hashBytes, KeyTable } from '../../../src/ledger/key-table.js';
+import { hashBytes, KeyTable, RecordHeadTable } from '../../../src/ledger/key-table.js';
 import { linkKey, recordKeyOfLinkKey } from '../../../src/ledger/verifier.js';
 import { seededRandom } from '../../../src/util/seeded-random.js';
 
@@ -73,5 +73,31 @@ describe('link keys', () => {
     expect(linkKey('b/c', 'a')).not.toBe(linkKey('c', 'a/b'));
     expect(linkKey('x","object":"y', 'z')).not.toBe(linkKey('x', 'y","object":"z'));
     expect(recordKeyOfLinkKey(linkKey('x"\u00fc', 'deal'))).toBe('deal/x"\u00fc');
+  });
+});
+
+describe('RecordHeadTable', () => {
+  it('keeps one head per distinct key, found again after growth, and exact under collisions', () => {
+    const table = new RecordHeadTable(4);
+    const head = (n: number) => new Int32Array(16).fill(n);
+    const entries = new Map<string, number>();
+    for (let i = 0; i < 3000; i++) {
+      const b = bytes(`"r${i % 1000}","object":"o${i % 7}"`);
+      // Every fourth key shares one hash: the bytes must tell them apart.
+      const h = i % 4 === 0 ? 99 : hashBytes(b, 0, b.length);
+      const key = `${i % 1000}/${i % 7}/${h}`;
+      let e = table.find(b, 0, b.length, h);
+      if (entries.has(key)) {
+        expect(e).toBe(entries.get(key));
+        expect(table.headIs(e, head(i), 0)).toBe(false);
+      } else {
+        expect(e).toBe(-1);
+        e = table.add(b, 0, b.length, h);
+        entries.set(key, e);
+      }
+      table.setHead(e, head(i), 0);
+      expect(table.headIs(e, head(i), 0)).toBe(true);
+    }
+    expect(table.size).toBe(entries.size);
   });
 });
