@@ -9,6 +9,19 @@
  * never share an id, whatever their hashes.
  */
 
+/** Whether `a[aStart, aStart+len)` equals `b[bStart, bStart+len)` (false when either is short). */
+export function sameBytes(
+  a: Uint8Array,
+  aStart: number,
+  b: Uint8Array,
+  bStart: number,
+  len: number,
+): boolean {
+  if (aStart + len > a.length || bStart + len > b.length) return false;
+  for (let i = 0; i < len; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+  return true;
+}
+
 /** FNV-1a (32-bit) of `b[start, end)`. */
 export function hashBytes(b: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5;
@@ -48,15 +61,7 @@ export class KeyTable {
       if (this.hashes[id] !== hash) continue;
       const kEnd = this.ends[id] as number;
       const kStart = id === 0 ? 0 : (this.ends[id - 1] as number);
-      if (kEnd - kStart !== len) continue;
-      let same = true;
-      for (let i = 0; i < len; i++) {
-        if (this.arena[kStart + i] !== b[start + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return id;
+      if (kEnd - kStart === len && sameBytes(this.arena, kStart, b, start, len)) return id;
     }
   }
 
@@ -154,16 +159,13 @@ export class RecordHeadTable {
     for (let s = hash & this.mask; ; s = (s + 1) & this.mask) {
       const entry = (slots[2 * s + 1] as number) - 1;
       if (entry < 0) return -1;
-      if (slots[2 * s] !== (hash | 0) || this.words[entry + 16] !== len) continue;
-      const at = (entry + 17) * 4;
-      let same = true;
-      for (let i = 0; i < len; i++) {
-        if (this.bytes[at + i] !== b[start + i]) {
-          same = false;
-          break;
-        }
+      if (
+        slots[2 * s] === (hash | 0) &&
+        this.words[entry + 16] === len &&
+        sameBytes(this.bytes, (entry + 17) * 4, b, start, len)
+      ) {
+        return entry;
       }
-      if (same) return entry;
     }
   }
 

@@ -32,7 +32,7 @@ import {
   bytesEqual,
 } from './hash.js';
 import { SEGMENT_SIZE, segmentOf } from './keys.js';
-import { hashBytes, KeyTable, RecordHeadTable } from './key-table.js';
+import { hashBytes, KeyTable, RecordHeadTable, sameBytes } from './key-table.js';
 import { newLinkSpans, scanTail, tailOf } from './links.js';
 import {
   assembleProof,
@@ -249,13 +249,6 @@ NODE_INPUT[0] = RFC6962_NODE_HASH_PREFIX;
 /** What a `recordPrev` that is not 64 lower-case hex characters is kept as: equal to no hash. */
 const NOT_A_LINK = Buffer.from('-'.repeat(64), 'latin1');
 const HEX64 = /^[0-9a-f]{64}$/;
-
-/** Whether `a[aStart, aStart+len)` equals `b[bStart, bStart+len)` (both long enough). */
-function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, len: number) {
-  if (aStart + len > a.length || bStart + len > b.length) return false;
-  for (let i = 0; i < len; i++) if (a[aStart + i] !== b[bStart + i]) return false;
-  return true;
-}
 
 /** Copies `len` bytes (a loop: cheaper than Buffer#copy's checks for 64 bytes). */
 function copyBytes(
