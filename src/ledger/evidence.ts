@@ -1001,7 +1001,7 @@ function verifyCompact(
   } catch (err) {
     return fail(
       'PROOF_INVALID',
-      `block #${last.index} (the newest): not included in the signed tree of size ${cp.size} (${(err as Error).message})`,
+      `block #${last.index}: not included in the signed tree of size ${cp.size} (${(err as Error).message}); it is the bundle's newest block, the one its inclusion proof is for`,
       at(n - 1),
     );
   }
