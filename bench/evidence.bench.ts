@@ -198,7 +198,7 @@ export const evidenceBench: Bench = {
       timing(`evidence_verify_ms_v2_${size}`, 'per-block proofs (v2)', runs.v2, cpu.v2);
     }
     t.note(
-      'target (issue 9): a bundle for a record with 10 changes under 8 KiB (8,192 bytes); verification under 5 ms (median wall time; p99 wall time on a loaded machine is mostly preemption, so the p99 of CPU time is shown too)',
+      'target (issue 9): a bundle for a record with 10 changes under 8 KiB (8,192 bytes); verification under 5 ms (median wall time; on a loaded machine the p99 of wall time includes preemption, so the p99 of CPU time, which also counts GC threads, is shown beside it)',
     );
   },
 };
