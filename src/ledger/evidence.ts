@@ -199,6 +199,27 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
 const leafHex = (text: string): string =>
   toHex(leafHash(new TextEncoder().encode(text), sha256Reference));
 
+/**
+ * The witness key whose cosignature `line` on `body` is (matched by name and key ID), or
+ * undefined when the line is by no key in `witnesses`. Throws the ProofError of a line by a known
+ * key that does not verify (SIGNATURE_INVALID) or does not parse.
+ */
+function cosignerOf(
+  body: string,
+  line: string,
+  witnesses: readonly WitnessVerifier[],
+): WitnessVerifier | undefined {
+  for (const w of witnesses) {
+    try {
+      verifyCosignature(body, line, [w]);
+      return w;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'KEY_UNKNOWN') throw err;
+    }
+  }
+  return undefined;
+}
+
 /** A block as a row, or undefined when it is not a version-1 block of the usual shape. */
 function blockToRow(text: string, columns: RowFields): unknown[] | undefined {
   let block: Record<string, unknown>;
@@ -424,10 +445,11 @@ async function cosignedCheckpoint(
     const keys: string[] = [];
     for (const line of bySize.get(size) ?? []) {
       try {
-        const cosig = verifyCosignature(body, line, witnessKeys);
-        const key = witnessKeys.find((w) => w.name === cosig.name);
-        lines.push(cosig.line);
-        if (key) keys.push(formatWitnessKey(key));
+        const key = cosignerOf(body, line, witnessKeys);
+        if (!key) continue;
+        lines.push(line);
+        const vkey = formatWitnessKey(key);
+        if (!keys.includes(vkey)) keys.push(vkey);
       } catch {
         // a stored cosignature that does not verify with the configured keys is left out
       }
@@ -742,20 +764,22 @@ function openBundleCheckpoint(
   const body = note.slice(0, note.lastIndexOf('\n\n') + 1);
   const lines = note.slice(body.length + 1, -1).split('\n');
   const cosignedBy: string[] = [];
-  const seen = new Set<string>();
+  let cosignatureLines = 0;
   for (const line of new Set(lines)) {
+    let key: WitnessVerifier | undefined;
     try {
-      const cosig = verifyCosignature(body, line, witnesses);
-      const key = witnesses.find((w) => w.name === cosig.name) as WitnessVerifier;
-      const id = `${key.name}+${keyIdHex(key.keyId)}`;
-      if (!seen.has(id)) cosignedBy.push(id);
-      seen.add(id);
+      key = cosignerOf(body, line, witnesses);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       // A witness we hold the key of signed something else: the checkpoint was altered.
       if (code === 'SIGNATURE_INVALID')
         return fail('COSIGNATURE_INVALID', `checkpoint: ${(err as Error).message}`);
+      continue;
     }
+    if (!key) continue;
+    cosignatureLines++;
+    const id = `${key.name}+${keyIdHex(key.keyId)}`;
+    if (!cosignedBy.includes(id)) cosignedBy.push(id);
   }
   return {
     origin: checkpoint.origin,
@@ -764,7 +788,7 @@ function openBundleCheckpoint(
     signedBy,
     cosignedBy,
     witnessKeysFrom: witnessKeys && witnesses.length > 0 ? witnessKeys.from : 'none',
-    uncheckedCosignatures: Math.max(0, checkpoint.unverified - cosignedBy.length),
+    uncheckedCosignatures: Math.max(0, checkpoint.unverified - cosignatureLines),
   };
 }
 

@@ -287,6 +287,23 @@ describe('evidence bundle v3 with witness cosignatures', () => {
     if (r.ok) expect(r.statement).toContain('not proven by this bundle alone');
   });
 
+  it('counts each witness once, and a cosignature by a witness not pinned as unchecked', () => {
+    const second = parseWitnessSignerKey(generateWitnessKey('witness.test/ev2').skey);
+    const secondVkey = formatWitnessKey(witnessVerifierFromSigner(second));
+    const b = structuredClone(cosigned);
+    const body = checkpointBody(b.checkpoint).body;
+    b.checkpoint += cosignCheckpoint(body, second, 1_790_000_100).line + '\n';
+    // The first witness again, a later timestamp: still one witness.
+    b.checkpoint += cosignCheckpoint(body, witness, 1_790_000_200).line + '\n';
+    b.witnessKeys = [...b.witnessKeys!, secondVkey];
+    const both = verifyEvidence(b, [vkey]);
+    expect(both).toMatchObject({ ok: true, uncheckedCosignatures: 0 });
+    if (both.ok) expect(both.cosignedBy).toHaveLength(2);
+    const one = verifyEvidence(b, [vkey], { witnessKeys: [witnessVkey] });
+    expect(one).toMatchObject({ ok: true, uncheckedCosignatures: 1, witnessKeysFrom: 'argument' });
+    if (one.ok) expect(one.cosignedBy).toEqual([witnessVkey.split('+').slice(0, 2).join('+')]);
+  });
+
   it('fails on a changed cosignature', () => {
     const b = structuredClone(cosigned);
     const lines = b.checkpoint.split('\n');
