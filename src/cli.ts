@@ -16,7 +16,8 @@ import { Ledger, checkpointOrigin } from './ledger/ledger.js';
 import { loadSigningKey, loadVerifierKeys, writeKeyPair } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
 import { readRecordHistory } from './ledger/history.js';
-import { buildEvidence, tlogProofs, verifyEvidence } from './ledger/evidence.js';
+import { buildEvidence, buildEvidenceV2, tlogProofs, verifyEvidence } from './ledger/evidence.js';
+import { parseWitnessKeys } from './ledger/cosignature.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import type { VerifyResult } from './ledger/verifier.js';
@@ -408,23 +409,28 @@ async function proveCommand(
   tenant: string,
   object: string,
   id: string,
-  opts: { out?: string; tlogProof?: boolean },
+  opts: { out?: string; tlogProof?: boolean; allProofs?: boolean },
 ): Promise<number> {
   const cfg = config();
   const verifiers = await loadVerifierKeys(cfg.ledger.keyFile);
+  let witnessKeys;
+  try {
+    witnessKeys = parseWitnessKeys(cfg.witnesses.keys);
+  } catch (err) {
+    throw new ExitError(EXIT_USAGE, `CRM_LEDGER_WITNESS_KEYS: ${(err as Error).message}`);
+  }
   const redisInfo = await cliRedisUrl(cfg);
   const redis = createRedis(redisInfo.url, 'cli');
   try {
     const vault = await cliVault(cfg, redis);
-    const bundle = await buildEvidence(
-      new RedisLedgerStore(redis),
-      tenant,
-      object,
-      id,
-      verifiers,
-      undefined,
-      vault ? (t, items) => vault.open(t, items) : undefined,
-    );
+    const store = new RedisLedgerStore(redis);
+    const open = vault
+      ? (t: string, items: Parameters<typeof vault.open>[1]) => vault.open(t, items)
+      : undefined;
+    // Compact (v3) by default; --all-proofs: an inclusion proof for each block (v2).
+    const bundle = opts.allProofs
+      ? await buildEvidenceV2(store, tenant, object, id, verifiers, undefined, open)
+      : await buildEvidence(store, tenant, object, id, verifiers, undefined, open, witnessKeys);
     if (!bundle)
       throw new ExitError(EXIT_USAGE, `no checkpointed blocks for ${object}/${id} in ${tenant}`);
     const text = opts.tlogProof ? tlogProofs(bundle).join('\n') : JSON.stringify(bundle) + '\n';
@@ -442,9 +448,33 @@ async function proveCommand(
 }
 
 /** Offline: reads the bundle and the keys from files or arguments, touches no Redis or network. */
+/** vkeys given as themselves or as files holding one per line (e.g. ledger.key.pub). */
+async function readKeyArguments(flag: string, items: readonly string[]): Promise<string[]> {
+  const keys: string[] = [];
+  for (const k of items) {
+    if (/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(k)) keys.push(k);
+    else {
+      try {
+        keys.push(
+          ...(await readFile(k, 'utf8'))
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l !== ''),
+        );
+      } catch (err) {
+        throw new ExitError(
+          EXIT_USAGE,
+          `${flag} ${k}: not a vkey nor a readable file (${(err as Error).message})`,
+        );
+      }
+    }
+  }
+  return keys;
+}
+
 async function verifyEvidenceCommand(
   file: string,
-  opts: { key?: string[]; json?: boolean },
+  opts: { key?: string[]; witnessKey?: string[]; json?: boolean },
 ): Promise<number> {
   let text: string;
   try {
@@ -452,36 +482,19 @@ async function verifyEvidenceCommand(
   } catch (err) {
     throw new ExitError(EXIT_USAGE, `cannot read ${file}: ${(err as Error).message}`);
   }
-  let keys: string[] | undefined;
-  if (opts.key && opts.key.length > 0) {
-    keys = [];
-    for (const k of opts.key) {
-      // A vkey (name+hex+base64) or a file holding one per line (e.g. ledger.key.pub).
-      if (/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(k)) keys.push(k);
-      else {
-        try {
-          keys.push(
-            ...(await readFile(k, 'utf8'))
-              .split('\n')
-              .map((l) => l.trim())
-              .filter((l) => l !== ''),
-          );
-        } catch (err) {
-          throw new ExitError(
-            EXIT_USAGE,
-            `--key ${k}: not a vkey nor a readable file (${(err as Error).message})`,
-          );
-        }
-      }
-    }
-  }
+  const keys =
+    opts.key && opts.key.length > 0 ? await readKeyArguments('--key', opts.key) : undefined;
+  const witnessKeys =
+    opts.witnessKey && opts.witnessKey.length > 0
+      ? await readKeyArguments('--witness-key', opts.witnessKey)
+      : undefined;
   let input: unknown;
   try {
     input = JSON.parse(text);
   } catch {
     input = undefined;
   }
-  const result = verifyEvidence(input, keys);
+  const result = verifyEvidence(input, keys, witnessKeys ? { witnessKeys } : {});
   if (opts.json) {
     process.stdout.write(JSON.stringify(result) + '\n');
   } else if (result.ok) {
@@ -805,16 +818,20 @@ export function buildProgram(): Command {
   program
     .command('prove <tenant> <object> <id>')
     .description(
-      "write a record's evidence bundle (blocks, inclusion proofs, signed checkpoint, keys) for verify-evidence",
+      "write a record's evidence bundle for verify-evidence: its blocks, the newest block's inclusion proof, the signed and cosigned checkpoint, keys",
     )
     .option('--out <file>', 'write to a file instead of stdout')
-    .option('--tlog-proof', 'print each block as a C2SP tlog-proof instead')
+    .option(
+      '--all-proofs',
+      'an inclusion proof for each block (format v2) instead of the newest only',
+    )
+    .option('--tlog-proof', 'print the proof(s) as C2SP tlog-proofs instead')
     .action(
       async (
         tenant: string,
         object: string,
         id: string,
-        opts: { out?: string; tlogProof?: boolean },
+        opts: { out?: string; tlogProof?: boolean; allProofs?: boolean },
       ) => {
         process.exitCode = await proveCommand(tenant, object, id, opts);
       },
@@ -829,10 +846,17 @@ export function buildProgram(): Command {
       'pin the ledger key (vkey, or a file such as ledger.key.pub); repeatable',
       (v: string, prev: string[] = []) => [...prev, v],
     )
+    .option(
+      '--witness-key <vkey-or-file>',
+      "pin a witness's key to check its cosignature on the checkpoint (else the bundle's own); repeatable",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--json', 'print JSON')
-    .action(async (file: string, opts: { key?: string[]; json?: boolean }) => {
-      process.exitCode = await verifyEvidenceCommand(file, opts);
-    });
+    .action(
+      async (file: string, opts: { key?: string[]; witnessKey?: string[]; json?: boolean }) => {
+        process.exitCode = await verifyEvidenceCommand(file, opts);
+      },
+    );
   program
     .command('resume')
     .description(

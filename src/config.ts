@@ -682,7 +682,7 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_WITNESS_KEYS: {
     default: null,
     description:
-      'Witness verifier keys (C2SP vkeys, comma or space separated) whose checkpoint cosignatures are accepted (crm-ledger witness prints its vkey).',
+      'Witness verifier keys (C2SP vkeys, comma or space separated) whose checkpoint cosignatures are accepted and put into evidence bundles (crm-ledger witness prints its vkey).',
   },
   CRM_LEDGER_WITNESS_QUORUM: {
     default: '1',

@@ -413,6 +413,7 @@ export async function startService(
         store,
         vault,
         verifiers,
+        witnessKeys: witnessKeys(config),
         ...(ledger ? { ledger } : {}),
         ...(config.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {}),
         queue,

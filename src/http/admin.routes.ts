@@ -9,7 +9,7 @@ import { SUBJECT_PAGE_CSP, subjectExportPage } from './subject-page.js';
 import { readConsistencyProof, readRecordHistory } from '../ledger/history.js';
 import type { VaultOpener } from '../ledger/history.js';
 import type { Role } from './admin-auth.js';
-import { buildEvidence } from '../ledger/evidence.js';
+import { buildEvidence, buildEvidenceV2 } from '../ledger/evidence.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { checkpointBody, verifyCosignature } from '../ledger/cosignature.js';
 import type { WitnessVerifier } from '../ledger/cosignature.js';
@@ -295,18 +295,29 @@ export function adminRoutes(deps: AdminDeps): Router {
     res.json(history);
   });
 
-  // One self-contained file for `crm-ledger verify-evidence` (offline, public key only).
+  // One self-contained file for `crm-ledger verify-evidence` (offline, public key only): compact
+  // (v3: the newest block's inclusion proof, the record chain, witness cosignatures) by default,
+  // an inclusion proof for each block (v2) with ?proofs=all.
   router.get('/evidence/:tenant/:object/:id', requireRole('auditor'), async (req, res) => {
-    const { tenant, object, id } = recordParams(req);
-    const bundle = await buildEvidence(
-      deps.verification.store,
-      tenant,
-      object,
-      id,
-      deps.verifierKeys,
-      undefined,
-      valuesAllowed(principalOf(res)?.role, deps.vault) ? deps.vault?.open : NO_VALUES,
-    );
+    const { tenant, object, id } = recordParams(req, ['proofs']);
+    const proofs = req.query['proofs'];
+    if (proofs !== undefined && proofs !== 'all' && proofs !== 'newest')
+      throw new HttpError('QUERY_INVALID', 'proofs must be "newest" or "all"');
+    const open = valuesAllowed(principalOf(res)?.role, deps.vault) ? deps.vault?.open : NO_VALUES;
+    const store = deps.verification.store;
+    const bundle =
+      proofs === 'all'
+        ? await buildEvidenceV2(store, tenant, object, id, deps.verifierKeys, undefined, open)
+        : await buildEvidence(
+            store,
+            tenant,
+            object,
+            id,
+            deps.verifierKeys,
+            undefined,
+            open,
+            deps.witnessKeys,
+          );
     if (!bundle)
       throw new HttpError(
         'RECORD_UNKNOWN',
@@ -586,9 +597,14 @@ export function adminRoutes(deps: AdminDeps): Router {
   return router;
 }
 
-function recordParams(req: Request): { tenant: string; object: string; id: string } {
-  for (const key of Object.keys(req.query))
-    throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+function recordParams(
+  req: Request,
+  allowed: readonly string[] = [],
+): { tenant: string; object: string; id: string } {
+  for (const key of Object.keys(req.query)) {
+    if (!allowed.includes(key))
+      throw new HttpError('QUERY_INVALID', `unknown query parameter "${key}"`);
+  }
   const tenant = tenantSchema.safeParse(req.params['tenant']);
   const object = objectNameSchema.safeParse(req.params['object']);
   const id = recordIdSchema.safeParse(req.params['id']);

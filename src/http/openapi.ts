@@ -179,9 +179,57 @@ export const OPENAPI_DOCUMENT = {
         },
       },
       EvidenceBundle: {
+        description:
+          "An evidence bundle for `crm-ledger verify-evidence` (src/ledger/evidence.ts): format v3 by default (the newest block's inclusion proof, the earlier blocks bound to it by the record chain, the checkpoint with witness cosignatures), format v2 with `proofs=all` (an inclusion proof for each block). `verify-evidence` also reads v1.",
+        oneOf: [
+          { $ref: '#/components/schemas/EvidenceBundleV3' },
+          { $ref: '#/components/schemas/EvidenceBundleV2' },
+        ],
+      },
+      EvidenceBundleV3: {
         type: 'object',
         description:
-          'Format v2 (src/ledger/evidence.ts): blocks as rows, derivable fields left out, proofs as positions in one node table. `crm-ledger verify-evidence` also reads v1.',
+          "Blocks as rows (actor, anchoredAt, eventId, fields, kind, occurredAt, prev, recordPrev, verdicts; hashes base64; v, seq, tenant, record derived), ONE inclusion proof (the newest block's: the inclusion part of a C2SP tlog-proof), the C2SP signed checkpoint with witness cosignature lines, the ledger and witness vkeys.",
+        required: ['format', 'tenant', 'record', 'checkpoint', 'keys', 'proof', 'entries'],
+        additionalProperties: false,
+        properties: {
+          format: { const: 'crm-ledger/evidence@v3' },
+          tenant: { type: 'string' },
+          record: { type: 'object', required: ['object', 'id'] },
+          checkpoint: { type: 'string' },
+          keys: { type: 'array', items: { type: 'string' }, minItems: 1 },
+          witnessKeys: { type: 'array', items: { type: 'string' } },
+          createdAt: { type: 'string' },
+          proof: {
+            type: 'object',
+            required: ['index', 'hashes'],
+            additionalProperties: false,
+            properties: {
+              index: { type: 'integer', minimum: 0 },
+              hashes: { type: 'array', items: { type: 'string' } },
+            },
+          },
+          entries: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'object',
+              required: ['index'],
+              additionalProperties: false,
+              properties: {
+                row: { type: 'array', minItems: 9, maxItems: 9 },
+                block: { type: 'string' },
+                index: { type: 'integer', minimum: 0 },
+                openings: { type: 'object' },
+              },
+            },
+          },
+        },
+      },
+      EvidenceBundleV2: {
+        type: 'object',
+        description:
+          'Blocks as rows, derivable fields left out, an inclusion proof for each block as positions in one node table.',
         required: [
           'format',
           'tenant',
@@ -192,6 +240,7 @@ export const OPENAPI_DOCUMENT = {
           'nodes',
           'entries',
         ],
+        additionalProperties: false,
         properties: {
           format: { const: 'crm-ledger/evidence@v2' },
           tenant: { type: 'string' },
@@ -207,6 +256,7 @@ export const OPENAPI_DOCUMENT = {
             items: {
               type: 'object',
               required: ['index', 'proof'],
+              additionalProperties: false,
               properties: {
                 row: { type: 'array', minItems: 8, maxItems: 8 },
                 block: { type: 'string' },
@@ -363,7 +413,17 @@ export const OPENAPI_DOCUMENT = {
         summary: 'an evidence bundle for crm-ledger verify-evidence (offline)',
         security: [{ bearer: [] }],
         'x-roles': ['admin', 'auditor'],
-        parameters: recordParams,
+        parameters: [
+          ...recordParams,
+          {
+            name: 'proofs',
+            in: 'query',
+            required: false,
+            description:
+              "`newest` (default): format v3, the newest block's inclusion proof and the record chain; `all`: format v2, an inclusion proof for each block.",
+            schema: { enum: ['newest', 'all'] },
+          },
+        ],
         responses: {
           '200': {
             description: 'bundle',

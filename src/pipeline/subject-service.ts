@@ -17,6 +17,7 @@ import { SubjectService } from '../vault/subjects.js';
 import type { RecordVault } from '../vault/vault.js';
 import { purgeQueuedEvents } from './erase-jobs.js';
 import { erasureFlagRequest } from './flags.js';
+import type { WitnessVerifier } from '../ledger/cosignature.js';
 import type { FlagSink } from './flags.js';
 import type { ChangesJob } from './queues.js';
 
@@ -25,6 +26,8 @@ export interface SubjectServiceOptions {
   store: RedisLedgerStore;
   vault: RecordVault;
   verifiers: readonly Verifier[];
+  /** witnesses whose cosignatures go into the evidence bundles */
+  witnessKeys?: readonly WitnessVerifier[];
   /** absent: export only (erasure needs a ledger that appends) */
   ledger?: Ledger;
   /** the dedupe identity space (absent: dedupe off, --email finds nothing) */
@@ -46,6 +49,7 @@ export function createSubjectService(options: SubjectServiceOptions): SubjectSer
     store: options.store,
     vault: options.vault,
     verifierKeys: options.verifiers,
+    ...(options.witnessKeys ? { witnessKeys: options.witnessKeys } : {}),
     ...(options.ledger ? { ledger: options.ledger } : {}),
     ...(dedupeSpace
       ? {

@@ -19,6 +19,7 @@ import { buildEvidence, verifyEvidence } from '../ledger/evidence.js';
 import type { EvidenceBundle } from '../ledger/evidence.js';
 import { formatVerifierKey } from '../ledger/checkpoint.js';
 import type { Verifier } from '../ledger/checkpoint.js';
+import type { WitnessVerifier } from '../ledger/cosignature.js';
 import type { RedisLedgerStore } from '../ledger/store.js';
 import { objectNameSchema, recordIdSchema, tenantSchema } from '../model/change-event.js';
 import type { Verdict } from '../model/verdict.js';
@@ -39,6 +40,8 @@ export interface SubjectDeps {
   /** appends the erasure blocks (absent: erasure is refused; the api role holds no signing key) */
   ledger?: Ledger;
   verifierKeys: readonly Verifier[];
+  /** witnesses whose cosignatures go into the evidence bundles (CRM_LEDGER_WITNESS_KEYS) */
+  witnessKeys?: readonly WitnessVerifier[];
   /** records by email through the dedupe identity (absent: --email finds nothing) */
   findByEmail?: (email: string) => Promise<SubjectRef[]>;
   /** takes the record out of the dedupe index (its normalised profile holds personal values) */
@@ -184,6 +187,7 @@ export class SubjectService {
           this.deps.verifierKeys,
           () => this.now(),
           open,
+          this.deps.witnessKeys,
         )) ?? null;
       const current: Record<string, unknown> = {};
       for (const b of history.blocks) {

@@ -10,14 +10,16 @@
  * Lines are appended whole and fsynced; a torn last line (crash mid-write) is cut off when the
  * copy is opened, so the files only ever hold complete records. In memory the copy keeps the
  * leaf hash of each block (32 bytes), the byte offset of its line (so a range of blocks is read
- * without reading the file: the witness serves ranges to `crm-ledger repair`) and the tree
- * frontier, never the blocks themselves.
+ * without reading the file: the witness serves ranges to `crm-ledger repair`), the tree
+ * frontier, and each record's last block (record key → seq: the witness checks that a new
+ * block's `recordPrev` is that block's leaf hash), never the blocks themselves.
  */
 import { open, mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bytesEqual, leafHash } from '../ledger/hash.js';
 import { appendLeaves, rootFromFrontier } from '../ledger/merkle.js';
 import type { Frontier } from '../ledger/merkle.js';
+import { parseLinks } from '../ledger/verifier.js';
 
 export const META_FILE = 'meta.json';
 export const BLOCKS_FILE = 'blocks.ndjson';
@@ -98,8 +100,21 @@ function parseBlockLine(line: string, expectedSeq: number): CopiedBlock {
   return { seq: expectedSeq, bytes: Buffer.from(parsed.bytes, 'base64'), vault: parsed.vault };
 }
 
+/** `object/id` of a block's record (as the chain verifier keys it), or undefined if unreadable. */
+export function recordKeyOf(bytes: Buffer): string | undefined {
+  try {
+    const { record } = parseLinks(bytes);
+    if (typeof record?.object !== 'string' || typeof record.id !== 'string') return undefined;
+    return `${record.object}/${record.id}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export class WitnessCopy {
   private leaves: Uint8Array[] = [];
+  /** record key → seq of the record's last block in the copy */
+  private lastOfRecord = new Map<string, number>();
   /** offsets[seq]: where block seq's line starts in blocks.ndjson; offsets[size]: the file's end */
   private offsets: number[] = [0];
   private frontier: Frontier = [];
@@ -139,7 +154,12 @@ export class WitnessCopy {
 
   private async load(): Promise<void> {
     const lines = await readLines(join(this.dir, BLOCKS_FILE));
-    const leaves = lines.map((line, seq) => leafHash(parseBlockLine(line, seq).bytes));
+    this.lastOfRecord = new Map();
+    const leaves = lines.map((line, seq) => {
+      const { bytes } = parseBlockLine(line, seq);
+      this.noteRecord(bytes, seq);
+      return leafHash(bytes);
+    });
     this.offsets = [0];
     for (const line of lines) this.pushOffset(line);
     this.leaves = [];
@@ -162,8 +182,23 @@ export class WitnessCopy {
     this.leaves.push(...leaves);
   }
 
+  private noteRecord(bytes: Buffer, seq: number): void {
+    const key = recordKeyOf(bytes);
+    if (key !== undefined) this.lastOfRecord.set(key, seq);
+  }
+
   get size(): number {
     return this.leaves.length;
+  }
+
+  /** Seq of the last block of record `object/id` in the copy (undefined: none yet). */
+  lastBlockOf(recordKey: string): number | undefined {
+    return this.lastOfRecord.get(recordKey);
+  }
+
+  /** Records the copy has seen (each costs one map entry: its key and a seq). */
+  get recordCount(): number {
+    return this.lastOfRecord.size;
   }
 
   leaf(seq: number): Uint8Array | undefined {
@@ -199,6 +234,7 @@ export class WitnessCopy {
     await appendLines(join(this.dir, BLOCKS_FILE), lines);
     for (const line of lines) this.pushOffset(line);
     this.addLeaves(blocks.map((b) => leafHash(b.bytes)));
+    for (const b of blocks) this.noteRecord(b.bytes, b.seq);
   }
 
   async appendCheckpoint(entry: CopiedCheckpoint): Promise<void> {

@@ -6,7 +6,12 @@
  * 1. the checkpoint is signed by the log's pinned key and names this tenant's origin;
  * 2. it extends the last checkpoint the witness accepted: a consistency proof (RFC 9162) from the
  *    last size verifies, and a checkpoint is never smaller than the last one (no rollback);
- * 3. the new blocks it fetched hash, with its own copy of the old ones, to the signed root;
+ * 3. the new blocks it fetched hash, with its own copy of the old ones, to the signed root, and
+ *    each is a chain link: its seq and tenant, its `prev` (the previous block's hash) and its
+ *    `recordPrev` (the hash of the same record's previous block in the log, zero for the record's
+ *    first) — so a cosignature also vouches that every record's history the log's blocks commit
+ *    to is in the log, which is what lets a compact evidence bundle (src/ledger/evidence.ts, one
+ *    inclusion proof for the newest block) stand for per-block proofs;
  * 4. the blocks the service serves now are still the ones in its copy (an audit of a rotating
  *    window of old blocks each round, compared by leaf hash).
  *
@@ -38,6 +43,7 @@ export type WitnessAlertCode =
   | 'CHECKPOINT_INCONSISTENT'
   | 'PROOF_INVALID'
   | 'BLOCKS_MISMATCH'
+  | 'RECORD_LINK_BROKEN'
   | 'BLOCKS_DIFFER';
 
 export class WitnessError extends Error {
@@ -266,24 +272,52 @@ export class Witness {
 
   /**
    * The signed tree is the log's statement; a witness also refuses to vouch for blocks that are
-   * not a chain: each new block names its seq and tenant and links to the previous block's hash.
+   * not a chain: each new block names its seq and tenant and links to the previous block's hash,
+   * and its `recordPrev` is the leaf hash of its record's previous block in the log (the zero
+   * hash for the record's first block). A block whose record link points elsewhere commits to a
+   * record history that is not in the log: RECORD_LINK_BROKEN.
    */
   private checkLinks(fresh: readonly CopiedBlock[], leaves: readonly Uint8Array[]): void {
+    /** records seen among the fresh blocks: key → position in `fresh` of the last one */
+    const pending = new Map<string, number>();
     fresh.forEach((b, i) => {
       const previous = i > 0 ? leaves[i - 1] : this.copy.leaf(b.seq - 1);
-      let ok = false;
+      let links: ReturnType<typeof parseLinks> | undefined;
       try {
-        const links = parseLinks(b.bytes);
-        ok =
-          links.seq === b.seq &&
-          links.tenant === this.options.tenant &&
-          links.prev === (previous ? toHex(previous) : ZERO_HASH_HEX);
+        links = parseLinks(b.bytes);
       } catch {
-        ok = false;
+        links = undefined;
       }
-      if (!ok) {
+      const record = links?.record;
+      if (
+        !links ||
+        links.seq !== b.seq ||
+        links.tenant !== this.options.tenant ||
+        links.prev !== (previous ? toHex(previous) : ZERO_HASH_HEX) ||
+        typeof record?.object !== 'string' ||
+        typeof record.id !== 'string'
+      ) {
         throw new Refusal('BLOCKS_MISMATCH', `block ${b.seq} does not link into the chain`, b.seq);
       }
+      const key = `${record.object}/${record.id}`;
+      const at = pending.get(key);
+      const last = at === undefined ? this.copy.lastBlockOf(key) : undefined;
+      const recordLeaf =
+        at !== undefined ? leaves[at] : last !== undefined ? this.copy.leaf(last) : undefined;
+      const expected = recordLeaf ? toHex(recordLeaf) : ZERO_HASH_HEX;
+      if (links.recordPrev !== expected) {
+        const was = at !== undefined ? fresh[at]?.seq : last;
+        throw new Refusal(
+          'RECORD_LINK_BROKEN',
+          `block ${b.seq} of ${key}: its recordPrev is not ` +
+            (was !== undefined
+              ? `the hash of the record's previous block ${was}`
+              : 'zero (it is the first block of the record in the log)') +
+            ': it commits to a record history that is not in the log',
+          b.seq,
+        );
+      }
+      pending.set(key, i);
     });
   }
 

@@ -152,6 +152,54 @@ describe('crm-ledger verify', () => {
     expect((await cli(['verify-evidence', join(dir, 'missing.json')], offline)).code).toBe(2);
   }, 60_000);
 
+  it('prove is compact by default (the newest proof, the record chain); --all-proofs proves each block', async () => {
+    const tenant = 'hubspot:333';
+    for (let i = 0; i < 3; i++)
+      await ledger.append(tenant, [contactChange(tenant, `o${i}`), contactChange(tenant, 'c')]);
+    const offline = {
+      CRM_LEDGER_REDIS_URL: 'redis://127.0.0.1:1',
+      CRM_LEDGER_DATA_DIR: '/nonexistent',
+    };
+    const key = join(dir, 'ledger.key.pub');
+    const file = join(dir, 'evidence-c.json');
+    expect((await cli(['prove', tenant, 'contact', 'c', '--out', file])).code).toBe(0);
+    const text = await readFile(file, 'utf8');
+    expect(JSON.parse(text)).toMatchObject({
+      format: 'crm-ledger/evidence@v3',
+      proof: { index: 5 },
+    });
+    const ok = await cli(['verify-evidence', file, '--key', key, '--json'], offline);
+    expect(JSON.parse(ok.stdout)).toMatchObject({
+      ok: true,
+      inclusion: 'newest',
+      keysFrom: 'argument',
+      changes: [{ seq: 1 }, { seq: 3 }, { seq: 5 }],
+    });
+    expect((JSON.parse(ok.stdout) as { statement: string }).statement).toContain(
+      'The newest (#5) is included in the log',
+    );
+    // One byte of the middle block (seq 3) changed: its kind.
+    const rows = [...text.matchAll(/"update"/g)].map((m) => m.index);
+    expect(rows).toHaveLength(3);
+    await writeFile(file, text.slice(0, rows[1]) + '"updatf"' + text.slice(rows[1]! + 8));
+    const bad = await cli(['verify-evidence', file, '--key', key], offline);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('FAILED [RECORD_LINK_BROKEN]: block #3:');
+
+    const all = join(dir, 'evidence-c-all.json');
+    expect((await cli(['prove', tenant, 'contact', 'c', '--all-proofs', '--out', all])).code).toBe(
+      0,
+    );
+    const each = await cli(['verify-evidence', all, '--key', key, '--json'], offline);
+    expect(JSON.parse(each.stdout)).toMatchObject({
+      ok: true,
+      format: 'crm-ledger/evidence@v2',
+      inclusion: 'each',
+    });
+    const tlog = await cli(['prove', tenant, 'contact', 'c', '--tlog-proof']);
+    expect(tlog.stdout.split('\n').slice(0, 2)).toEqual(['c2sp.org/tlog-proof@v1', 'index 5']);
+  }, 90_000);
+
   it('backfill re-scans a configured HubSpot and queues a baseline for records the ledger lacks', async () => {
     const hubspot = await startHubspotSandbox();
     try {

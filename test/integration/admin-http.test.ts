@@ -272,8 +272,32 @@ describe('GET /admin/evidence/:tenant/:object/:id', () => {
     const bundle = JSON.parse(res.text) as unknown;
     const keys = await request(app).get('/admin/keys');
     const result = verifyEvidence(bundle, [keys.body.current as string]);
-    expect(result).toMatchObject({ ok: true, treeSize: 3, fromFirstBlock: true });
+    expect(result).toMatchObject({
+      ok: true,
+      treeSize: 3,
+      fromFirstBlock: true,
+      format: 'crm-ledger/evidence@v3',
+      inclusion: 'newest',
+    });
     if (result.ok) expect(result.changes.map((c) => c.seq)).toEqual([0, 2]);
+
+    // ?proofs=all: an inclusion proof for each block (format v2).
+    const all = await request(app)
+      .get(`/admin/evidence/${encodeURIComponent(tenant)}/contact/e1?proofs=all`)
+      .set(auth);
+    expect(all.status).toBe(200);
+    const each = verifyEvidence(JSON.parse(all.text) as unknown, [keys.body.current as string]);
+    expect(each).toMatchObject({ ok: true, format: 'crm-ledger/evidence@v2', inclusion: 'each' });
+    if (each.ok && result.ok) expect(each.changes).toEqual(result.changes);
+    const newest = await request(app)
+      .get(`/admin/evidence/${encodeURIComponent(tenant)}/contact/e1?proofs=newest`)
+      .set(auth);
+    expect(JSON.parse(newest.text)).toMatchObject({ format: 'crm-ledger/evidence@v3' });
+    const bad = await request(app)
+      .get(`/admin/evidence/${encodeURIComponent(tenant)}/contact/e1?proofs=some`)
+      .set(auth);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('QUERY_INVALID');
   });
 
   it('answers 401 without a token, 404 for an unknown record, 400 for malformed parameters', async () => {

@@ -13,6 +13,7 @@ import { connect, randomTenant } from '../helpers/redis.js';
 import { contactChange, createTestLedger } from '../helpers/ledger.js';
 import { createApp } from '../../src/http/app.js';
 import { conforms } from '../helpers/openapi.js';
+import { OPENAPI_DOCUMENT } from '../../src/http/openapi.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { VerificationService } from '../../src/ledger/verification.js';
 import { FileTrustStore } from '../../src/ledger/trust-store.js';
@@ -79,6 +80,10 @@ describe('OpenAPI document', () => {
     ['/admin/records/{tenant}/{object}/{id}', (t: string) => `/admin/records/${t}/contact/o1`],
     ['/admin/evidence/{tenant}/{object}/{id}', (t: string) => `/admin/evidence/${t}/contact/o1`],
     [
+      '/admin/evidence/{tenant}/{object}/{id}',
+      (t: string) => `/admin/evidence/${t}/contact/o1?proofs=all`,
+    ],
+    [
       '/admin/proofs/consistency',
       (t: string) => `/admin/proofs/consistency?tenant=${t}&from=1&to=2`,
     ],
@@ -92,6 +97,27 @@ describe('OpenAPI document', () => {
     const res = await request(app).get(url(tenant)).set(auth);
     expect(res.status).toBe(200);
     conforms(path, 'get', 200, JSON.parse(res.text) as unknown);
+  });
+
+  it('documents the evidence query parameter, and each bundle format matches one schema only', async () => {
+    const doc = OPENAPI_DOCUMENT as unknown as {
+      paths: Record<
+        string,
+        { get: { parameters: { name: string; in: string; schema: unknown }[] } }
+      >;
+    };
+    const params = doc.paths['/admin/evidence/{tenant}/{object}/{id}']!.get.parameters;
+    expect(params.find((p) => p.in === 'query')).toEqual(
+      expect.objectContaining({ name: 'proofs', schema: { enum: ['newest', 'all'] } }),
+    );
+    for (const q of ['', '?proofs=newest', '?proofs=all']) {
+      const res = await request(app).get(`/admin/evidence/${tenant}/contact/o1${q}`).set(auth);
+      const body = JSON.parse(res.text) as { format: string };
+      expect(body.format).toBe(
+        q === '?proofs=all' ? 'crm-ledger/evidence@v2' : 'crm-ledger/evidence@v3',
+      );
+      conforms('/admin/evidence/{tenant}/{object}/{id}', 'get', 200, body);
+    }
   });
 
   it('pages and filters verdicts', async () => {
@@ -143,6 +169,12 @@ describe('OpenAPI document', () => {
         404,
       ],
       ['/admin/evidence/{tenant}/{object}/{id}', 'get', `/admin/evidence/x/contact/o1`, 400],
+      [
+        '/admin/evidence/{tenant}/{object}/{id}',
+        'get',
+        `/admin/evidence/${tenant}/contact/o1?proofs=each`,
+        400,
+      ],
       [
         '/admin/proofs/consistency',
         'get',

@@ -210,6 +210,28 @@ describe('witness', () => {
     });
   });
 
+  describe('when many records change, several times each', () => {
+    it('cosigns round after round, also after reopening its copy (record links from disk)', async () => {
+      const tenant = randomTenant();
+      const batch = (round: number) =>
+        Array.from({ length: 120 }, (_, i) =>
+          contactChange(tenant, `m${(i * 7 + round) % 60}`, { eventId: `m-${round}-${i}` }),
+        );
+      await ledger.append(tenant, batch(0));
+      const witness = await newWitness(tenant, join(dir, 'w-many'));
+      expect(await witness.runOnce()).toMatchObject({ status: 'cosigned', size: 120 });
+      expect(witness.copy.recordCount).toBe(60);
+      await ledger.append(tenant, batch(1));
+      expect(await witness.runOnce()).toMatchObject({ status: 'cosigned', size: 240 });
+      // A restarted witness rebuilds record → last block from its files.
+      const again = await newWitness(tenant, join(dir, 'w-many'));
+      expect(again.copy.recordCount).toBe(60);
+      expect(again.copy.lastBlockOf('contact/m1')).toBe(witness.copy.lastBlockOf('contact/m1'));
+      await ledger.append(tenant, batch(2));
+      expect(await again.runOnce()).toMatchObject({ status: 'cosigned', size: 360 });
+    });
+  });
+
   describe('when the chain spans several segments', () => {
     it('syncs 4,100 blocks, audits them, and repairs a flip in the third segment', async () => {
       const tenant = randomTenant();
@@ -485,6 +507,88 @@ describe('witness', () => {
         firstBadSeq: 2,
       });
       expect(witness.copy.size).toBe(0);
+    });
+
+    it('refuses to cosign a block whose recordPrev commits to a record history not in the log', async () => {
+      const tenant = randomTenant();
+      // Records a0..a3, then a0 and a1 again: block 5 (a1) links to block 1.
+      await send(tenant, 6, 'a');
+      await until(async () => (await ledger.store.latestCheckpoint(tenant))?.size === 6);
+      // An insider with the log key points block 5's record link at a block that is not in the
+      // log (as if a1 had another earlier change), rebuilds the tree and re-signs: every block
+      // still links by `prev`, the tree and the signature are right.
+      const k = new LedgerKeys(tenant);
+      const bytes = await redis.lrangeBuffer(k.segment(0), 0, -1);
+      expect(bytes[5]!.toString('utf8')).toContain('"id":"a1"');
+      bytes[5] = Buffer.from(
+        bytes[5]!
+          .toString('utf8')
+          .replace(/"recordPrev":"[0-9a-f]{64}"/, `"recordPrev":"${'ab'.repeat(32)}"`),
+      );
+      await redis.lset(k.segment(0), 5, bytes[5]);
+      const built = appendLeaves(
+        0,
+        [],
+        bytes.map((b) => leafHash(b)),
+      );
+      for (const w of groupTreeWrites(built.newNodes)) {
+        await redis.setrange(k.treeChunk(w.level, 0), w.index * 32, w.bytes);
+      }
+      const forged = signCheckpoint(
+        { origin: ledger.originFor(tenant), size: 6, rootHash: rootFromFrontier(built.frontier) },
+        logSigner,
+      );
+      await redis.zadd(k.checkpoints, 1e9, forged);
+      const witness = await newWitness(tenant, join(dir, 'w-record-links'));
+      const round = await witness.runOnce();
+      expect(round).toMatchObject({
+        status: 'refused',
+        code: 'RECORD_LINK_BROKEN',
+        firstBadSeq: 5,
+      });
+      if (round.status === 'refused') expect(round.reason).toContain('previous block 1');
+      expect(await ledger.store.readCosignatures(tenant)).toEqual([]);
+      expect(await ledger.store.readFrozen(tenant)).toMatchObject({ code: 'RECORD_LINK_BROKEN' });
+    });
+
+    it("refuses a record's first block in the log that links to an earlier history", async () => {
+      const tenant = randomTenant();
+      await send(tenant, 2, 'a');
+      await until(async () => (await ledger.store.latestCheckpoint(tenant))?.size === 2);
+      const witness = await newWitness(tenant, join(dir, 'w-record-first'));
+      expect(await witness.runOnce()).toMatchObject({ status: 'cosigned', size: 2 });
+      // Block 2 is record b0's first: its recordPrev must be zero, the forger points it at block 0.
+      await ledger.append(tenant, [contactChange(tenant, 'b0')]);
+      const k = new LedgerKeys(tenant);
+      const bytes = await redis.lrangeBuffer(k.segment(0), 0, -1);
+      const leaf0 = Buffer.from(leafHash(bytes[0]!)).toString('hex');
+      bytes[2] = Buffer.from(
+        bytes[2]!.toString('utf8').replace(/"recordPrev":"0{64}"/, `"recordPrev":"${leaf0}"`),
+      );
+      await redis.lset(k.segment(0), 2, bytes[2]);
+      const built = appendLeaves(
+        0,
+        [],
+        bytes.map((b) => leafHash(b)),
+      );
+      for (const w of groupTreeWrites(built.newNodes)) {
+        await redis.setrange(k.treeChunk(w.level, 0), w.index * 32, w.bytes);
+      }
+      await redis.zadd(
+        k.checkpoints,
+        1e9,
+        signCheckpoint(
+          { origin: ledger.originFor(tenant), size: 3, rootHash: rootFromFrontier(built.frontier) },
+          logSigner,
+        ),
+      );
+      const round = await witness.runOnce();
+      expect(round).toMatchObject({
+        status: 'refused',
+        code: 'RECORD_LINK_BROKEN',
+        firstBadSeq: 2,
+      });
+      if (round.status === 'refused') expect(round.reason).toContain('zero');
     });
 
     it('refuses a checkpoint signed by another key', async () => {
