@@ -11,8 +11,10 @@
  * - chain:   prepare + build + seal of one change, as the appender runs them.
  *
  * Raw baseline, same run: canonicalize + SHA-256 of the same ~1 KB block (append.bench.ts's
- * "raw CPU"). Every figure is interleaved with the others (lib.ts cpuRates) and printed as
- * µs per block and as a multiple of the baseline.
+ * "raw CPU"). Every figure is interleaved with the others, repetition by repetition, and printed
+ * as µs per block and as a multiple of the baseline. Time is this process's CPU time
+ * (process.cpuUsage, GC threads included), not wall time: on a shared machine a descheduled
+ * thread would otherwise count as slow code.
  */
 import { randomBytes } from 'node:crypto';
 import { Command, Redis } from 'ioredis';
@@ -23,11 +25,48 @@ import { leafHash, sha256 } from '../src/ledger/hash.js';
 import { StaticKeyWrapper } from '../src/vault/key-wrapper.js';
 import { RecordVault } from '../src/vault/vault.js';
 import { contactChange } from '../test/helpers/ledger.js';
-import { cpuRates, out, sink } from './lib.js';
+import { median, out, sink } from './lib.js';
 import { ANCHORED_AT, SAMPLE_TENANT, sampleBlock } from './samples.js';
 
 const POOL = 4096;
 const BATCH = 128;
+
+/** CPU seconds (user + system, all threads) of `n` calls of `fn`. */
+function cpuLoop(fn: () => void, n: number): number {
+  const start = process.cpuUsage();
+  for (let i = 0; i < n; i++) fn();
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
+}
+
+/**
+ * Calls per CPU second of each function, interleaved: each repetition runs every function for
+ * ~minMs of CPU in turn. Median per function.
+ */
+function cpuTimeRates<K extends string>(
+  fns: Record<K, () => void>,
+  opts: { minMs: number; reps: number },
+): Record<K, number> {
+  const names = Object.keys(fns) as K[];
+  const counts = {} as Record<K, number>;
+  for (const name of names) {
+    let n = 1;
+    for (;;) {
+      const s = cpuLoop(fns[name], n);
+      if (s * 1000 >= opts.minMs / 4) break;
+      n *= 2;
+    }
+    counts[name] = n * 4;
+    cpuLoop(fns[name], counts[name]); // warm-up at full length
+  }
+  const rates = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
+  for (let r = 0; r < opts.reps; r++) {
+    for (const name of names) rates[name].push(counts[name] / cpuLoop(fns[name], counts[name]));
+  }
+  const result = {} as Record<K, number>;
+  for (const name of names) result[name] = median(rates[name]);
+  return result;
+}
 
 function main(): void {
   const quick = process.argv.includes('--quick');
@@ -62,7 +101,7 @@ function main(): void {
 
   let i = 0;
   let e = 0;
-  const rates = cpuRates(
+  const rates = cpuTimeRates(
     {
       raw: () => sink(leafHash(Buffer.from(canonicalize(object), 'utf8'), sha256)),
       prepare: () => sink(prepareChange(requests[i++ & (POOL - 1)] as AnchorRequest)),
