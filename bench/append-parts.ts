@@ -8,7 +8,10 @@
  * - seal:    RecordVault.sealBytes of the block's vault entry (AES-256-GCM, base64url, stored form);
  * - encode:  ioredis's encoding of the appendBlocks command for a batch of 128 built blocks
  *            (Command#toWritable, what the client does before writing to the socket), per block;
- * - chain:   prepare + build + seal of one change, as the appender runs them.
+ * - chain:   prepare + build + seal of one change, as the appender runs them;
+ * - clone to / from a worker: v8.serialize + deserialize (what postMessage does) of a batch of 128
+ *            requests, and of their prepared changes with the arena bytes copied out, per change:
+ *            what moving prepareChange to worker threads would add.
  *
  * Raw baseline, same run: canonicalize + SHA-256 of the same ~1 KB block (append.bench.ts's
  * "raw CPU"). Every figure is interleaved with the others, repetition by repetition, and printed
@@ -17,6 +20,7 @@
  * thread would otherwise count as slow code.
  */
 import { randomBytes } from 'node:crypto';
+import { deserialize, serialize } from 'node:v8';
 import { Command, Redis } from 'ioredis';
 import type { AnchorRequest, BuiltBlock, PreparedChange } from '../src/ledger/block.js';
 import { buildBlock, prepareChange } from '../src/ledger/block.js';
@@ -98,6 +102,21 @@ function main(): void {
   };
   const batches = Array.from({ length: POOL / BATCH }, (_, i) => batchArgs(i * BATCH));
   const { object } = sampleBlock();
+  const toWorker = requests.slice(0, BATCH);
+  const fromWorker = prepared.slice(0, BATCH).map((p) => ({
+    event: p.event,
+    idemField: p.idemField,
+    recordKey: p.recordKey,
+    verdicts: p.verdicts,
+    // slices of a shared arena cannot be transferred one by one: they would be copied
+    vault: new Uint8Array(p.vault),
+    canon: {
+      head: new Uint8Array(p.canon.head),
+      mid: new Uint8Array(p.canon.mid),
+      tail1: new Uint8Array(p.canon.tail1),
+      tail2: new Uint8Array(p.canon.tail2),
+    },
+  }));
 
   let i = 0;
   let e = 0;
@@ -135,6 +154,8 @@ function main(): void {
         );
         sink(vault.sealBytes(SAMPLE_TENANT, b.seq, b.recordKey, key, b.vault));
       },
+      cloneTo: () => sink(deserialize(serialize(toWorker)) as object),
+      cloneFrom: () => sink(deserialize(serialize(fromWorker)) as object),
     },
     opts,
   );
@@ -149,6 +170,8 @@ function main(): void {
   row('RecordVault.sealBytes', us(rates.seal));
   row(`ioredis command encoding (batch ${BATCH})`, us(rates.encode, BATCH));
   row('prepare + build + seal', us(rates.chain));
+  row(`clone to a worker (batch ${BATCH} requests)`, us(rates.cloneTo, BATCH));
+  row(`clone back (batch ${BATCH} prepared changes)`, us(rates.cloneFrom, BATCH));
   redis.disconnect();
 }
 
