@@ -7,7 +7,7 @@
  * the record's vault entry.
  */
 import { randomBytes } from 'node:crypto';
-import { canonicalize } from './canonical.js';
+import { canonicalize, sortedKeys } from './canonical.js';
 import {
   COMMITMENT_TAG,
   commitment,
@@ -158,7 +158,7 @@ export function prepareChange(
   const key = request.idempotencyKey ?? defaultIdempotencyKey(event);
 
   // Field commitments and the vault entry, in canonical (JCS) member order.
-  const names = Object.keys(event.fields).sort();
+  const names = sortedKeys(event.fields);
   let fieldsJson = '{';
   let vaultFields = '{';
   // UTF-16 length of the names' and values' canonical text: UTF-8 takes at most 3 bytes per
