@@ -317,16 +317,17 @@ export const vaultBench: Bench = {
     const bareShapes = { hubspot: bare(shapes.hubspot), salesforce: bare(shapes.salesforce) };
     const key = randomBytes(32);
     const aad = entryAad(SAMPLE_TENANT, 123_456, 'contact/c1');
-    // What the appender calls: RecordVault.seal on the entry text (AAD built, sealed, encoded).
+    // What the appender calls: RecordVault.sealBytes on the entry's bytes (AAD built, sealed,
+    // encoded into the stored form's bytes).
     const sealer = new RecordVault(ctx.admin, new StaticKeyWrapper([randomBytes(32)]));
     const texts = {
       hubspot: shapes.hubspot.map((r) => prepareChange(r).vault),
       salesforce: shapes.salesforce.map((r) => prepareChange(r).vault),
     };
     const plains = {
-      hubspot: shapes.hubspot.map((r) => Buffer.from(prepareChange(r).vault, 'utf8')),
-      salesforce: shapes.salesforce.map((r) => Buffer.from(prepareChange(r).vault, 'utf8')),
-      contact: shapes.contact.map((r) => Buffer.from(prepareChange(r).vault, 'utf8')),
+      hubspot: shapes.hubspot.map((r) => Buffer.from(prepareChange(r).vault)),
+      salesforce: shapes.salesforce.map((r) => Buffer.from(prepareChange(r).vault)),
+      contact: shapes.contact.map((r) => Buffer.from(prepareChange(r).vault)),
     };
     let k = 0;
     const pick = <T>(xs: readonly T[]): T => xs[k++ % xs.length] as T;
@@ -338,9 +339,11 @@ export const vaultBench: Bench = {
         bareHubspot: () => sink(prepareChange(pick(bareShapes.hubspot))),
         bareSalesforce: () => sink(prepareChange(pick(bareShapes.salesforce))),
         sealHubspot: () =>
-          sink(sealer.seal(SAMPLE_TENANT, 123_456, 'contact/1001', key, pick(texts.hubspot))),
+          sink(sealer.sealBytes(SAMPLE_TENANT, 123_456, 'contact/1001', key, pick(texts.hubspot))),
         sealSalesforce: () =>
-          sink(sealer.seal(SAMPLE_TENANT, 123_456, 'contact/1001', key, pick(texts.salesforce))),
+          sink(
+            sealer.sealBytes(SAMPLE_TENANT, 123_456, 'contact/1001', key, pick(texts.salesforce)),
+          ),
         sealNode: () => sink(sealWith('node', key, pick(plains.contact), aad)),
         sealNoble: () => sink(sealWith('noble', key, pick(plains.contact), aad)),
       },

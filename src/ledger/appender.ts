@@ -227,7 +227,7 @@ export class ChainAppender {
       if (this.vault && dataKeys && !isErasureMarker(change)) {
         // Sealed here, where the seq is known: the entry's associated data binds it to this block.
         const key = dataKeys.get(change.recordKey) as Uint8Array;
-        block.vault = this.vault.seal(this.tenant, seq, change.recordKey, key, block.vault);
+        block.vault = this.vault.sealBytes(this.tenant, seq, change.recordKey, key, block.vault);
       }
       built.push(block);
       cache.set(change.recordKey, { seq, hash: block.hashHex });

@@ -17,7 +17,14 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { VaultError } from '../errors.js';
 import { LedgerKeys } from '../ledger/keys.js';
-import { AeadError, newDataKey, openWith, sealTextBase64url, sealWith } from './crypto.js';
+import {
+  AeadError,
+  newDataKey,
+  openWith,
+  sealTextBase64url,
+  sealToBase64urlBytes,
+  sealWith,
+} from './crypto.js';
 import type { AeadImpl } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';
 import { decodeVaultEntry } from './plain.js';
@@ -160,6 +167,22 @@ export class RecordVault implements VaultPort {
     return (
       SEALED_PREFIX +
       sealWith(this.impl, key, Buffer.from(plain, 'utf8'), aad).toString('base64url')
+    );
+  }
+
+  /** `seal` from and to bytes: the entry's UTF-8 in, its stored form (`ev1.…`) out. */
+  sealBytes(
+    tenant: string,
+    seq: number,
+    recordKey: string,
+    key: Uint8Array,
+    plain: Uint8Array,
+  ): Buffer {
+    const aad = entryAad(tenant, seq, recordKey);
+    if (this.impl === 'node') return sealToBase64urlBytes(key, plain, aad, SEALED_PREFIX);
+    return Buffer.from(
+      SEALED_PREFIX + sealWith(this.impl, key, plain, aad).toString('base64url'),
+      'latin1',
     );
   }
 

@@ -89,6 +89,41 @@ function build(req: AnchorRequest = request(), recordPrev?: string): BuiltBlock 
 
 type ParsedBlock = { fields: Record<string, string> } & Record<string, unknown>;
 const parseBlock = (built: BuiltBlock): ParsedBlock => JSON.parse(built.bytes) as ParsedBlock;
+const utf8 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
+
+/**
+ * The block's canonical text made the reference way, independently of buildBlock's byte assembly:
+ * the block object from the event and the links, through canonicalize. The commitments are taken
+ * from the built block (their salts are random); the vault entry is checked to open them.
+ */
+function referenceBlockText(
+  event: ChangeEvent,
+  built: BuiltBlock,
+  links: { prev: string; recordPrev: string; anchoredAt: string },
+  verdicts: unknown[] = [],
+): string {
+  const fields = parseBlock(built).fields;
+  const entry = decodeVaultEntry(built.vault);
+  for (const [name, c] of Object.entries(fields)) {
+    const opening = entry.fields[name];
+    expect(opening && commitmentMatches(c, opening.salt, opening.value)).toBe(true);
+  }
+  return canonicalize({
+    v: 1,
+    seq: built.seq,
+    tenant: event.tenant,
+    prev: links.prev,
+    recordPrev: links.recordPrev,
+    record: { object: event.object, id: event.recordId },
+    eventId: event.eventId,
+    kind: event.kind,
+    actor: event.actor,
+    occurredAt: event.occurredAt,
+    anchoredAt: links.anchoredAt,
+    fields,
+    verdicts,
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -273,27 +308,41 @@ describe('block', () => {
 
       it('writes canonical JSON bytes', () => {
         expect(canonicalize(JSON.parse(built.bytes))).toBe(built.bytes);
-        expect(canonicalize(JSON.parse(built.vault))).toBe(built.vault);
+        expect(canonicalize(JSON.parse(utf8(built.vault)))).toBe(utf8(built.vault));
       });
 
-      it('sends exactly the UTF-8 of its text, each block its own bytes', () => {
-        // Enough blocks, with multi-byte values, to span several arenas.
-        const blocks = Array.from({ length: 1500 }, (_, i) =>
+      it('sends exactly the UTF-8 of the canonical block, each block its own bytes', () => {
+        // Enough blocks, with multi-byte values (also in the actor, before the first link, and
+        // in the tenant, after the last), to span several arenas of prepared and block bytes.
+        const events = Array.from({ length: 1500 }, (_, i) =>
+          contactEvent({
+            fields: { city: `Zürich ${i} 東京 😀`, n: i, note: 'é'.repeat(i % 700) },
+            actor: { type: 'user', id: `hubspot:user:${i}`, name: `Zoë ${'東'.repeat(i % 5)}` },
+            eventId: `evt-${i}-ü`,
+          }),
+        );
+        const blocks = events.map((event, i) =>
           buildBlock(
-            prepareChange({
-              event: contactEvent({ fields: { city: `Zürich ${i} 東京 😀`, n: i } }),
-            }),
-            i,
+            prepareChange({ event }),
+            i * 9973,
             PREV,
-            undefined,
+            i % 2 === 0 ? undefined : 'cd'.repeat(32),
             ANCHORED_AT,
           ),
         );
-        for (const b of blocks) {
-          expect(b.encoded.equals(Buffer.from(b.bytes, 'utf8'))).toBe(true);
-          expect(b.hashHex).toBe(toHex(leafHash(b.encoded, sha256Reference)));
-          expect(canonicalize(JSON.parse(b.bytes))).toBe(b.bytes);
-        }
+        blocks.forEach((b, i) => {
+          const event = events[i] as ChangeEvent;
+          const text = referenceBlockText(event, b, {
+            prev: PREV,
+            recordPrev: i % 2 === 0 ? ZERO_HASH_HEX : 'cd'.repeat(32),
+            anchoredAt: ANCHORED_AT,
+          });
+          expect(b.encoded.equals(Buffer.from(text, 'utf8'))).toBe(true);
+          expect(b.bytes).toBe(text);
+          expect(b.hashHex).toBe(toHex(leafHash(Buffer.from(text, 'utf8'), sha256Reference)));
+          expect(toHex(b.hash)).toBe(b.hashHex);
+          expect(canonicalize(JSON.parse(utf8(b.vault)))).toBe(utf8(b.vault));
+        });
       });
 
       it('hashes the block as the RFC 6962 leaf hash of its bytes', () => {
@@ -364,7 +413,7 @@ describe('block', () => {
         for (const value of Object.values(event.fields)) {
           if (typeof value === 'string') expect(built.bytes).not.toContain(value);
         }
-        expect(built.vault).toContain('ada.lovelace@example.com');
+        expect(utf8(built.vault)).toContain('ada.lovelace@example.com');
       });
     });
 
@@ -439,7 +488,7 @@ describe('block', () => {
 
     describe('when the vault entry is untouched', () => {
       it('opens every field as verified, from a string or from bytes', () => {
-        for (const entry of [fresh(), decodeVaultEntry(Buffer.from(built.vault, 'utf8'))]) {
+        for (const entry of [fresh(), decodeVaultEntry(utf8(built.vault))]) {
           const opened = openFields(commitments, entry);
           expect(Object.keys(opened).sort()).toEqual(Object.keys(commitments).sort());
           for (const [name, { value, verified }] of Object.entries(opened)) {
@@ -612,7 +661,14 @@ describe('buildBlock canonical assembly', () => {
           verdicts,
         });
         expect(Object.keys(block['fields'] as object).sort()).toEqual(Object.keys(fields).sort());
-        expect(canonicalize(JSON.parse(built.vault))).toBe(built.vault);
+        expect(canonicalize(JSON.parse(utf8(built.vault)))).toBe(utf8(built.vault));
+        const text = referenceBlockText(
+          change.event,
+          built,
+          { prev, recordPrev: recordPrev ?? ZERO_HASH_HEX, anchoredAt: '2026-11-26T10:00:01.000Z' },
+          verdicts,
+        );
+        expect(built.encoded.equals(Buffer.from(text, 'utf8'))).toBe(true);
       }
     });
   });

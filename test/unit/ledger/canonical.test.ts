@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.js';
 import type { InputErrorCode } from '../../../src/errors.js';
-import { canonicalBytes, canonicalize, quoteString } from '../../../src/ledger/canonical.js';
+import {
+  canonicalBytes,
+  canonicalize,
+  quoteString,
+  sortedKeys,
+} from '../../../src/ledger/canonical.js';
 import type { JsonValue } from '../../../src/ledger/canonical.js';
 
 type Vectors = {
@@ -424,6 +429,46 @@ describe('canonicalize', () => {
     it('writes surrogate pairs, escapes and long text as JSON.stringify does', () => {
       for (const s of ['', '\ud83d\ude00', 'a"b', 'a\\b', '\u2028\u2029', 'x'.repeat(70_000)]) {
         expect(quoteString(s)).toBe(JSON.stringify(s));
+      }
+    });
+  });
+});
+
+describe('sortedKeys', () => {
+  describe('when records of 0 to 40 members have names of every kind', () => {
+    it('gives the order of the built-in sort (UTF-16 code units), on both sides of the cut-over', () => {
+      const alphabet = [
+        'a',
+        'b',
+        'B',
+        '_',
+        '1',
+        '10',
+        '2',
+        'é',
+        '€',
+        '\u{1F600}',
+        '\uffff',
+        ' ',
+        'aa',
+      ];
+      let seed = 7;
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed / 2147483648;
+      };
+      for (let n = 0; n <= 40; n++) {
+        for (let trial = 0; trial < 20; trial++) {
+          const record: Record<string, number> = {};
+          while (Object.keys(record).length < n) {
+            let name = '';
+            for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) {
+              name += alphabet[Math.floor(rand() * alphabet.length)] as string;
+            }
+            record[name] = n;
+          }
+          expect(sortedKeys(record)).toEqual(Object.keys(record).sort());
+        }
       }
     });
   });

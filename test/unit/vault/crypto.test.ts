@@ -8,6 +8,7 @@ import {
   newDataKey,
   openWith,
   sealTextBase64url,
+  sealToBase64urlBytes,
   sealWith,
 } from '../../../src/vault/crypto.js';
 import {
@@ -33,6 +34,68 @@ describe('AES-256-GCM', () => {
         expect(openWith('noble', key, a, aad).equals(plain)).toBe(true);
         expect(openWith('node', key, b, aad).equals(plain)).toBe(true);
       }
+    });
+  });
+
+  describe('when the bytes path seals (sealToBase64urlBytes, what the appender stores)', () => {
+    const texts = [
+      '',
+      'a',
+      'ab',
+      'abc',
+      '{"fields":{},"v":1}',
+      'é€😀'.repeat(50),
+      'x'.repeat(4097),
+    ];
+    it('gives the bytes of prefix + the string path and of prefix + base64url(@noble/ciphers)', () => {
+      for (const text of texts) {
+        const nonce = randomBytes(12);
+        const plain = Buffer.from(text, 'utf8');
+        const bytes = sealToBase64urlBytes(key, plain, aad, 'ev1.', nonce);
+        const viaString = 'ev1.' + sealTextBase64url(key, text, aad, nonce);
+        const ref = 'ev1.' + sealWith('noble', key, plain, aad, nonce).toString('base64url');
+        expect(bytes.equals(Buffer.from(viaString, 'latin1'))).toBe(true);
+        expect(bytes.toString('latin1')).toBe(ref);
+      }
+    });
+    it('keeps every entry its own bytes across arena boundaries, and each opens', () => {
+      // ~2,000 entries of up to 2.7 KB stored form: several 1 MiB arenas, and growth of the
+      // scratch buffer past its first 8 KB (the 12 KB entries).
+      const made: { stored: Buffer; copy: Buffer; plain: Buffer; nonce: Buffer }[] = [];
+      for (let i = 0; i < 2000; i++) {
+        const plain = Buffer.from(`entry ${i} ${'ü'.repeat(i % 1000)}`, 'utf8');
+        const nonce = randomBytes(12);
+        const big = i % 500 === 7 ? Buffer.concat([plain, Buffer.alloc(12_000, 0x61)]) : plain;
+        const stored = sealToBase64urlBytes(key, big, aad, 'ev1.', nonce);
+        made.push({ stored, copy: Buffer.from(stored), plain: big, nonce });
+      }
+      for (const m of made) {
+        expect(m.stored.equals(m.copy)).toBe(true);
+        const ref = sealWith('noble', key, m.plain, aad, m.nonce).toString('base64url');
+        expect(m.stored.toString('latin1')).toBe(`ev1.${ref}`);
+        const body = Buffer.from(m.stored.toString('latin1').slice(4), 'base64url');
+        expect(openWith('noble', key, body, aad).equals(m.plain)).toBe(true);
+      }
+    });
+    it('draws a fresh nonce for each seal', () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 5000; i++) {
+        const stored = sealToBase64urlBytes(key, Buffer.from(`e${i}`), aad, 'ev1.');
+        seen.add(
+          Buffer.from(stored.toString('latin1').slice(4), 'base64url')
+            .subarray(0, 12)
+            .toString('hex'),
+        );
+      }
+      expect(seen.size).toBe(5000);
+    });
+    it('refuses a wrong key or nonce length', () => {
+      expect(() =>
+        sealToBase64urlBytes(key.subarray(0, 16), Buffer.from('x'), aad, 'ev1.'),
+      ).toThrow(RangeError);
+      expect(() =>
+        sealToBase64urlBytes(key, Buffer.from('x'), aad, 'ev1.', randomBytes(8)),
+      ).toThrow(RangeError);
     });
   });
 
