@@ -158,7 +158,13 @@ async function serveCommand(opts: { role: Role }): Promise<void> {
   const starting = startService(cfg, logger, opts.role);
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    // A repeated signal (Ctrl-C twice; SIGTERM sent to both a wrapper and this process) must not
+    // kill the process mid-drain: it would leave queued work unacknowledged and the embedded
+    // redis-server running without its parent.
+    if (stopping) {
+      logger.warn({ signal }, 'already shutting down: waiting for the drain to finish');
+      return;
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     starting
@@ -171,8 +177,8 @@ async function serveCommand(opts: { role: Role }): Promise<void> {
         },
       );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   const service = await starting;
   if (service.url) {
     process.stdout.write(
@@ -674,8 +680,8 @@ async function sandboxCommand(opts: {
       `${opts.token ? 'only the given token is accepted' : 'any bearer token is accepted'}; Ctrl-C stops\n`,
   );
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    process.on('SIGINT', () => resolve());
+    process.on('SIGTERM', () => resolve());
   });
   await hubspot.close();
   await salesforce.close();

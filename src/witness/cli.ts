@@ -289,8 +289,8 @@ async function followTenant(
   const stop = () => abort.abort();
   if (io.stopSignal) io.stopSignal.addEventListener('abort', stop);
   else {
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   }
   await witness.run(interval * 1000, abort.signal);
   return WITNESS_EXIT_OK;

@@ -19,6 +19,8 @@ const TSX = ['--import', 'tsx'];
 let dir: string;
 let port: number;
 const children: ChildProcess[] = [];
+/** each child's stdout so far (pino lines and the banner) */
+const output = new Map<ChildProcess, string>();
 
 function serve(): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...TSX, 'src/cli.ts', 'serve'], {
@@ -35,6 +37,7 @@ function serve(): Promise<ChildProcess> {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
+      output.set(child, out);
       if (out.includes('crm-ledger listening')) resolve(child);
     });
     child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out.slice(-2000)}`)));
@@ -125,4 +128,30 @@ describe('serve on SIGTERM', () => {
       checkpointSize: 1500,
     });
   }, 120_000);
+
+  it('a second signal while stopping does not cut the shutdown short', async () => {
+    const child = await serve();
+    const started = /"redisPid":(\d+)[^\n]*embedded redis started/.exec(output.get(child) ?? '');
+    const redisPid = Number(started?.[1]);
+    expect(redisPid).toBeGreaterThan(0);
+    const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    child.kill('SIGTERM');
+    // The second one once the first is being handled (as from a wrapper that relays it late).
+    for (let i = 0; i < 100 && !(output.get(child) ?? '').includes('shutting down'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    // Its embedded redis-server went with it (stopped by the service, not orphaned).
+    const alive = () => {
+      try {
+        process.kill(redisPid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
+  }, 60_000);
 });
