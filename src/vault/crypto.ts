@@ -86,29 +86,6 @@ function takeRandom(n: number): Buffer {
 }
 
 /**
- * `base64url(seal('node', key, utf8(text), aad))` for a fresh random nonce, without the
- * intermediate copies: the text is encrypted from the string, and since the nonce is 12 bytes (a
- * multiple of 3) its base64url is the exact prefix of the whole one. Same bytes as sealWith (a
- * unit test holds the two, and @noble/ciphers, together).
- */
-export function sealTextBase64url(
-  key: Uint8Array,
-  text: string,
-  aad: Uint8Array,
-  nonce: Uint8Array = takeRandom(NONCE_BYTES),
-): string {
-  if (key.length !== KEY_BYTES) throw new RangeError('AES-256-GCM needs a 32-byte key');
-  if (nonce.length !== NONCE_BYTES) throw new RangeError('AES-256-GCM nonce must be 12 bytes');
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  cipher.setAAD(aad);
-  const body = cipher.update(text, 'utf8');
-  cipher.final();
-  const tag = cipher.getAuthTag();
-  const n = Buffer.from(nonce.buffer, nonce.byteOffset, nonce.byteLength).toString('base64url');
-  return n + Buffer.concat([body, tag], body.length + TAG_BYTES).toString('base64url');
-}
-
-/**
  * `prefix + base64url(seal('node', key, plaintext, aad))` for a fresh random nonce, as bytes: the
  * stored form of a vault entry, written into an arena and sent to Redis as it is. Encrypts from
  * bytes (no string is encoded) and makes one base64url string, written into the arena; `prefix`

@@ -17,8 +17,7 @@ export interface VaultItem {
 export interface VaultPort {
   /** data keys for the records of a batch, created (and stored wrapped) where there is none */
   keysFor(tenant: string, recordKeys: Iterable<string>): Promise<Map<string, Uint8Array>>;
-  seal(tenant: string, seq: number, recordKey: string, key: Uint8Array, plain: string): string;
-  /** the same stored form from and to bytes (what the appender uses: no strings per block) */
+  /** an entry's UTF-8 bytes sealed into its stored form (`ev1.…`), as bytes */
   sealBytes(
     tenant: string,
     seq: number,

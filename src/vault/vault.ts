@@ -17,14 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient as Redis } from '../redis/connection.js';
 import { VaultError } from '../errors.js';
 import { LedgerKeys } from '../ledger/keys.js';
-import {
-  AeadError,
-  newDataKey,
-  openWith,
-  sealTextBase64url,
-  sealToBase64urlBytes,
-  sealWith,
-} from './crypto.js';
+import { AeadError, newDataKey, openWith, sealToBase64urlBytes, sealWith } from './crypto.js';
 import type { AeadImpl } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';
 import { decodeVaultEntry } from './plain.js';
@@ -161,16 +154,14 @@ export class RecordVault implements VaultPort {
     return out;
   }
 
+  /** `sealBytes` of a string entry, as a string (the stored form is ASCII). */
   seal(tenant: string, seq: number, recordKey: string, key: Uint8Array, plain: string): string {
-    const aad = entryAad(tenant, seq, recordKey);
-    if (this.impl === 'node') return SEALED_PREFIX + sealTextBase64url(key, plain, aad);
-    return (
-      SEALED_PREFIX +
-      sealWith(this.impl, key, Buffer.from(plain, 'utf8'), aad).toString('base64url')
+    return this.sealBytes(tenant, seq, recordKey, key, Buffer.from(plain, 'utf8')).toString(
+      'latin1',
     );
   }
 
-  /** `seal` from and to bytes: the entry's UTF-8 in, its stored form (`ev1.…`) out. */
+  /** Seals an entry: its UTF-8 bytes in, its stored form (`ev1.…`) out, as bytes. */
   sealBytes(
     tenant: string,
     seq: number,
