@@ -327,6 +327,118 @@ export function rootAt(size: number, fetch: (ref: NodeRef) => Uint8Array): Uint8
   return refs.length === 0 ? emptyRoot() : foldRight(refs.map((ref) => fetchNode(ref, fetch)));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch proofs: many leaves of one tree proven at once
+
+/**
+ * Walks the paths of leaves `indexes` (strictly increasing, each below `size`) up to the tree's
+ * frontier, level by level, and returns the frontier nodes (the root is their fold). `node` is
+ * asked, in one fixed order, for each stored node the walk needs: a sibling that is on no other
+ * leaf's path, or a frontier subtree that holds none of the leaves. With `leaf` absent nothing is
+ * hashed (planning only: node's answers are not looked at).
+ */
+function walkBatch(
+  indexes: readonly number[],
+  size: number,
+  leaf: ((k: number) => Uint8Array) | undefined,
+  node: (ref: NodeRef) => Uint8Array,
+): Uint8Array[] {
+  assertCount(size, 'size');
+  if (!Array.isArray(indexes)) throw malformed('indexes must be an array');
+  for (let k = 0; k < indexes.length; k++) {
+    assertIndexInTree(indexes[k], size);
+    if (k > 0 && (indexes[k] as number) <= (indexes[k - 1] as number)) {
+      throw malformed('indexes must be strictly increasing');
+    }
+  }
+  const out: Uint8Array[] = [];
+  let k = 0;
+  for (const top of frontierRefs(size)) {
+    const end = (top.index + 1) * 2 ** top.level;
+    let at: number[] = [];
+    let values: Uint8Array[] = [];
+    for (; k < indexes.length && (indexes[k] as number) < end; k++) {
+      at.push(indexes[k] as number);
+      if (leaf) values.push(leaf(k));
+    }
+    if (at.length === 0) {
+      out.push(node(top));
+      continue;
+    }
+    for (let level = 0; level < top.level; level++) {
+      const up: number[] = [];
+      const upValues: Uint8Array[] = [];
+      for (let i = 0; i < at.length; i++) {
+        const j = at[i] as number;
+        let left: Uint8Array;
+        let right: Uint8Array;
+        if (j % 2 === 1) {
+          // j - 1 is not on a path: it would have taken j along (below).
+          left = node({ level, index: j - 1 });
+          right = values[i] as Uint8Array;
+        } else if (at[i + 1] === j + 1) {
+          left = values[i] as Uint8Array;
+          right = values[i + 1] as Uint8Array;
+          i++;
+        } else {
+          left = values[i] as Uint8Array;
+          right = node({ level, index: j + 1 });
+        }
+        up.push(Math.floor(j / 2));
+        if (leaf) upValues.push(nodeHash(left, right));
+      }
+      at = up;
+      values = upValues;
+    }
+    out.push(values[0] as Uint8Array);
+  }
+  return out;
+}
+
+/**
+ * The stored nodes a batch proof of leaves `indexes` (strictly increasing, each below `size`)
+ * needs, each named once however many of the leaves' paths share it: about k·log2(size/k) nodes
+ * for k spread leaves, against k·log2(size) for k separate inclusion proofs.
+ */
+export function batchProofRefs(indexes: readonly number[], size: number): NodeRef[] {
+  const refs: NodeRef[] = [];
+  walkBatch(indexes, size, undefined, (ref) => {
+    refs.push(ref);
+    return EMPTY_ROOT;
+  });
+  return refs;
+}
+
+/**
+ * The root of the tree of `size` leaves computed from the hashes of leaves `indexes` and the
+ * stored nodes batchProofRefs named (in its order). Equal to the trusted root only if every one
+ * of those leaves is in that tree at its index. Throws PROOF_MALFORMED when `nodes` does not fit
+ * the plan.
+ */
+export function rootFromBatchProof(
+  indexes: readonly number[],
+  leafHashes: readonly Uint8Array[],
+  size: number,
+  nodes: readonly Uint8Array[],
+): Uint8Array {
+  assertHashList(leafHashes, 'leaf hashes');
+  if (!Array.isArray(indexes) || leafHashes.length !== indexes.length) {
+    throw malformed('one leaf hash per index is needed');
+  }
+  let used = 0;
+  const frontier = walkBatch(
+    indexes,
+    size,
+    (k) => leafHashes[k] as Uint8Array,
+    (ref) => {
+      if (used >= nodes.length) throw malformed('batch proof has too few nodes');
+      return fetchNode(ref, () => nodes[used++] as Uint8Array);
+    },
+  );
+  if (used !== nodes.length) throw malformed('batch proof has more nodes than its plan');
+  return frontier.length === 0 ? emptyRoot() : foldRight(frontier);
+}
+
 function fetchNode(ref: NodeRef, fetch: (ref: NodeRef) => Uint8Array): Uint8Array {
   const hash = fetch(ref);
   if (!isHash(hash)) {

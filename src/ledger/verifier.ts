@@ -36,9 +36,11 @@ import { hashBytes, KeyTable, RecordHeadTable, sameBytes } from './key-table.js'
 import { newLinkSpans, scanTail, tailOf } from './links.js';
 import {
   assembleProof,
+  batchProofRefs,
   consistencyProofRefs,
   inclusionProofRefs,
   rangeRefs,
+  rootFromBatchProof,
   rootFromFrontier,
   verifyConsistency,
   verifyInclusion,
@@ -838,13 +840,46 @@ export class ChainVerifier {
   /**
    * Hashes of blocks `seqs` whose stored bytes are included at their seq under the trusted root
    * (undefined for any that are not), reading all blocks and all proof nodes in two round trips.
+   * A batch proof of k blocks spread over a tree of n reads about k·log2(n/k) stored nodes, each
+   * once, and hashes each shared node once (k separate proofs: k·log2(n) of each).
    */
   private async provenBlockHashes(
     seqs: readonly number[],
     trusted: TrustedState,
   ): Promise<(string | undefined)[]> {
     const blocks = await Promise.all(seqs.map((seq) => this.source.readBlock(seq)));
-    const plans = seqs.map((seq) => inclusionProofRefs(seq, trusted.size));
+    const hashes = blocks.map((bytes) => (bytes ? leafHash(bytes) : undefined));
+    const root = Buffer.from(trusted.root, 'hex');
+    // One batch proof for all of them (each stored node read once); only if it fails is each
+    // block proven on its own, to tell which ones are not in the trusted tree.
+    const present = [...new Set(seqs.filter((_, i) => hashes[i] !== undefined))].sort(
+      (a, b) => a - b,
+    );
+    const hashOf = new Map(seqs.map((seq, i) => [seq, hashes[i]]));
+    try {
+      const refs = batchProofRefs(present, trusted.size);
+      const nodes = await this.source.readNodes(refs);
+      const got = rootFromBatchProof(
+        present,
+        present.map((seq) => hashOf.get(seq) as Uint8Array),
+        trusted.size,
+        nodes,
+      );
+      if (bytesEqual(got, root)) return hashes.map((h) => (h ? toHex(h) : undefined));
+    } catch {
+      // a stored node is missing or malformed: fall through to the separate proofs
+    }
+    return this.provenEach(seqs, hashes, trusted.size, root);
+  }
+
+  /** provenBlockHashes block by block: one inclusion proof each. */
+  private async provenEach(
+    seqs: readonly number[],
+    hashes: readonly (Uint8Array | undefined)[],
+    size: number,
+    root: Uint8Array,
+  ): Promise<(string | undefined)[]> {
+    const plans = seqs.map((seq) => inclusionProofRefs(seq, size));
     const unique = new Map<string, NodeRef>();
     for (const ref of plans.flat(2)) unique.set(`${ref.level}/${ref.index}`, ref);
     const refs = [...unique.values()];
@@ -852,17 +887,15 @@ export class ChainVerifier {
     const table = new Map(
       refs.map((ref, i) => [`${ref.level}/${ref.index}`, nodes[i] as Uint8Array]),
     );
-    const root = Buffer.from(trusted.root, 'hex');
     return seqs.map((seq, i) => {
-      const bytes = blocks[i];
-      if (!bytes) return undefined;
-      const hash = leafHash(bytes);
+      const hash = hashes[i];
+      if (!hash) return undefined;
       try {
         const proof = assembleProof(
           plans[i] as NodeRef[][],
           (ref) => table.get(`${ref.level}/${ref.index}`) as Uint8Array,
         );
-        verifyInclusion(hash, seq, trusted.size, proof, root);
+        verifyInclusion(hash, seq, size, proof, root);
         return toHex(hash);
       } catch {
         return undefined;

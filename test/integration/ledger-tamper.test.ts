@@ -14,7 +14,7 @@ import {
 } from '../helpers/chain-snapshot.js';
 import type { ChainSnapshot } from '../helpers/chain-snapshot.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
-import { LedgerKeys } from '../../src/ledger/keys.js';
+import { LedgerKeys, SEGMENT_SIZE } from '../../src/ledger/keys.js';
 import { ChainVerifier } from '../../src/ledger/verifier.js';
 import type { VerifyResult } from '../../src/ledger/verifier.js';
 import { signCheckpoint, verifierFromSigner } from '../../src/ledger/checkpoint.js';
@@ -257,6 +257,51 @@ describe('ChainVerifier against a tampered Redis', () => {
         60,
         'RECORD_LINK_BROKEN',
       );
+    });
+
+    it('names the one record whose earlier block no longer proves, of many proven together', async () => {
+      // A full first segment over 9 records, verified: incremental verification then starts at
+      // the second segment and proves each record's earlier block against the verified root.
+      const tenant = randomTenant();
+      for (let b = 0; b < SEGMENT_SIZE / 128; b++) {
+        await ledger.append(
+          tenant,
+          Array.from({ length: 128 }, (_, i) => contactChange(tenant, `c${(b * 128 + i) % 9}`)),
+        );
+      }
+      const base = await ledger.verify(tenant);
+      if (!base.ok) throw new Error('chain should verify');
+      const trusted = { size: base.size, root: base.root };
+      // One new block for each record (c0..c8 at SEGMENT_SIZE + 0..8), each linking back into the
+      // verified segment: the nine earlier blocks are proven together in one batch proof.
+      await ledger.append(
+        tenant,
+        Array.from({ length: 9 }, (_, i) => contactChange(tenant, `c${i}`)),
+      );
+      const snap = await takeSnapshot(ledger.store, tenant);
+      const verifyFrom = (s: ChainSnapshot) =>
+        new ChainVerifier(tenant, snapshotSource(s), {
+          verifiers: [verifierFromSigner(signer)],
+          origin: ledger.originFor(tenant),
+        }).verify({ from: trusted });
+      expect(await verifyFrom(snap)).toMatchObject({ ok: true, size: SEGMENT_SIZE + 9 });
+      for (const victim of [5, 0, 8]) {
+        const prior = (snap.records.get(`contact/c${victim}`) ?? [])
+          .filter((s) => s < SEGMENT_SIZE)
+          .at(-1);
+        if (prior === undefined) throw new Error(`c${victim} has no block in the first segment`);
+        const blocks = snap.blocks.map((b, seq) => {
+          if (seq !== prior) return b;
+          const forged = Buffer.from(b);
+          forged[40] = (forged[40] as number) ^ 0x01;
+          return forged;
+        });
+        expectBad(
+          await verifyFrom({ ...snap, blocks }),
+          SEGMENT_SIZE + victim,
+          'RECORD_LINK_BROKEN',
+        );
+      }
     });
   });
 });

@@ -6,6 +6,7 @@ import { fromHex, leafHash, nodeHash, sha256, toHex } from '../../../src/ledger/
 import {
   appendLeaves,
   assembleProof,
+  batchProofRefs,
   consistencyProofFromLeaves,
   consistencyProofLength,
   consistencyProofRefs,
@@ -16,6 +17,7 @@ import {
   inclusionProofRefs,
   rangeRefs,
   rootAt,
+  rootFromBatchProof,
   rootFromFrontier,
   rootFromInclusionProof,
   rootFromLeaves,
@@ -281,6 +283,107 @@ describe('merkle', () => {
           verifyConsistency(m, n, stored, rootM, rootN);
         }
       }
+    });
+  });
+
+  describe('when proving many leaves at once (batch proofs)', () => {
+    const random = rng(20261126);
+    const sizes = Array.from({ length: 40 }, (_, i) => i + 1);
+    for (let i = 0; i < 16; i++) sizes.push(41 + random(260));
+    /** Random strictly increasing subsets: empty, one leaf, all leaves, and some in between. */
+    const subsets = (n: number): number[][] => {
+      const out: number[][] = [[], [random(n)], Array.from({ length: n }, (_, i) => i)];
+      for (let t = 0; t < 4; t++) {
+        const pick = new Set<number>();
+        const want = 1 + random(n);
+        while (pick.size < want) pick.add(random(n));
+        out.push([...pick].sort((a, b) => a - b));
+      }
+      return out;
+    };
+
+    it('gives the RFC 6962 root from stored nodes, each read once, fewer than separate proofs', () => {
+      for (const n of sizes) {
+        const tree = makeLeaves(n, 'batch-proof');
+        const { fetch } = buildTable(tree, random);
+        const root = toHex(rootFromLeaves(tree));
+        for (const indexes of subsets(n)) {
+          const refs = batchProofRefs(indexes, n);
+          expect(new Set(refs.map(refKey)).size, `${n}: ${indexes.join()}`).toBe(refs.length);
+          if (indexes.length > 0) {
+            const separate = indexes.reduce(
+              (sum, i) => sum + inclusionProofRefs(i, n).flat().length,
+              0,
+            );
+            expect(refs.length).toBeLessThanOrEqual(separate);
+          } else {
+            expect(refs).toEqual(frontierRefs(n));
+          }
+          const leaves = indexes.map((i) => tree[i] as Uint8Array);
+          const got = rootFromBatchProof(indexes, leaves, n, refs.map(fetch));
+          expect(toHex(got), `${n}: ${indexes.join()}`).toBe(root);
+        }
+      }
+    });
+
+    it('gives another root when any node or leaf is changed or a leaf is at another index', () => {
+      for (const n of [1, 2, 3, 7, 8, 13, 64, 100, 255]) {
+        const tree = makeLeaves(n, 'batch-tamper');
+        const { fetch } = buildTable(tree, random);
+        const root = toHex(rootFromLeaves(tree));
+        for (const indexes of subsets(n).filter((s) => s.length > 0)) {
+          const refs = batchProofRefs(indexes, n);
+          const nodes = refs.map(fetch);
+          const leaves = indexes.map((i) => tree[i] as Uint8Array);
+          for (let e = 0; e < nodes.length; e++) {
+            const forged = flipByte(nodes, e, random(32));
+            expect(toHex(rootFromBatchProof(indexes, leaves, n, forged))).not.toBe(root);
+          }
+          for (let e = 0; e < leaves.length; e++) {
+            const forged = flipByte(leaves, e, random(32));
+            expect(toHex(rootFromBatchProof(indexes, forged, n, nodes))).not.toBe(root);
+          }
+          if (indexes.length > 1) {
+            const swapped = [leaves[1], leaves[0], ...leaves.slice(2)] as Uint8Array[];
+            expect(toHex(rootFromBatchProof(indexes, swapped, n, nodes))).not.toBe(root);
+          }
+          if (n > 1 && indexes.length < n) {
+            // The same leaf hashes claimed at other indexes (with the nodes that plan names).
+            const moved = indexes.map((i) => i);
+            const free = Array.from({ length: n }, (_, i) => i).find((i) => !indexes.includes(i));
+            moved[moved.length - 1] = free as number;
+            moved.sort((a, b) => a - b);
+            const movedNodes = batchProofRefs(moved, n).map(fetch);
+            expect(toHex(rootFromBatchProof(moved, leaves, n, movedNodes))).not.toBe(root);
+          }
+        }
+      }
+    });
+
+    it('throws PROOF_MALFORMED for input that does not fit the plan', () => {
+      const tree = makeLeaves(10, 'batch-bad');
+      const { fetch } = buildTable(tree, random);
+      const nodes = batchProofRefs([2, 5], 10).map(fetch);
+      const leaves = [tree[2], tree[5]] as Uint8Array[];
+      expect(codeOf(() => rootFromBatchProof([2, 5], leaves, 10, nodes))).toBe('NO_ERROR');
+      const cases: (() => unknown)[] = [
+        () => batchProofRefs([5, 2], 10),
+        () => batchProofRefs([2, 2], 10),
+        () => batchProofRefs([10], 10),
+        () => batchProofRefs([0], 0),
+        () => batchProofRefs([1.5], 10),
+        () => rootFromBatchProof([2, 5], leaves, 10, nodes.slice(1)),
+        () => rootFromBatchProof([2, 5], leaves, 10, [...nodes, SOME_HASH]),
+        () =>
+          rootFromBatchProof([2, 5], leaves, 10, [
+            nodes[0] as Uint8Array,
+            new Uint8Array(31),
+            ...nodes.slice(2),
+          ]),
+        () => rootFromBatchProof([2, 5], leaves.slice(1), 10, nodes),
+        () => rootFromBatchProof([2, 5], [leaves[0] as Uint8Array, new Uint8Array(33)], 10, nodes),
+      ];
+      cases.forEach((call, i) => expect(codeOf(call), `case ${i}`).toBe('PROOF_MALFORMED'));
     });
   });
 
