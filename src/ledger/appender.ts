@@ -58,6 +58,14 @@ interface BuiltBatch {
   epoch: number;
 }
 
+interface ReadAhead {
+  /** the record-head cache the reads were planned against */
+  cache: Map<string, RecordHead>;
+  /** the epoch of the prediction they were read on (undefined: there was none yet) */
+  epoch: number | undefined;
+  reads: Promise<[Map<string, RecordHead>, Map<string, Uint8Array> | undefined]>;
+}
+
 interface Predicted {
   head: HeadState;
   frontier: Frontier;
@@ -185,24 +193,30 @@ export class ChainAppender {
 
   /** Builds the next batch on the predicted head. Builds run one at a time, in call order. */
   private build(changes: PreparedChange[]): Promise<BuiltBatch> {
-    const run = this.buildQueue.then(() => this.buildNow(changes));
+    const early = this.readAhead(changes);
+    const run = this.buildQueue.then(() => this.buildNow(changes, early));
     this.buildQueue = run.catch(() => undefined);
     return run;
   }
 
-  private async buildNow(changes: PreparedChange[]): Promise<BuiltBatch> {
-    if (!this.predicted) {
-      const head = await this.store.readHead(this.tenant);
-      const frontier = await this.store.readNodes(this.tenant, frontierRefs(head.size));
-      this.predicted = { head, frontier, epoch: this.epoch };
-    }
+  /**
+   * Starts the reads a build needs (heads of records the cache does not know, data keys) when the
+   * batch is handed over, not when its build's turn comes: a read sent then waits in Redis behind
+   * the previous batch's append script, and the build with it. The heads read this early are used
+   * only if they were read on a prediction (so after its head was read: a head another writer
+   * moves from then on gets every batch built on that prediction refused by the compare-and-set)
+   * that still holds at build time, with the same cache (nothing refused, nothing dropped), and
+   * only for records no build has touched since (those are in the cache, which wins).
+   */
+  private readAhead(changes: PreparedChange[]): ReadAhead {
     const cache = this.recordHeads;
+    const epoch = this.predicted?.epoch === this.epoch ? this.epoch : undefined;
     const missing: string[] = [];
     for (const key of new Set(changes.map((c) => c.recordKey))) {
       if (!cache.has(key)) missing.push(key);
     }
     const sealed = changes.filter((c) => !isErasureMarker(c));
-    const [stored, dataKeys] = await Promise.all([
+    const reads = Promise.all([
       this.store.readRecordHeads(this.tenant, missing),
       sealed.length > 0
         ? this.vault?.keysFor(
@@ -211,11 +225,26 @@ export class ChainAppender {
           )
         : undefined,
     ]);
+    reads.catch(() => undefined); // observed here; the build that uses it sees the error
+    return { cache, epoch, reads };
+  }
+
+  private async buildNow(changes: PreparedChange[], early?: ReadAhead): Promise<BuiltBatch> {
+    if (!this.predicted) {
+      const head = await this.store.readHead(this.tenant);
+      const frontier = await this.store.readNodes(this.tenant, frontierRefs(head.size));
+      this.predicted = { head, frontier, epoch: this.epoch };
+    }
+    const cache = this.recordHeads;
+    // Read before this prediction, or for another cache (a batch was refused, or the cache was
+    // dropped): read again, now.
+    const { reads } =
+      early?.epoch === this.epoch && early.cache === cache ? early : this.readAhead(changes);
+    const [stored, dataKeys] = await reads;
     const predicted = this.predicted;
     // Invalidated while reading: start again on a fresh head.
     if (!predicted || cache !== this.recordHeads) return this.buildNow(changes);
-    if (cache.size > RECORD_HEAD_CACHE_LIMIT) cache.clear();
-    for (const [key, head] of stored) cache.set(key, head);
+    for (const [key, head] of stored) if (!cache.has(key)) cache.set(key, head);
 
     const anchoredAt = this.now().toISOString();
     const built: BuiltBlock[] = [];
@@ -240,6 +269,8 @@ export class ChainAppender {
       built.map((b) => b.hash),
     );
     const expected = predicted.head;
+    // A new map, not clear(): reads ahead made for the old one must not be used with it.
+    if (cache.size > RECORD_HEAD_CACHE_LIMIT) this.recordHeads = new Map();
     this.predicted = {
       head: { size: tree.size, hash: prev },
       frontier: tree.frontier,
