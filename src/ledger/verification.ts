@@ -4,7 +4,9 @@
  * the next run can start where this one ended. Concurrent requests for the same tenant share one run.
  */
 import type { Verifier } from './checkpoint.js';
+import { SEGMENT_SIZE } from './keys.js';
 import { createVerifier } from './ledger.js';
+import type { VerifyPool } from './verify-pool.js';
 import type { FrozenState, RedisLedgerStore } from './store.js';
 import type { FileTrustStore } from './trust-store.js';
 import type { VerifyFail, VerifyResult } from './verifier.js';
@@ -15,6 +17,12 @@ export interface VerificationTrust {
 }
 
 export type VerifyMode = 'full' | 'incremental';
+
+/**
+ * Below this many blocks a full verification stays in this thread: starting worker threads costs
+ * more than they save (a 1,000,000-block chain verifies ~1.3x faster on 2 cores with them).
+ */
+export const POOL_MIN_BLOCKS = 64 * SEGMENT_SIZE;
 
 export interface VerifyAllResult {
   ok: boolean;
@@ -31,7 +39,14 @@ export class VerificationService {
     readonly store: RedisLedgerStore,
     private readonly keys: VerificationTrust,
     private readonly trust: FileTrustStore,
-    private readonly options: { onTampered?: TamperedHook; by?: string } = {},
+    private readonly options: {
+      onTampered?: TamperedHook;
+      by?: string;
+      /** worker threads for full verifications of chains of `poolMinBlocks` or more */
+      pool?: () => VerifyPool;
+      /** default POOL_MIN_BLOCKS */
+      poolMinBlocks?: number;
+    } = {},
   ) {}
 
   tenants(): Promise<string[]> {
@@ -68,10 +83,18 @@ export class VerificationService {
       ...(trusted && mode === 'incremental' ? { from: trusted } : {}),
       ...(onProgress ? { onProgress } : {}),
     };
-    const verifier = createVerifier(this.store, tenant, {
-      verifiers: this.keys.verifiers,
-      origin: this.keys.originFor(tenant),
-    });
+    const pool =
+      this.options.pool &&
+      mode === 'full' &&
+      (await this.store.readHead(tenant)).size >= (this.options.poolMinBlocks ?? POOL_MIN_BLOCKS)
+        ? this.options.pool()
+        : undefined;
+    const verifier = createVerifier(
+      this.store,
+      tenant,
+      { verifiers: this.keys.verifiers, origin: this.keys.originFor(tenant) },
+      pool,
+    );
     const result = await verifier.verify(options);
     if (result.ok) await this.trust.put(tenant, { size: result.size, root: result.root });
     // A new tenant's first blocks may be checked before their first checkpoint is signed: no

@@ -87,6 +87,8 @@ describe('crm-ledger verify', () => {
     const { code, stdout } = await cli(['verify', '--tenant', 'hubspot:111', '--json']);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({ ok: true, tenant: 'hubspot:111', size: 2 });
+    const one = await cli(['verify', '--tenant', 'hubspot:111', '--json', '--threads', '1']);
+    expect(JSON.parse(one.stdout)).toEqual(JSON.parse(stdout));
   }, 30_000);
 
   it('exits 2 on usage and configuration errors', async () => {
@@ -95,6 +97,11 @@ describe('crm-ledger verify', () => {
     expect(badEnv.code).toBe(2);
     expect(badEnv.stderr).toContain('CRM_LEDGER_PORT');
     expect((await cli(['verify', '--bogus'])).code).toBe(2);
+    for (const threads of ['0', '1.5', 'many', '65']) {
+      const bad = await cli(['verify', '--threads', threads]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--threads');
+    }
     const down = await cli(['verify'], { CRM_LEDGER_REDIS_URL: 'redis://127.0.0.1:1' });
     expect(down.code).toBe(2);
   }, 60_000);

@@ -11,6 +11,12 @@ import { LedgerKeys, SEGMENT_SIZE } from '../../src/ledger/keys.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { leafHash, toHex } from '../../src/ledger/hash.js';
 import { rewriteFrom, takeSnapshot, writeSnapshot } from '../helpers/chain-snapshot.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VerificationService } from '../../src/ledger/verification.js';
+import { FileTrustStore } from '../../src/ledger/trust-store.js';
+import { RedisLedgerStore } from '../../src/ledger/store.js';
 
 let redis: Redis;
 let pool: VerifyPool;
@@ -36,6 +42,37 @@ beforeAll(async () => {
 afterAll(async () => {
   await pool.close();
   await redis.quit();
+});
+
+describe('VerificationService with a pool (crm-ledger verify --threads)', () => {
+  it('uses it for full verifications of long chains only, with the same answers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'crm-ledger-pool-'));
+    try {
+      let made = 0;
+      const service = (poolMinBlocks: number) =>
+        new VerificationService(
+          new RedisLedgerStore(redis),
+          { verifiers: plain.verifiers, originFor: (t) => plain.originFor(t) },
+          new FileTrustStore(dir),
+          {
+            pool: () => {
+              made += 1;
+              return pool;
+            },
+            poolMinBlocks,
+          },
+        );
+      const expected = await plain.verify(tenant);
+      expect(await service(4000).verifyTenant(tenant, 'full')).toEqual(expected);
+      expect(made).toBe(0); // 3,300 blocks: below the threshold
+      expect(await service(3000).verifyTenant(tenant, 'incremental')).toMatchObject({ ok: true });
+      expect(made).toBe(0); // incremental: a few segments, no pool
+      expect(await service(3000).verifyTenant(tenant, 'full')).toEqual(expected);
+      expect(made).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('VerifyPool', () => {
