@@ -12,7 +12,8 @@ import { Redis } from 'ioredis';
 import { startRedisServer } from '../../src/redis/embedded-server.js';
 import type { EmbeddedRedis } from '../../src/redis/embedded-server.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
-import { LedgerKeys } from '../../src/ledger/keys.js';
+import { LedgerKeys, SEGMENT_SIZE } from '../../src/ledger/keys.js';
+import { POOL_MIN_BLOCKS } from '../../src/ledger/verification.js';
 import { QuarantineStore } from '../../src/policy/quarantine.js';
 import { startHubspotSandbox } from '../../connectors/sandbox/hubspot/index.js';
 import { contactChange, createFileKeyLedger } from '../helpers/ledger.js';
@@ -346,4 +347,41 @@ describe('crm-ledger verify', () => {
     ])
       expect(stdout).toContain(command);
   }, 30_000);
+});
+
+describe('crm-ledger verify of a chain long enough for worker threads', () => {
+  it('verifies it with --threads 2 as with one thread, and names the same first bad seq', async () => {
+    const tenant = 'hubspot:444';
+    const size = POOL_MIN_BLOCKS + 100;
+    for (let at = 0; at < size; at += 1000) {
+      const n = Math.min(1000, size - at);
+      await ledger.append(
+        tenant,
+        Array.from({ length: n }, (_, i) => contactChange(tenant, `r${(at + i) % 997}`)),
+      );
+    }
+    const args = ['verify', '--tenant', tenant, '--json', '--threads'];
+    const two = await cli([...args, '2']);
+    expect(two.code, two.stderr).toBe(0);
+    expect(JSON.parse(two.stdout)).toMatchObject({ ok: true, size });
+    expect(JSON.parse((await cli([...args, '1'])).stdout)).toEqual(JSON.parse(two.stdout));
+
+    const seq = 40 * SEGMENT_SIZE + 5;
+    const key = new LedgerKeys(tenant).segment(40);
+    const block = (await redis.lindexBuffer(key, 5)) as Buffer;
+    await redis.lset(key, 5, Buffer.from(block.toString('utf8').replace('"update"', '"delete"')));
+    try {
+      for (const threads of ['2', '1']) {
+        const bad = await cli([...args, threads]);
+        expect(bad.code, `--threads ${threads}`).toBe(1);
+        expect(JSON.parse(bad.stdout)).toMatchObject({
+          ok: false,
+          firstBadSeq: seq,
+          code: 'BLOCK_HASH_MISMATCH',
+        });
+      }
+    } finally {
+      await redis.lset(key, 5, block);
+    }
+  }, 180_000);
 });
