@@ -847,7 +847,10 @@ export class ChainVerifier {
     seqs: readonly number[],
     trusted: TrustedState,
   ): Promise<(string | undefined)[]> {
-    const blocks = await Promise.all(seqs.map((seq) => this.source.readBlock(seq)));
+    // A seq at or past the trusted size (named by a tampered record index) has nothing to prove.
+    const blocks = await Promise.all(
+      seqs.map((seq) => (seq < trusted.size ? this.source.readBlock(seq) : undefined)),
+    );
     const hashes = blocks.map((bytes) => (bytes ? leafHash(bytes) : undefined));
     const root = Buffer.from(trusted.root, 'hex');
     // One batch proof for all of them (each stored node read once); only if it fails is each
@@ -879,7 +882,7 @@ export class ChainVerifier {
     size: number,
     root: Uint8Array,
   ): Promise<(string | undefined)[]> {
-    const plans = seqs.map((seq) => inclusionProofRefs(seq, size));
+    const plans = seqs.map((seq, i) => (hashes[i] ? inclusionProofRefs(seq, size) : []));
     const unique = new Map<string, NodeRef>();
     for (const ref of plans.flat(2)) unique.set(`${ref.level}/${ref.index}`, ref);
     const refs = [...unique.values()];

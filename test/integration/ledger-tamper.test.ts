@@ -302,6 +302,12 @@ describe('ChainVerifier against a tampered Redis', () => {
           'RECORD_LINK_BROKEN',
         );
       }
+      // A record index that names a later block (of another record) as c5's previous one: that
+      // block is not under the verified root, so the link is reported, not thrown on.
+      const records = new Map(snap.records);
+      const c5 = (records.get('contact/c5') ?? []).filter((s) => s < SEGMENT_SIZE);
+      records.set('contact/c5', [...c5, SEGMENT_SIZE + 2, SEGMENT_SIZE + 5]);
+      expectBad(await verifyFrom({ ...snap, records }), SEGMENT_SIZE + 5, 'RECORD_LINK_BROKEN');
     });
   });
 });
