@@ -847,9 +847,14 @@ export class ChainVerifier {
     seqs: readonly number[],
     trusted: TrustedState,
   ): Promise<(string | undefined)[]> {
-    // A seq at or past the trusted size (named by a tampered record index) has nothing to prove.
+    // A seq that is no block under the trusted root (named by a tampered record index: past the
+    // trusted size, negative, fractional) has nothing to prove and is not read.
     const blocks = await Promise.all(
-      seqs.map((seq) => (seq < trusted.size ? this.source.readBlock(seq) : undefined)),
+      seqs.map((seq) =>
+        Number.isSafeInteger(seq) && seq >= 0 && seq < trusted.size
+          ? this.source.readBlock(seq)
+          : undefined,
+      ),
     );
     const hashes = blocks.map((bytes) => (bytes ? leafHash(bytes) : undefined));
     const root = Buffer.from(trusted.root, 'hex');
