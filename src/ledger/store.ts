@@ -240,9 +240,14 @@ export class RedisLedgerStore {
   }
 
   /** The record's blocks, oldest first, as indexed (seq and hash of each). */
+  /**
+   * A record's index entries, oldest first. The index is untrusted (every use checks the blocks
+   * it names): an entry that names no seq at all (changed in Redis) is passed over, so that no
+   * reader sends Redis an index it refuses.
+   */
   async readRecord(tenant: string, recordKey: string): Promise<RecordHead[]> {
     const entries = await this.redis.lrange(this.keys(tenant).record(recordKey), 0, -1);
-    return entries.map(parseRecordHead);
+    return entries.map(parseRecordHead).filter((e) => Number.isSafeInteger(e.seq) && e.seq >= 0);
   }
 
   /**
