@@ -308,13 +308,13 @@ describe('ChainVerifier against a tampered Redis', () => {
       const c5 = (records.get('contact/c5') ?? []).filter((s) => s < SEGMENT_SIZE);
       records.set('contact/c5', [...c5, SEGMENT_SIZE + 2, SEGMENT_SIZE + 5]);
       expectBad(await verifyFrom({ ...snap, records }), SEGMENT_SIZE + 5, 'RECORD_LINK_BROKEN');
-      // The same in Redis, with index entries that name no block at all: reported, not thrown
-      // on (an entry that is no seq at all is passed over, and the true link still proves).
+      // The same in Redis: a later block is reported, not thrown on; an entry that names no seq
+      // at all is passed over by the store, and the true link still proves.
       const list = new LedgerKeys(tenant).record('contact/c5');
       for (const [entry, ok] of [
         [`${SEGMENT_SIZE + 1}:x`, false],
-        ['5.5:x', false],
-        ['-3:x', false],
+        ['5.5:x', true],
+        ['-3:x', true],
         ['garbage', true],
       ] as const) {
         await redis.rpush(list, entry);
