@@ -853,7 +853,7 @@ export class ChainVerifier {
       seqs.map((seq) =>
         Number.isSafeInteger(seq) && seq >= 0 && seq < trusted.size
           ? this.source.readBlock(seq)
-          : undefined,
+          : Promise.resolve(undefined),
       ),
     );
     const hashes = blocks.map((bytes) => (bytes ? leafHash(bytes) : undefined));
