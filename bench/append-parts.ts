@@ -29,52 +29,18 @@ import { leafHash, sha256 } from '../src/ledger/hash.js';
 import { StaticKeyWrapper } from '../src/vault/key-wrapper.js';
 import { RecordVault } from '../src/vault/vault.js';
 import { contactChange } from '../test/helpers/ledger.js';
-import { median, out, sink } from './lib.js';
+import { cpuRates, out, sink } from './lib.js';
 import { ANCHORED_AT, SAMPLE_TENANT, sampleBlock } from './samples.js';
 
 const POOL = 4096;
 const BATCH = 128;
 
-/** CPU seconds (user + system, all threads) of `n` calls of `fn`. */
-function cpuLoop(fn: () => void, n: number): number {
-  const start = process.cpuUsage();
-  for (let i = 0; i < n; i++) fn();
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / 1e6;
-}
-
-/**
- * Calls per CPU second of each function, interleaved: each repetition runs every function for
- * ~minMs of CPU in turn. Median per function.
- */
-function cpuTimeRates<K extends string>(
-  fns: Record<K, () => void>,
-  opts: { minMs: number; reps: number },
-): Record<K, number> {
-  const names = Object.keys(fns) as K[];
-  const counts = {} as Record<K, number>;
-  for (const name of names) {
-    let n = 1;
-    for (;;) {
-      const s = cpuLoop(fns[name], n);
-      if (s * 1000 >= opts.minMs / 4) break;
-      n *= 2;
-    }
-    counts[name] = n * 4;
-    cpuLoop(fns[name], counts[name]); // warm-up at full length
-  }
-  const rates = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
-  for (let r = 0; r < opts.reps; r++) {
-    for (const name of names) rates[name].push(counts[name] / cpuLoop(fns[name], counts[name]));
-  }
-  const result = {} as Record<K, number>;
-  for (const name of names) result[name] = median(rates[name]);
-  return result;
-}
-
 function main(): void {
   const quick = process.argv.includes('--quick');
-  const opts = quick ? { minMs: 150, reps: 5 } : { minMs: 500, reps: 7 };
+  const opts = {
+    ...(quick ? { minMs: 150, reps: 5 } : { minMs: 500, reps: 7 }),
+    clock: 'cpu' as const,
+  };
   const requests: AnchorRequest[] = Array.from({ length: POOL }, (_, i) =>
     contactChange(SAMPLE_TENANT, `c${i}`),
   );
@@ -120,7 +86,7 @@ function main(): void {
 
   let i = 0;
   let e = 0;
-  const rates = cpuTimeRates(
+  const rates = cpuRates(
     {
       raw: () => sink(leafHash(Buffer.from(canonicalize(object), 'utf8'), sha256)),
       prepare: () => sink(prepareChange(requests[i++ & (POOL - 1)] as AnchorRequest)),

@@ -56,42 +56,59 @@ export interface CpuOptions {
   /** each timed run lasts at least this long */
   minMs: number;
   reps: number;
+  /**
+   * 'wall' (default): elapsed time. 'cpu': CPU time of the process (user + system, all threads),
+   * so that a thread descheduled on a shared machine does not count as slow code.
+   */
+  clock?: 'wall' | 'cpu';
 }
 
-/** Calls `fn` `n` times and returns the seconds it took. */
+/** Calls `fn` `n` times and returns the seconds of wall time it took. */
 function timeLoop(fn: () => void, n: number): number {
   const start = nowNs();
   for (let i = 0; i < n; i++) fn();
   return secondsSince(start);
 }
 
+/** Calls `fn` `n` times and returns the seconds of CPU (user + system, all threads) it took. */
+function cpuLoop(fn: () => void, n: number): number {
+  const start = process.cpuUsage();
+  for (let i = 0; i < n; i++) fn();
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
+}
+
+type Loop = (fn: () => void, n: number) => number;
+
 /** How many calls of `fn` fill about `minMs` (doubling from 1), after a warm-up of that length. */
-function calibrate(fn: () => void, minMs: number): number {
+function calibrate(fn: () => void, minMs: number, loop: Loop): number {
   let n = 1;
   for (;;) {
-    const s = timeLoop(fn, n);
+    const s = loop(fn, n);
     if (s * 1000 >= minMs / 4) return Math.max(1, Math.ceil(n * (minMs / 1000 / s)));
     n *= 2;
   }
 }
 
 /**
- * Operations per second of each synchronous function, interleaved: every repetition runs each
- * function once for ~minMs, in turn. Returns the median rate per function.
+ * Operations per second (of wall or CPU time, see CpuOptions.clock) of each synchronous function,
+ * interleaved: every repetition runs each function once for ~minMs, in turn. Returns the median
+ * rate per function.
  */
 export function cpuRates<K extends string>(
   fns: Record<K, () => void>,
   opts: CpuOptions,
 ): Record<K, number> {
+  const loop = opts.clock === 'cpu' ? cpuLoop : timeLoop;
   const names = Object.keys(fns) as K[];
   const counts = {} as Record<K, number>;
   for (const name of names) {
-    counts[name] = calibrate(fns[name], opts.minMs);
-    timeLoop(fns[name], counts[name]); // warm-up at full length
+    counts[name] = calibrate(fns[name], opts.minMs, loop);
+    loop(fns[name], counts[name]); // warm-up at full length
   }
   const rates = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
   for (let r = 0; r < opts.reps; r++) {
-    for (const name of names) rates[name].push(counts[name] / timeLoop(fns[name], counts[name]));
+    for (const name of names) rates[name].push(counts[name] / loop(fns[name], counts[name]));
   }
   const out = {} as Record<K, number>;
   for (const name of names) out[name] = median(rates[name]);

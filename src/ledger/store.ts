@@ -239,9 +239,8 @@ export class RedisLedgerStore {
     });
   }
 
-  /** The record's blocks, oldest first, as indexed (seq and hash of each). */
   /**
-   * A record's index entries, oldest first. The index is untrusted (every use checks the blocks
+   * A record's index entries (seq and hash of each block), oldest first. The index is untrusted (every use checks the blocks
    * it names): an entry that names no seq at all (changed in Redis) is passed over, so that no
    * reader sends Redis an index it refuses.
    */
