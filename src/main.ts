@@ -46,6 +46,7 @@ import type { AnchorExtrasOptions } from './pipeline/anchor-extras.js';
 import { startFlagWorker } from './pipeline/flag.worker.js';
 import { startReconcileWorker } from './pipeline/reconcile.worker.js';
 import { createFlagSink, createFlagsQueue, flagsQueueName } from './pipeline/flags.js';
+import { FreezeAlerts } from './pipeline/freeze.js';
 import type { FlagSink } from './pipeline/flags.js';
 import type { FrozenState } from './ledger/store.js';
 import { WebhookAlertSink } from './policy/alerts.js';
@@ -302,17 +303,29 @@ export async function startService(
     extraQueues.push(sink);
     return sink;
   };
+  // One alert per freeze, whoever froze the tenant (this process, a CLI, a worker's checkpointer).
+  const freezeAlerts = new FreezeAlerts(
+    store,
+    async (tenant, state, size) => {
+      logger.error(
+        { tenant, firstBadSeq: state.firstBadSeq, by: state.by },
+        'tampering found: tenant frozen',
+      );
+      metrics.tampered.inc({ tenant });
+      return (await alertSink.send(tamperAlert(tenant, state, size))).ok;
+    },
+    logger,
+  );
+  const announceFreeze = (tenant: string) => {
+    freezeAlerts.announce(tenant).catch((err: unknown) => {
+      logger.warn({ tenant, err }, 'freeze alert not sent: the scheduler retries it');
+    });
+  };
   const verification = new VerificationService(
     store,
     { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
     new FileTrustStore(trustDir(config.dataDir)),
-    {
-      onTampered: (tenant, result, state) => {
-        logger.error({ tenant, firstBadSeq: state.firstBadSeq }, 'tampering found: tenant frozen');
-        metrics.tampered.inc({ tenant });
-        void alertSink.send(tamperAlert(tenant, state, result.size));
-      },
-    },
+    { onTampered: (tenant) => announceFreeze(tenant) },
   );
   const metrics = new Metrics({
     tenants: async () =>
@@ -427,11 +440,7 @@ export async function startService(
       witnessKeys: witnessKeys(config),
       witnessQuorum: config.witnesses.quorum,
       // A witness (or operator) reported tampering: the same alert as the verifier's.
-      onFreezeReported: (tenant, state, size) => {
-        logger.error({ tenant, firstBadSeq: state.firstBadSeq, by: state.by }, 'tenant frozen');
-        metrics.tampered.inc({ tenant });
-        void alertSink.send(tamperAlert(tenant, state, size));
-      },
+      onFreezeReported: (tenant) => announceFreeze(tenant),
       waitingCounts: () => waitingCounts(redisUrl, store),
       frozenTenants: async () => {
         const tenants = await store.listTenants();
@@ -580,6 +589,7 @@ export async function startService(
     scheduleVerification('incremental', config.verifyEveryMs),
     scheduleVerification('full', config.fullVerifyEveryMs),
   ];
+  if (scheduling) freezeAlerts.start();
 
   if (sandboxes) {
     process.stdout.write(
@@ -609,6 +619,7 @@ export async function startService(
         await new Promise<void>((r) => s.close(() => r()));
       }
       for (const t of verifyTimers) if (t) clearInterval(t);
+      await freezeAlerts.stop();
       await reconciler?.close();
       await reconcileQueue?.close();
       await Promise.all(cdc.map((c) => c.stop()));

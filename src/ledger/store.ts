@@ -351,18 +351,31 @@ export class RedisLedgerStore {
     await this.redis.hset(this.keys(tenant).head, 'frozen', JSON.stringify({ ...state, repair }));
   }
 
+  /** Lifts a freeze, and its alert claim with it (the next freeze is alerted again). */
   async unfreeze(tenant: string): Promise<void> {
-    await this.redis.hdel(this.keys(tenant).head, 'frozen');
+    await this.redis.hdel(this.keys(tenant).head, 'frozen', 'frozenAlerted');
   }
 
   async readFrozen(tenant: string): Promise<FrozenState | undefined> {
     const text = await this.redis.hget(this.keys(tenant).head, 'frozen');
-    if (text === null) return undefined;
-    try {
-      return JSON.parse(text) as FrozenState;
-    } catch {
-      return { reason: 'frozen (unreadable state)', at: '', by: 'unknown' };
-    }
+    return text === null ? undefined : parseFrozen(text);
+  }
+
+  /**
+   * Claims the tamper alert of the tenant's current freeze: its state for the one caller that
+   * claims it, undefined for every other caller and when the tenant is not frozen.
+   */
+  async claimFreezeAlert(tenant: string, at: Date = new Date()): Promise<FrozenState | undefined> {
+    const command = (this.redis as unknown as { claimFreezeAlertV1: ScriptCommand })
+      .claimFreezeAlertV1;
+    const text = (await command.call(this.redis, 1, this.keys(tenant).head, at.toISOString())) as
+      string | null;
+    return text === null ? undefined : parseFrozen(text);
+  }
+
+  /** Gives a claimed alert back (its delivery failed): a later claim sends it again. */
+  async releaseFreezeAlert(tenant: string): Promise<void> {
+    await this.redis.hdel(this.keys(tenant).head, 'frozenAlerted');
   }
 
   /** Adds blocks' verdicts to the tenant's verdict index (idempotent: same seq, same member). */
@@ -549,4 +562,13 @@ export function groupTreeWrites(
   }
   flush();
   return out;
+}
+
+/** A stored `frozen` JSON; a value that does not parse still means frozen. */
+function parseFrozen(text: string): FrozenState {
+  try {
+    return JSON.parse(text) as FrozenState;
+  } catch {
+    return { reason: 'frozen (unreadable state)', at: '', by: 'unknown' };
+  }
 }

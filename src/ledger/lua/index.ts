@@ -8,6 +8,7 @@ import type { RedisClient as Redis } from '../../redis/connection.js';
 export const SCRIPTS = {
   appendBlocks: { file: 'appendBlocks.lua', version: 3 },
   readRecordHeads: { file: 'readRecordHeads.lua', version: 1 },
+  claimFreezeAlert: { file: 'claimFreezeAlert.lua', version: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
