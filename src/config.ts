@@ -80,7 +80,7 @@ export interface Config {
   /** duplicate matching before anchoring: all tenants of this deployment are one identity space */
   dedupe: { enabled: boolean; threshold: number; defaultCountry?: string };
   /** witnesses whose cosignatures are accepted (C2SP vkeys), and how many confirm a checkpoint */
-  witnesses: { keys: string; quorum: number };
+  witnesses: { keys: string; quorum: number; local: 'auto' | 'on' | 'off' };
   /** reconciliation against the CRMs (0: off) */
   /** settleMs: changes younger than this are left to their webhooks (still in flight) */
   reconcile: { everyMs: number; settleMs: number };
@@ -311,6 +311,7 @@ const EnvObject = z
     CRM_LEDGER_FULL_VERIFY_EVERY_MS: integer(0, 7 * 86_400_000).default(86_400_000),
     CRM_LEDGER_WITNESS_KEYS: text().optional(),
     CRM_LEDGER_WITNESS_QUORUM: integer(1, 100).default(1),
+    CRM_LEDGER_LOCAL_WITNESS: oneOf(['auto', 'on', 'off'] as const).default('auto'),
     CRM_LEDGER_ALERT_WEBHOOK_URL: httpUrl().optional(),
     CRM_LEDGER_ALERT_WEBHOOK_SECRET: secret().optional(),
     CRM_LEDGER_LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
@@ -464,7 +465,11 @@ function toConfig(env: Env): Config {
     },
     verifyEveryMs: env.CRM_LEDGER_VERIFY_EVERY_MS,
     fullVerifyEveryMs: env.CRM_LEDGER_FULL_VERIFY_EVERY_MS,
-    witnesses: { keys: env.CRM_LEDGER_WITNESS_KEYS ?? '', quorum: env.CRM_LEDGER_WITNESS_QUORUM },
+    witnesses: {
+      keys: env.CRM_LEDGER_WITNESS_KEYS ?? '',
+      quorum: env.CRM_LEDGER_WITNESS_QUORUM,
+      local: env.CRM_LEDGER_LOCAL_WITNESS,
+    },
     alerts: {
       ...optional('webhookUrl', env.CRM_LEDGER_ALERT_WEBHOOK_URL),
       ...optional('webhookSecret', env.CRM_LEDGER_ALERT_WEBHOOK_SECRET),
@@ -687,6 +692,11 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_WITNESS_QUORUM: {
     default: '1',
     description: 'How many witness cosignatures confirm a checkpoint (k of n).',
+  },
+  CRM_LEDGER_LOCAL_WITNESS: {
+    default: 'auto',
+    description:
+      'A witness inside the service (copies under <data dir>/witness/, for trying a repair; not independent): auto (with the sandbox CRMs), on, off.',
   },
   CRM_LEDGER_ALERT_WEBHOOK_URL: {
     default: null,

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { RedisClient as Redis } from './redis/connection.js';
 import type { Config } from './config.js';
 import { Ledger, checkpointOrigin } from './ledger/ledger.js';
@@ -18,6 +18,8 @@ import { createHealthServer } from './http/health-server.js';
 import { Metrics } from './observability/metrics.js';
 import { parseWitnessKeys } from './ledger/cosignature.js';
 import type { WitnessVerifier } from './ledger/cosignature.js';
+import { formatVerifierKey, verifierFromSigner } from './ledger/checkpoint.js';
+import { LocalWitness, localCopyDir } from './witness/local.js';
 import { createQueuesBoard, queueDepthsOf } from './pipeline/bull-board.js';
 import { adminTokenFrom, parseTokensFile } from './http/admin-auth.js';
 import type { AdminToken } from './http/admin-auth.js';
@@ -283,6 +285,17 @@ export async function startService(
       !config.redis.url &&
       !config.hubspot.clientSecret &&
       config.salesforce.orgIds.length === 0);
+  // With the sandboxes, a local witness too (same machine: a demo of the repair, not independence).
+  const wantLocalWitness =
+    config.witnesses.local === 'on' || (config.witnesses.local === 'auto' && useSandbox);
+  const localWitness =
+    wantLocalWitness && role === 'all' && keys
+      ? await LocalWitness.prepare(config.dataDir)
+      : undefined;
+  const acceptedWitnessKeys = [
+    ...witnessKeys(config),
+    ...(localWitness ? parseWitnessKeys(localWitness.vkey) : []),
+  ];
   const salesforceOrgIds = useSandbox ? [sandboxCreds.salesforceOrgId] : config.salesforce.orgIds;
   const hubspotAppId = config.hubspot.appId ?? (useSandbox ? String(SANDBOX_APP_ID) : undefined);
 
@@ -412,7 +425,10 @@ export async function startService(
       metrics,
       logger: logger.child({ module: 'http' }),
       adminToken: token,
-      tokens: await roleTokens(config),
+      tokens: [
+        ...(await roleTokens(config)),
+        ...(localWitness ? [adminTokenFrom('witness', 'local-witness', localWitness.token)] : []),
+      ],
       ...(config.admin.sessionSecret
         ? { sessionSecret: Buffer.from(config.admin.sessionSecret, 'utf8') }
         : {}),
@@ -426,7 +442,7 @@ export async function startService(
         store,
         vault,
         verifiers,
-        witnessKeys: witnessKeys(config),
+        witnessKeys: acceptedWitnessKeys,
         ...(ledger ? { ledger } : {}),
         ...(config.dedupe.enabled ? { dedupeSpace: DEDUPE_SPACE } : {}),
         queue,
@@ -437,7 +453,7 @@ export async function startService(
       verification,
       changeSink: createChangeSink(queue),
       quarantine: new QuarantineStore(redis),
-      witnessKeys: witnessKeys(config),
+      witnessKeys: acceptedWitnessKeys,
       witnessQuorum: config.witnesses.quorum,
       // A witness (or operator) reported tampering: the same alert as the verifier's.
       onFreezeReported: (tenant) => announceFreeze(tenant),
@@ -473,6 +489,20 @@ export async function startService(
     useSandbox && role === 'all'
       ? await startSandboxes(url, sandboxCreds, logger, config.salesforce.cdc)
       : undefined;
+
+  if (localWitness && keys) {
+    logger.info(
+      { dir: localWitness.dir, witnessKey: localWitness.vkey },
+      'local witness: copying and cosigning every tenant chain (same machine: not independent)',
+    );
+    localWitness.start({
+      url,
+      logKey: verifierFromSigner(keys.signer),
+      logKeyText: formatVerifierKey(verifierFromSigner(keys.signer)),
+      tenants: () => store.listTenants(),
+      logger: logger.child({ module: 'local-witness' }),
+    });
+  }
 
   // Write-back clients, one per CRM account (tenant).
   const clients = role === 'api' ? [] : buildCrmClients(config, sandboxes, adminBaseUrl, logger);
@@ -595,6 +625,13 @@ export async function startService(
     process.stdout.write(
       `\n  Sandbox CRMs (no CRM configured):\n    HubSpot    ${sandboxes.hubspot.url}  (tenant hubspot:${sandboxes.hubspot.portalId})\n    Salesforce ${sandboxes.salesforce.url}  (tenant ${sandboxes.salesforce.tenant})\n  Try: npm run demo, or change a record in a sandbox (see README).\n`,
     );
+    if (localWitness) {
+      const tenant = `hubspot:${sandboxes.hubspot.portalId}`;
+      const copy = shownPath(localCopyDir(localWitness.dir, tenant));
+      process.stdout.write(
+        `\n  Local witness (this machine; for trying a repair, not an independent witness):\n    copies under ${shownPath(localWitness.dir)}/, cosigning every checkpoint\n    after tampering: npx crm-ledger repair --tenant ${tenant} --from-witness ${copy}\n                     npx crm-ledger resume --tenant ${tenant}\n`,
+      );
+    }
   }
   if (created) {
     // Shown once, at creation: the operator needs it to call /admin/*. Never logged afterwards.
@@ -614,6 +651,7 @@ export async function startService(
       if (stopped) return;
       stopped = true;
       // Stop taking requests, let the worker finish the jobs in hand, then close connections.
+      await localWitness?.stop();
       if (server) {
         const s = server;
         await new Promise<void>((r) => s.close(() => r()));
@@ -640,6 +678,12 @@ export async function startService(
       }
     },
   };
+}
+
+/** A path as the operator would type it from here: relative below the working directory. */
+function shownPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r !== '' && !r.startsWith('..') ? r : resolve(p);
 }
 
 /** Our app id in the sandbox HubSpot (its writes come back attributed to it). */

@@ -15,8 +15,7 @@
  *
  * Exit codes follow src/cli.ts: 0 ok, 1 refused / tampered / not repaired, 2 usage or connection.
  */
-import { existsSync } from 'node:fs';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -25,12 +24,9 @@ import type { Config } from '../config.js';
 import { parseVerifierKey } from '../ledger/checkpoint.js';
 import {
   formatWitnessKey,
-  generateWitnessKey,
   parseWitnessKeys,
-  parseWitnessSignerKey,
   witnessVerifierFromSigner,
 } from '../ledger/cosignature.js';
-import type { WitnessSigner } from '../ledger/cosignature.js';
 import { checkpointOrigin } from '../ledger/ledger.js';
 import { loadVerifierKeys } from '../ledger/signing-key.js';
 import { RedisLedgerStore } from '../ledger/store.js';
@@ -42,6 +38,7 @@ import type { Logger } from '../observability/logger.js';
 import { WebhookAlertSink } from '../policy/alerts.js';
 import { createRedis } from '../redis/connection.js';
 import { WitnessCopy } from './copy.js';
+import { loadOrCreateWitnessKey } from './key.js';
 import { RepairError, repairFromWitness } from './repair.js';
 import type { RepairReport } from './repair.js';
 import { RemoteWitnessSource, WitnessSourceError } from './source.js';
@@ -181,17 +178,6 @@ async function runGuarded(io: WitnessCliIo, run: () => Promise<number>): Promise
 
 async function readKeyArg(value: string): Promise<string> {
   return value.startsWith('@') ? (await readFile(value.slice(1), 'utf8')).trim() : value.trim();
-}
-
-/** The witness's signing key: read, or made (mode 0600, with a .pub beside it). */
-export async function loadOrCreateWitnessKey(file: string, name: string): Promise<WitnessSigner> {
-  if (!existsSync(file)) {
-    const { skey, vkey } = generateWitnessKey(name);
-    await writeFile(file, skey + '\n', { mode: 0o600, flag: 'wx' });
-    await chmod(file, 0o600);
-    await writeFile(`${file}.pub`, vkey + '\n');
-  }
-  return parseWitnessSignerKey(await readFile(file, 'utf8'));
 }
 
 export async function witnessCommand(

@@ -80,6 +80,8 @@ beforeAll(async () => {
       // The service's own verifier stays out of it: only the CLI finds the tampering.
       CRM_LEDGER_VERIFY_EVERY_MS: '0',
       CRM_LEDGER_FULL_VERIFY_EVERY_MS: '0',
+      // The local witness of the embedded default would race this test's own finder.
+      CRM_LEDGER_LOCAL_WITNESS: 'off',
       CRM_LEDGER_ALERT_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
       CRM_LEDGER_ALERT_WEBHOOK_SECRET: ALERT_SECRET,
     }),

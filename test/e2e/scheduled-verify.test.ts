@@ -28,6 +28,8 @@ beforeAll(async () => {
       CRM_LEDGER_PORT: '0',
       CRM_LEDGER_LOG_LEVEL: 'silent',
       CRM_LEDGER_VERIFY_EVERY_MS: '300',
+      // The local witness of the embedded default would race this test's own finder.
+      CRM_LEDGER_LOCAL_WITNESS: 'off',
     }),
     createLogger({ level: 'silent' }),
   );

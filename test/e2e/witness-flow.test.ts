@@ -86,6 +86,8 @@ beforeAll(async () => {
       CRM_LEDGER_RECONCILE_SETTLE_MS: '1500',
       CRM_LEDGER_WITNESS_KEYS: witnessKey.vkey,
       CRM_LEDGER_WITNESS_TOKEN: WITNESS_TOKEN,
+      // The local witness of the embedded default would race this test's own finder.
+      CRM_LEDGER_LOCAL_WITNESS: 'off',
       CRM_LEDGER_ALERT_WEBHOOK_URL: alertUrl,
       CRM_LEDGER_ALERT_WEBHOOK_SECRET: ALERT_SECRET,
     }),

@@ -46,7 +46,7 @@ describe('loadConfig', () => {
         reconcile: { everyMs: 900_000, settleMs: 60_000 },
         verifyEveryMs: 900_000,
         fullVerifyEveryMs: 86_400_000,
-        witnesses: { keys: '', quorum: 1 },
+        witnesses: { keys: '', quorum: 1, local: 'auto' },
         alerts: {},
         logLevel: 'info',
       });
@@ -103,6 +103,7 @@ describe('loadConfig', () => {
         CRM_LEDGER_VERIFY_EVERY_MS: '0',
         CRM_LEDGER_FULL_VERIFY_EVERY_MS: '3600000',
         CRM_LEDGER_WITNESS_QUORUM: '2',
+        CRM_LEDGER_LOCAL_WITNESS: 'off',
         CRM_LEDGER_DEDUPE_THRESHOLD: '0.8',
         CRM_LEDGER_DEDUPE_DEFAULT_COUNTRY: 'AU',
         CRM_LEDGER_ALERT_WEBHOOK_URL: 'https://alerts.example.com/hook',
@@ -170,7 +171,7 @@ describe('loadConfig', () => {
         reconcile: { everyMs: 60_000, settleMs: 5_000 },
         verifyEveryMs: 0,
         fullVerifyEveryMs: 3_600_000,
-        witnesses: { keys: 'w.example+01020304+AAAA', quorum: 2 },
+        witnesses: { keys: 'w.example+01020304+AAAA', quorum: 2, local: 'off' },
         alerts: { webhookUrl: 'https://alerts.example.com/hook', webhookSecret: 'alert-secret' },
         logLevel: 'debug',
       });
