@@ -225,7 +225,9 @@ export async function repairFromWitness(
   if (info.size < target.size) {
     throw new RepairError(
       'COPY_BEHIND',
-      `the witness copy has ${info.size} blocks, the last signed checkpoint ${target.size}`,
+      `the witness copy has ${info.size} blocks, the last signed checkpoint ${target.size}: ` +
+        `run repair again after the witness's next round (it copies up to the latest checkpoint ` +
+        `when those blocks verify), or repair from another witness`,
     );
   }
   const leaves = await source.leaves(0, target.size);

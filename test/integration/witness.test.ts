@@ -450,6 +450,7 @@ describe('witness', () => {
       }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RepairError);
       expect((err as RepairError).code).toBe('COPY_BEHIND');
+      expect((err as RepairError).message).toContain("after the witness's next round");
       expect(await redis.lrangeBuffer(k.segment(0), 0, -1)).toEqual(before);
     });
   });
