@@ -45,7 +45,7 @@ import type {
   TimelineBlock,
   VerdictRow,
 } from './dashboard.views.js';
-import { HttpError, statusFor } from './errors.js';
+import { errorCodeOf, HttpError, statusFor } from './errors.js';
 
 /** Freeze state of a tenant (wired from the freeze state machine). */
 export interface TenantStatus {
@@ -388,7 +388,9 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
           ? 'the form is too large'
           : code === 'QUERY_INVALID'
             ? 'the form could not be read'
-            : 'internal error';
+            : code === 'PATH_INVALID'
+              ? 'a path segment is not valid percent-encoding'
+              : 'internal error';
     if (status >= 500)
       log.error({ code, method: req.method, url: req.originalUrl.split('?')[0], err }, message);
     else
@@ -399,14 +401,10 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
   return router;
 }
 
-/** Our coded errors, and body-parser's (a login form too large, with too many fields, or unreadable). */
+/** Our coded errors, and the HTTP stack's; a form body-parser cannot read is QUERY_INVALID here. */
 function errorCode(err: unknown): string {
-  if (err instanceof BaseError) return String(err.code);
-  const type = (err as { type?: unknown } | null)?.type;
-  if (type === 'entity.too.large' || type === 'parameters.too.many') return 'BODY_TOO_LARGE';
-  if (typeof type === 'string' && type.startsWith('entity.')) return 'QUERY_INVALID';
-  if (type === 'charset.unsupported' || type === 'encoding.unsupported') return 'QUERY_INVALID';
-  return 'INTERNAL';
+  const code = errorCodeOf(err);
+  return code === 'BODY_INVALID' || code === 'MEDIA_UNSUPPORTED' ? 'QUERY_INVALID' : code;
 }
 
 function overviewMode(req: Request): VerifyMode {

@@ -23,6 +23,8 @@ export type HttpErrorCode =
   | 'WITNESS_UNKNOWN'
   | 'CHECKPOINT_UNKNOWN'
   | 'NOT_QUARANTINED'
+  | 'PATH_INVALID'
+  | 'MEDIA_UNSUPPORTED'
   | 'INTERNAL';
 
 const STATUS: Record<string, number> = {
@@ -35,6 +37,8 @@ const STATUS: Record<string, number> = {
   RECORD_UNKNOWN: 404,
   QUERY_INVALID: 400,
   BODY_TOO_LARGE: 413,
+  PATH_INVALID: 400,
+  MEDIA_UNSUPPORTED: 415,
   CHANGE_INVALID: 400,
   CHANGE_TOO_LARGE: 413,
   FIELD_VALUE_INVALID: 400,
@@ -66,24 +70,46 @@ export function sendError(res: Response, code: string, message: string): void {
   res.status(statusFor(code)).json({ error: { code, message } });
 }
 
+/**
+ * The code of an error that reached an error handler: ours (BaseError), Redis being down, or the
+ * HTTP stack's own for bad input — body-parser's (a body that is not JSON, too large, in a charset
+ * or encoding it cannot read) and the router's (a path parameter that is not valid percent-encoding).
+ * Anything else is INTERNAL.
+ */
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof BaseError) return String(err.code);
+  if (isRedisDown(err)) return 'REDIS_UNAVAILABLE';
+  const { type, status, expose } = (err ?? {}) as {
+    type?: unknown;
+    status?: unknown;
+    expose?: unknown;
+  };
+  if (type === 'entity.too.large' || type === 'parameters.too.many') return 'BODY_TOO_LARGE';
+  if (err instanceof URIError && status === 400) return 'PATH_INVALID';
+  // http-errors raised for the request (exposable 4xx): an unreadable or undecodable body.
+  if (typeof status === 'number' && status >= 400 && status < 500 && expose === true) {
+    if (status === 413) return 'BODY_TOO_LARGE';
+    if (status === 415) return 'MEDIA_UNSUPPORTED';
+    return 'BODY_INVALID';
+  }
+  return 'INTERNAL';
+}
+
+/** What a client is told for a code the HTTP stack set (its own error messages are not shown). */
+const STACK_MESSAGES: Record<string, string> = {
+  REDIS_UNAVAILABLE: 'Redis is unavailable',
+  BODY_TOO_LARGE: 'request body too large',
+  MEDIA_UNSUPPORTED: 'request body charset or content encoding not supported',
+  BODY_INVALID: 'request body could not be read: not valid JSON, or not decodable',
+  PATH_INVALID: 'a path segment is not valid percent-encoding',
+  INTERNAL: 'internal error',
+};
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
-    let code = 'INTERNAL';
-    let message = 'internal error';
-    if (err instanceof BaseError) {
-      code = String(err.code);
-      message = err.message;
-    } else if (isRedisDown(err)) {
-      code = 'REDIS_UNAVAILABLE';
-      message = 'Redis is unavailable';
-    } else if (
-      typeof err === 'object' &&
-      err !== null &&
-      (err as { type?: unknown }).type === 'entity.too.large'
-    ) {
-      code = 'BODY_TOO_LARGE';
-      message = 'request body too large';
-    }
+    const code = errorCodeOf(err);
+    const message =
+      err instanceof BaseError ? err.message : (STACK_MESSAGES[code] ?? 'internal error');
     const status = statusFor(code);
     const line = { code, status, method: req.method, url: req.originalUrl.split('?')[0] };
     if (status >= 500) logger.error({ ...line, err }, message);

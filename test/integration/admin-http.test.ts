@@ -136,6 +136,59 @@ describe('GET /admin/verify', () => {
   });
 });
 
+describe('bad input refused by the HTTP stack itself', () => {
+  it('answers 400 BODY_INVALID for a body that is not JSON, and freezes nothing', async () => {
+    const tenant = randomTenant();
+    await ledger.append(tenant, [contactChange(tenant, 'a')]);
+    const res = await request(app)
+      .post('/admin/freeze')
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .send(`{"tenant":"${tenant}","reason":`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toEqual({
+      code: 'BODY_INVALID',
+      message: 'request body could not be read: not valid JSON, or not decodable',
+    });
+    expect(await ledger.store.readFrozen(tenant)).toBeUndefined();
+  });
+
+  it.each([
+    ['a charset it cannot read', { 'Content-Type': 'application/json; charset=latin9' }],
+    ['a content encoding it does not know', { 'Content-Encoding': 'compress' }],
+  ])('answers 415 MEDIA_UNSUPPORTED for %s', async (_name, headers) => {
+    const tenant = randomTenant();
+    const res = await request(app)
+      .post('/admin/freeze')
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .set(headers)
+      .send(JSON.stringify({ tenant, reason: 'x' }));
+    expect(res.status).toBe(415);
+    expect(res.body.error.code).toBe('MEDIA_UNSUPPORTED');
+  });
+
+  it('answers 400 BODY_INVALID for a body that does not decompress', async () => {
+    const res = await request(app)
+      .post('/admin/freeze')
+      .set(auth)
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'gzip')
+      .send('{"tenant":"hubspot:1","reason":"x"}');
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('BODY_INVALID');
+  });
+
+  it.each(['/admin/records/hubspot:1/contact/%ff', '/admin/evidence/hubspot:1/contact/%E0%A4%A'])(
+    'answers 400 PATH_INVALID for a path that is not valid percent-encoding (%s)',
+    async (path) => {
+      const res = await request(app).get(path).set(auth);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('PATH_INVALID');
+    },
+  );
+});
+
 describe('GET /admin/records/:tenant/:object/:id', () => {
   it('returns the history in order, with opened values and inclusion proofs that verify', async () => {
     const tenant = randomTenant();

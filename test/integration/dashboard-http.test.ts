@@ -386,6 +386,12 @@ describe('dashboard pages', () => {
       .set('Cookie', cookie);
     expect(query.status).toBe(400);
     expect(query.text).toContain('QUERY_INVALID');
+    const undecodable = await request(fx.app)
+      .get('/admin/ui/verifications/%ff')
+      .set('Cookie', cookie);
+    expect(undecodable.status).toBe(400);
+    expect(undecodable.headers['content-type']).toMatch(/^text\/html/);
+    expect(undecodable.text).toContain('PATH_INVALID');
   });
 
   it('show queue depths, recent verdicts, and a tampered, frozen tenant', async () => {
