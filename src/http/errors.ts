@@ -100,7 +100,7 @@ const STACK_MESSAGES: Record<string, string> = {
   REDIS_UNAVAILABLE: 'Redis is unavailable',
   BODY_TOO_LARGE: 'request body too large',
   MEDIA_UNSUPPORTED: 'request body charset or content encoding not supported',
-  BODY_INVALID: 'request body could not be read: not valid JSON, or not decodable',
+  BODY_INVALID: 'request body could not be read: malformed, or not decodable',
   PATH_INVALID: 'a path segment is not valid percent-encoding',
   INTERNAL: 'internal error',
 };

@@ -148,7 +148,7 @@ describe('bad input refused by the HTTP stack itself', () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toEqual({
       code: 'BODY_INVALID',
-      message: 'request body could not be read: not valid JSON, or not decodable',
+      message: 'request body could not be read: malformed, or not decodable',
     });
     expect(await ledger.store.readFrozen(tenant)).toBeUndefined();
   });
