@@ -142,7 +142,17 @@ async function verifyCommand(opts: {
       });
       if (!opts.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
       results.push(result);
-      if (!opts.json) printResult(result);
+      if (!opts.json) {
+        printResult(result);
+        const frozen = result.ok ? undefined : await service.frozen(tenant);
+        if (frozen) {
+          process.stdout.write(
+            `  anchoring is frozen since ${frozen.at} (by ${frozen.by}); changes keep queuing. ` +
+              `Repair: crm-ledger repair --tenant ${tenant} --from-witness <copy>, ` +
+              `then crm-ledger resume --tenant ${tenant}\n`,
+          );
+        }
+      }
     }
     const ok = results.every((r) => r.ok);
     if (opts.json) {

@@ -117,6 +117,11 @@ describe('crm-ledger verify', () => {
     expect(stdout).toContain(
       'salesforce:00D000000000001: TAMPERED — first bad seq 1 (BLOCK_HASH_MISMATCH)',
     );
+    // The tenant is now frozen, and the operator is told what comes next.
+    expect(stdout).toMatch(
+      /anchoring is frozen since \S+ \(by verifier\); changes keep queuing\. Repair: crm-ledger repair --tenant salesforce:00D000000000001 --from-witness <copy>, then crm-ledger resume --tenant salesforce:00D000000000001/,
+    );
+    expect(stdout).not.toMatch(/hubspot:111[^\n]*\n\s+anchoring is frozen/);
     await redis.lset(key, 1, block);
   }, 30_000);
 
