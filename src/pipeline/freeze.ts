@@ -103,6 +103,7 @@ export const FREEZE_ALERT_SWEEP_MS = 2_000;
 export class FreezeAlerts {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
+  private failing = false;
 
   constructor(
     private readonly store: Pick<
@@ -146,10 +147,19 @@ export class FreezeAlerts {
     this.timer = setInterval(() => {
       if (this.sweeping) return;
       this.sweeping = this.sweep()
-        .catch((err: unknown) => {
-          this.logger.warn({ err }, 'freeze alert sweep could not run');
-          return 0;
-        })
+        .then(
+          (sent) => {
+            if (this.failing) this.logger.info('freeze alert sweeps run again');
+            this.failing = false;
+            return sent;
+          },
+          (err: unknown) => {
+            // Once per outage, not every sweep (Redis down would log every 2 s otherwise).
+            if (!this.failing) this.logger.warn({ err }, 'freeze alert sweep could not run');
+            this.failing = true;
+            return 0;
+          },
+        )
         .finally(() => {
           this.sweeping = undefined;
         });

@@ -103,9 +103,12 @@ export class LocalWitness {
       await witness.run(interval, signal);
     };
     this.loop = (async () => {
+      let failing = false;
       while (!signal.aborted) {
         try {
-          for (const tenant of await options.tenants()) {
+          const tenants = await options.tenants();
+          failing = false;
+          for (const tenant of tenants) {
             if (this.followed.has(tenant)) continue;
             this.followed.set(
               tenant,
@@ -115,7 +118,9 @@ export class LocalWitness {
             );
           }
         } catch (err) {
-          options.logger.warn({ err }, 'local witness could not list tenants; retrying');
+          // Once per outage: this runs every second.
+          if (!failing) options.logger.warn({ err }, 'local witness could not list tenants');
+          failing = true;
         }
         await sleep(Math.min(TENANT_SCAN_MS, interval), signal);
       }

@@ -9,7 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import { Writable } from 'node:stream';
 import { connect, randomTenant } from '../helpers/redis.js';
 import { contactChange, createTestLedger } from '../helpers/ledger.js';
 import { FreezeAlerts } from '../../src/pipeline/freeze.js';
@@ -186,5 +187,32 @@ describe('FreezeAlerts', () => {
     await alerts.stop();
     expect(calls).toBe(2);
     expect(await redis.hexists(new LedgerKeys(tenant).head, 'frozenAlerted')).toBe(1);
+  });
+
+  it('warns once while Redis is unreachable, not on every sweep', async () => {
+    const lines: { msg: string }[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(JSON.parse(chunk.toString('utf8')) as { msg: string });
+        done();
+      },
+    });
+    const down = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    const alerts = new FreezeAlerts(
+      new RedisLedgerStore(down),
+      () => Promise.resolve(true),
+      createLogger({ level: 'info', destination }),
+    );
+    alerts.start(10);
+    await new Promise((r) => setTimeout(r, 300));
+    await alerts.stop();
+    down.disconnect();
+    const warned = lines.filter((l) => l.msg === 'freeze alert sweep could not run');
+    expect(warned).toHaveLength(1);
   });
 });
