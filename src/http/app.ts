@@ -119,6 +119,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...(deps.queueDepths ? { queueDepths: deps.queueDepths } : {}),
       ...(deps.recentVerdicts ? { recentVerdicts: deps.recentVerdicts } : {}),
       ...(deps.vault ? { vault: deps.vault } : {}),
+      ...(deps.changeSink ? { changeSink: deps.changeSink } : {}),
     }),
   );
   if (deps.queuesBoard) {

@@ -24,6 +24,8 @@ import { authenticate, findToken, principalOf, requireRole } from './admin-auth.
 import { valuesAllowed } from './admin.routes.js';
 import type { VaultAccess } from './admin.routes.js';
 import type { AdminToken, Principal } from './admin-auth.js';
+import { resumeTenant } from '../pipeline/freeze.js';
+import type { ChangeSink } from '../pipeline/queues.js';
 import { sameOrigin } from './admin-session.js';
 import type { AdminSessions } from './admin-session.js';
 import {
@@ -90,6 +92,8 @@ export interface DashboardDeps extends DashboardSources {
   sessions: AdminSessions<AdminToken>;
   /** where bull-board is mounted, if it is (linked for admin and operator) */
   queuesPath?: string;
+  /** queues the admin block a resume anchors; without it the dashboard offers no resume */
+  changeSink?: ChangeSink;
 }
 
 export const RECENT_VERDICTS_ON_OVERVIEW = 20;
@@ -197,8 +201,12 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
   router.get('/', ...signedIn, async (req, res) => {
     const mode = overviewMode(req);
     const tenants: TenantRow[] = [];
+    const role = principalOf(res)?.role;
+    const canResume = deps.changeSink !== undefined && (role === 'operator' || role === 'admin');
     for (const tenant of await deps.verification.tenants()) {
-      tenants.push(await tenantRow(deps, tenant, mode, log));
+      const row = await tenantRow(deps, tenant, mode, log);
+      if (row.frozen && canResume) row.frozen.resumable = true;
+      tenants.push(row);
     }
     const [queues, verdicts] = await Promise.all([
       deps.queueDepths ? settle(deps.queueDepths(), log, 'queue depths') : undefined,
@@ -324,6 +332,46 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
         throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant.data}`);
       const job = jobs.start(tenant.data);
       res.redirect(303, `/admin/ui/verifications/${job.id}`);
+    },
+  );
+
+  // Resume a frozen tenant (operator, admin): the whole chain is verified first, as by the API.
+  router.post(
+    '/ui/resume',
+    ...signedIn,
+    requireRole('operator'),
+    express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 2 }),
+    async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const tenant = tenantSchema.safeParse(body['tenant']);
+      if (!tenant.success)
+        throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
+      if (!(await deps.verification.tenants()).includes(tenant.data))
+        throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant.data}`);
+      if (!deps.changeSink)
+        throw new HttpError('REDIS_UNAVAILABLE', 'this process cannot queue admin actions');
+      const principal = principalOf(res);
+      const result = await resumeTenant(
+        { verification: deps.verification, sink: deps.changeSink },
+        tenant.data,
+        {
+          type: 'admin',
+          id: `admin:${principal?.role ?? 'admin'}:${principal?.name ?? 'unknown'}`,
+        },
+      );
+      if (!result.ok) {
+        const v = result.verification;
+        throw new HttpError(
+          'CHAIN_TAMPERED',
+          `${tenant.data} does not verify${v.ok ? '' : ` (first bad seq ${v.firstBadSeq}: ${v.reason})`}, so it stays frozen. ` +
+            `Repair it from a witness copy first: crm-ledger repair --tenant ${tenant.data} --from-witness <copy>`,
+        );
+      }
+      log.info(
+        { tenant: tenant.data, resumed: result.wasFrozen },
+        'tenant resumed from the dashboard',
+      );
+      res.redirect(303, '/admin/');
     },
   );
 

@@ -145,7 +145,8 @@ export interface TenantRow {
   /** blocks in the chain */
   size: number;
   failure?: { firstBadSeq: number; code: string; reason: string };
-  frozen?: { reason?: string };
+  /** anchoring is frozen; `resumable`: this viewer may resume it (operator, admin) */
+  frozen?: { reason?: string; resumable?: boolean };
   /** the status dependency failed */
   statusUnknown?: boolean;
   checkpoint?: {
@@ -235,7 +236,20 @@ function tenantRow(t: TenantRow): SafeHtml {
             : ''
         }`;
   const frozen = t.frozen
-    ? html` <span class="frozen">frozen</span>${t.frozen.reason ? html` ${t.frozen.reason}` : ''}`
+    ? html` <span class="frozen">frozen</span>${t.frozen.reason ? html` ${t.frozen.reason}` : ''}
+        <p class="muted">
+          Anchoring is paused; changes keep queuing. Repair from a witness copy (<code
+            >crm-ledger repair --tenant ${t.tenant} --from-witness &lt;copy&gt;</code
+          >), then resume: the whole chain is verified first.
+        </p>
+        ${
+          t.frozen.resumable
+            ? html`<form method="post" action="/admin/ui/resume">
+                <input type="hidden" name="tenant" value="${t.tenant}" />
+                <button type="submit">Resume anchoring</button>
+              </form>`
+            : ''
+        }`
     : t.statusUnknown
       ? html` <span class="muted">(freeze state unknown)</span>`
       : '';

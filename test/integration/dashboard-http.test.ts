@@ -16,7 +16,7 @@ import {
   createAdminApp,
 } from '../helpers/admin-app.js';
 import type { AdminAppFixture } from '../helpers/admin-app.js';
-import { createChangesQueue } from '../../src/pipeline/queues.js';
+import { createChangeSink, createChangesQueue } from '../../src/pipeline/queues.js';
 import type { ChangesJob } from '../../src/pipeline/queues.js';
 import {
   createQueuesBoard,
@@ -70,6 +70,7 @@ beforeAll(async () => {
     now: () => clock,
     queuesBoard: board.router,
     queueDepths: queueDepthsOf(() => [queue]),
+    changeSink: createChangeSink(queue),
   });
   const change = contactChange(tenant, 'x1', {
     fields: { email: 'ada@example.com', firstname: XSS_VALUE },
@@ -429,6 +430,65 @@ describe('dashboard pages', () => {
     expect(text).toContain('<th>Queue</th><th>waiting</th>');
     expect(text).toContain('<td><code>changes</code></td><td>1</td>');
     expect(res.text).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+});
+
+describe('resuming a frozen tenant from the dashboard', () => {
+  const frozenState = { reason: 'block 1 changed', at: '2026-11-01T12:00:00.000Z', by: 'verifier' };
+  const post = (cookie: string, tenantId: string) =>
+    request(fx.app)
+      .post('/admin/ui/resume')
+      .set('Host', '127.0.0.1')
+      .set('Origin', ORIGIN)
+      .set('Cookie', cookie)
+      .type('form')
+      .send({ tenant: tenantId });
+
+  it('offers operators a resume, which verifies, unfreezes and queues the admin block', async () => {
+    const t = randomTenant();
+    await fx.ledger.append(t, [contactChange(t, 'a'), contactChange(t, 'b')]);
+    await fx.ledger.store.freeze(t, frozenState);
+    fx.frozen.set(t, frozenState.reason);
+    const operator = await login(OPERATOR_TOKEN);
+    const overview = squash((await request(fx.app).get('/admin/').set('Cookie', operator)).text);
+    expect(overview).toContain(
+      `<form method="post" action="/admin/ui/resume"><input type="hidden" name="tenant" value="${t}" /><button type="submit">Resume anchoring</button></form>`,
+    );
+    expect(overview).toContain(`crm-ledger repair --tenant ${t} --from-witness &lt;copy&gt;`);
+    const auditor = await login(AUDITOR_TOKEN);
+    const seen = (await request(fx.app).get('/admin/').set('Cookie', auditor)).text;
+    expect(seen).toContain('Anchoring is paused');
+    expect(seen).not.toContain('Resume anchoring');
+    expect((await post(auditor, t)).status).toBe(403);
+    expect(await fx.ledger.store.readFrozen(t)).toBeDefined();
+
+    const res = await post(operator, t);
+    expect(res.status).toBe(303);
+    expect(res.headers['location']).toBe('/admin/');
+    expect(await fx.ledger.store.readFrozen(t)).toBeUndefined();
+    const jobs = await queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed']);
+    const resumed = jobs.flatMap((j) => j.data.events).find((e) => e.event.tenant === t);
+    expect(resumed?.event).toMatchObject({
+      kind: 'admin',
+      actor: { type: 'admin', id: 'admin:operator:ops' },
+      fields: { action: 'resume', frozenReason: frozenState.reason, verifiedSize: 2 },
+    });
+    fx.frozen.delete(t);
+  });
+
+  it('refuses a chain that still does not verify, names the repair, and keeps it frozen', async () => {
+    const t = randomTenant();
+    await fx.ledger.append(t, [contactChange(t, 'a'), contactChange(t, 'b')]);
+    await fx.ledger.store.freeze(t, frozenState);
+    await redis.lset(new LedgerKeys(t).segment(0), 1, 'not the block');
+    const res = await post(await login(ADMIN_TOKEN), t);
+    expect(res.status).toBe(409);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.text).toContain('CHAIN_TAMPERED');
+    expect(squash(res.text)).toContain(
+      `crm-ledger repair --tenant ${t} --from-witness &lt;copy&gt;`,
+    );
+    expect(await fx.ledger.store.readFrozen(t)).toMatchObject({ reason: frozenState.reason });
   });
 });
 
