@@ -189,8 +189,14 @@ export class WebhookAlertSink implements AlertSink {
   async send(alert: Alert): Promise<AlertDelivery> {
     const log = { alertId: alert.id, tenant: alert.tenant, rule: alert.rule, code: alert.code };
     this.logger.warn(
-      { ...log, object: alert.object, recordId: alert.recordId, eventId: alert.eventId },
-      'policy alert',
+      {
+        ...log,
+        type: alert.type,
+        object: alert.object,
+        recordId: alert.recordId,
+        eventId: alert.eventId,
+      },
+      alert.type === 'ledger.tampered' ? 'tamper alert' : 'policy alert',
     );
     if (!this.url) return { ok: true, delivered: false, attempts: 0 };
     const target = { ...log, host: this.url.host };

@@ -217,8 +217,15 @@ describe('WebhookAlertSink', () => {
         delivered: false,
         attempts: 0,
       });
-      expect(lines.join('')).toContain('policy alert');
+      expect(lines.join('')).toContain('"msg":"policy alert"');
       expect(received).toHaveLength(0);
+    });
+
+    it('logs a tamper alert as one', async () => {
+      const { lines, logger } = logs();
+      await new WebhookAlertSink({ logger }).send({ ...alert(), type: 'ledger.tampered' });
+      expect(lines.join('')).toContain('"msg":"tamper alert"');
+      expect(lines.join('')).toContain('"type":"ledger.tampered"');
     });
   });
 
