@@ -8,7 +8,7 @@ import type { SubjectQuery, SubjectRef, SubjectService } from '../vault/subjects
 import { SUBJECT_PAGE_CSP, subjectExportPage } from './subject-page.js';
 import { readConsistencyProof, readRecordHistory } from '../ledger/history.js';
 import type { VaultOpener } from '../ledger/history.js';
-import type { Role } from './admin-auth.js';
+import type { Principal, Role } from './admin-auth.js';
 import { buildEvidence, buildEvidenceV2 } from '../ledger/evidence.js';
 import type { Verifier } from '../ledger/checkpoint.js';
 import { checkpointBody, verifyCosignature } from '../ledger/cosignature.js';
@@ -21,6 +21,7 @@ import { HttpError } from './errors.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import { principalOf, requireRole } from './admin-auth.js';
 import { resumeTenant } from '../pipeline/freeze.js';
+import type { ResumeResult } from '../pipeline/freeze.js';
 import type { ChangeSink } from '../pipeline/queues.js';
 import { CLEAR_REASON_MAX, clearQuarantine } from '../pipeline/quarantine-clear.js';
 import type { QuarantineStore } from '../policy/quarantine.js';
@@ -431,21 +432,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     const tenant = requireTenant(req, ['tenant']);
     if (!(await deps.verification.tenants()).includes(tenant))
       throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant}`);
-    if (!deps.changeSink)
-      throw new HttpError('REDIS_UNAVAILABLE', 'this process cannot queue admin actions');
-    const principal = principalOf(res);
-    const result = await resumeTenant(
-      { verification: deps.verification, sink: deps.changeSink },
-      tenant,
-      { type: 'admin', id: `admin:${principal?.role ?? 'admin'}:${principal?.name ?? 'unknown'}` },
-    );
-    if (!result.ok) {
-      const v = result.verification;
-      throw new HttpError(
-        'CHAIN_TAMPERED',
-        `${tenant} does not verify (${v.ok ? '' : `first bad seq ${v.firstBadSeq}: ${v.reason}`}); repair it before resuming`,
-      );
-    }
+    const result = await resumeAs(deps, tenant, principalOf(res));
     res.json({ tenant, resumed: result.wasFrozen, size: result.size, root: result.root });
   });
 
@@ -617,6 +604,34 @@ function recordParams(
     );
   }
   return { tenant: tenant.data, object: object.data, id: id.data };
+}
+
+/**
+ * Resumes a frozen tenant for an admin API or dashboard caller: verified first, anchored as an
+ * admin block in the caller's name; a chain that still fails is 409 CHAIN_TAMPERED naming the
+ * repair.
+ */
+export async function resumeAs(
+  deps: Pick<AdminDeps, 'verification' | 'changeSink'>,
+  tenant: string,
+  principal: Principal | undefined,
+): Promise<Extract<ResumeResult, { ok: true }>> {
+  if (!deps.changeSink)
+    throw new HttpError('REDIS_UNAVAILABLE', 'this process cannot queue admin actions');
+  const result = await resumeTenant(
+    { verification: deps.verification, sink: deps.changeSink },
+    tenant,
+    { type: 'admin', id: `admin:${principal?.role ?? 'admin'}:${principal?.name ?? 'unknown'}` },
+  );
+  if (!result.ok) {
+    const v = result.verification;
+    throw new HttpError(
+      'CHAIN_TAMPERED',
+      `${tenant} does not verify${v.ok ? '' : ` (first bad seq ${v.firstBadSeq}: ${v.reason})`}; ` +
+        `repair it before resuming: crm-ledger repair --tenant ${tenant} --from-witness <copy>`,
+    );
+  }
+  return result;
 }
 
 function requireTenant(req: Request, allowed: readonly string[]): string {

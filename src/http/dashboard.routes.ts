@@ -24,7 +24,6 @@ import { authenticate, findToken, principalOf, requireRole } from './admin-auth.
 import { valuesAllowed } from './admin.routes.js';
 import type { VaultAccess } from './admin.routes.js';
 import type { AdminToken, Principal } from './admin-auth.js';
-import { resumeTenant } from '../pipeline/freeze.js';
 import type { ChangeSink } from '../pipeline/queues.js';
 import { sameOrigin } from './admin-session.js';
 import type { AdminSessions } from './admin-session.js';
@@ -48,6 +47,7 @@ import type {
   VerdictRow,
 } from './dashboard.views.js';
 import { errorCodeOf, HttpError, statusFor } from './errors.js';
+import { resumeAs } from './admin.routes.js';
 
 /** Freeze state of a tenant (wired from the freeze state machine). */
 export interface TenantStatus {
@@ -317,6 +317,17 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
     );
   });
 
+  /** The `tenant` field of a posted form: a tenant with a chain, else 400 / 404. */
+  const formTenant = async (req: Request): Promise<string> => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const tenant = tenantSchema.safeParse(body['tenant']);
+    if (!tenant.success)
+      throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
+    if (!(await deps.verification.tenants()).includes(tenant.data))
+      throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant.data}`);
+    return tenant.data;
+  };
+
   // A full verification in the background, with a progress page that reloads until it is done.
   const jobs = new VerificationJobs(deps.verification);
   router.post(
@@ -324,13 +335,7 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
     ...signedIn,
     express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 2 }),
     async (req, res) => {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      const tenant = tenantSchema.safeParse(body['tenant']);
-      if (!tenant.success)
-        throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
-      if (!(await deps.verification.tenants()).includes(tenant.data))
-        throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant.data}`);
-      const job = jobs.start(tenant.data);
+      const job = jobs.start(await formTenant(req));
       res.redirect(303, `/admin/ui/verifications/${job.id}`);
     },
   );
@@ -342,35 +347,9 @@ export function dashboardRoutes(deps: DashboardDeps): Router {
     requireRole('operator'),
     express.urlencoded({ extended: false, limit: '2kb', parameterLimit: 2 }),
     async (req, res) => {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      const tenant = tenantSchema.safeParse(body['tenant']);
-      if (!tenant.success)
-        throw new HttpError('TENANT_INVALID', 'tenant must look like "hubspot:<portalId>"');
-      if (!(await deps.verification.tenants()).includes(tenant.data))
-        throw new HttpError('TENANT_UNKNOWN', `no chain for ${tenant.data}`);
-      if (!deps.changeSink)
-        throw new HttpError('REDIS_UNAVAILABLE', 'this process cannot queue admin actions');
-      const principal = principalOf(res);
-      const result = await resumeTenant(
-        { verification: deps.verification, sink: deps.changeSink },
-        tenant.data,
-        {
-          type: 'admin',
-          id: `admin:${principal?.role ?? 'admin'}:${principal?.name ?? 'unknown'}`,
-        },
-      );
-      if (!result.ok) {
-        const v = result.verification;
-        throw new HttpError(
-          'CHAIN_TAMPERED',
-          `${tenant.data} does not verify${v.ok ? '' : ` (first bad seq ${v.firstBadSeq}: ${v.reason})`}, so it stays frozen. ` +
-            `Repair it from a witness copy first: crm-ledger repair --tenant ${tenant.data} --from-witness <copy>`,
-        );
-      }
-      log.info(
-        { tenant: tenant.data, resumed: result.wasFrozen },
-        'tenant resumed from the dashboard',
-      );
+      const tenant = await formTenant(req);
+      const result = await resumeAs(deps, tenant, principalOf(res));
+      log.info({ tenant, resumed: result.wasFrozen }, 'tenant resumed from the dashboard');
       res.redirect(303, '/admin/');
     },
   );

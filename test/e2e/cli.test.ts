@@ -2,11 +2,10 @@
  * The `crm-ledger` command as an operator runs it: a real process, a real redis-server, a key on
  * disk. Exit codes are part of the interface: 0 intact, 1 tampered, 2 usage or connection error.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../../src/redis/embedded-server.js';
@@ -17,9 +16,8 @@ import { POOL_MIN_BLOCKS } from '../../src/ledger/verification.js';
 import { QuarantineStore } from '../../src/policy/quarantine.js';
 import { startHubspotSandbox } from '../../connectors/sandbox/hubspot/index.js';
 import { contactChange, createFileKeyLedger } from '../helpers/ledger.js';
+import { runCli } from '../helpers/cli.js';
 
-const run = promisify(execFile);
-const CLI = ['node_modules/.bin/tsx', 'src/cli.ts'];
 const ORIGIN = 'cli.crm-ledger.test';
 
 let dir: string;
@@ -27,23 +25,14 @@ let server: EmbeddedRedis;
 let redis: Redis;
 let ledger: Ledger;
 
-async function cli(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(CLI[0] as string, [CLI[1] as string, ...args], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        CRM_LEDGER_REDIS_URL: server.url,
-        CRM_LEDGER_DATA_DIR: dir,
-        CRM_LEDGER_LEDGER_ORIGIN: ORIGIN,
-        CRM_LEDGER_LOG_LEVEL: 'silent',
-        ...env,
-      },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(args: string[], env: Record<string, string> = {}) {
+  return runCli(args, {
+    CRM_LEDGER_REDIS_URL: server.url,
+    CRM_LEDGER_DATA_DIR: dir,
+    CRM_LEDGER_LEDGER_ORIGIN: ORIGIN,
+    CRM_LEDGER_LOG_LEVEL: 'silent',
+    ...env,
+  });
 }
 
 beforeAll(async () => {

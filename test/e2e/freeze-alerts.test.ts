@@ -5,14 +5,9 @@
  * After the block is put back and the operator resumes with `crm-ledger resume`, a second
  * tampering found by the CLI is alerted again.
  */
-import { execFile } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
@@ -20,58 +15,33 @@ import { startService } from '../../src/main.js';
 import type { RunningService } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
-import { ALERT_SIGNATURE_HEADER, verifyAlertSignature } from '../../src/policy/alerts.js';
 import { FREEZE_ALERT_SWEEP_MS } from '../../src/pipeline/freeze.js';
 import { contactChange } from '../helpers/ledger.js';
 import { until } from '../helpers/wait.js';
+import { runCli } from '../helpers/cli.js';
+import { startAlertReceiver } from '../helpers/alert-receiver.js';
+import type { AlertReceiver } from '../helpers/alert-receiver.js';
 
-const run = promisify(execFile);
 const ALERT_SECRET = 'e2e-freeze-alert-secret-0123456789ab';
 const TENANT = 'hubspot:771';
 
 let dir: string;
 let service: RunningService;
 let redis: Redis;
-let receiver: Server;
-const alerts: { alert: Record<string, unknown>; signed: boolean }[] = [];
+let receiver: AlertReceiver;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
-  try {
-    const { stdout } = await run('node_modules/.bin/tsx', ['src/cli.ts', ...args], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        CRM_LEDGER_REDIS_URL: service.redisUrl,
-        CRM_LEDGER_DATA_DIR: dir,
-        CRM_LEDGER_LOG_LEVEL: 'silent',
-      },
-    });
-    return { code: 0, stdout };
-  } catch (err) {
-    const e = err as { code: number; stdout: string };
-    return { code: e.code, stdout: e.stdout };
-  }
+/** `crm-ledger <args>` against the running service's Redis and data dir. */
+function cli(args: string[]) {
+  return runCli(args, {
+    CRM_LEDGER_REDIS_URL: service.redisUrl,
+    CRM_LEDGER_DATA_DIR: dir,
+    CRM_LEDGER_LOG_LEVEL: 'silent',
+  });
 }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-freeze-alerts-'));
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const header = req.headers[ALERT_SIGNATURE_HEADER];
-      const check = verifyAlertSignature(
-        body,
-        typeof header === 'string' ? header : undefined,
-        ALERT_SECRET,
-        Math.floor(Date.now() / 1000),
-      );
-      const parsed = JSON.parse(body.toString('utf8')) as { alert: Record<string, unknown> };
-      alerts.push({ alert: parsed.alert, signed: check.ok });
-      res.writeHead(check.ok ? 204 : 401).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  receiver = await startAlertReceiver(ALERT_SECRET);
   service = await startService(
     loadConfig({
       CRM_LEDGER_DATA_DIR: dir,
@@ -82,7 +52,7 @@ beforeAll(async () => {
       CRM_LEDGER_FULL_VERIFY_EVERY_MS: '0',
       // The local witness of the embedded default would race this test's own finder.
       CRM_LEDGER_LOCAL_WITNESS: 'off',
-      CRM_LEDGER_ALERT_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`,
+      CRM_LEDGER_ALERT_WEBHOOK_URL: receiver.url,
       CRM_LEDGER_ALERT_WEBHOOK_SECRET: ALERT_SECRET,
     }),
     createLogger({ level: 'silent' }),
@@ -97,11 +67,11 @@ beforeAll(async () => {
 afterAll(async () => {
   redis?.disconnect();
   await service?.stop();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-const tamperAlerts = () => alerts.filter((a) => a.alert['type'] === 'ledger.tampered');
+const tamperAlerts = () => receiver.alerts.filter((a) => a.alert['type'] === 'ledger.tampered');
 
 describe('tampering found by crm-ledger verify on another machine', () => {
   it('is alerted once by the running service, and again after a resume and a new tampering', async () => {

@@ -4,12 +4,10 @@
  * --from-witness data/witness/<tenant>` and `resume` (real processes, as the README runs them)
  * find it, restore it from the witness copy and unfreeze the tenant.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
@@ -20,28 +18,19 @@ import { LedgerKeys } from '../../src/ledger/keys.js';
 import { localCopyDir, LOCAL_WITNESS_NAME } from '../../src/witness/local.js';
 import { contactChange } from '../helpers/ledger.js';
 import { until } from '../helpers/wait.js';
-
-const run = promisify(execFile);
+import { runCli } from '../helpers/cli.js';
 
 let dir: string;
 let service: RunningService;
 let redis: Redis;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
-  try {
-    const { stdout } = await run('node_modules/.bin/tsx', ['src/cli.ts', ...args], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        CRM_LEDGER_REDIS_URL: service.redisUrl,
-        CRM_LEDGER_DATA_DIR: dir,
-        CRM_LEDGER_LOG_LEVEL: 'silent',
-      },
-    });
-    return { code: 0, stdout };
-  } catch (err) {
-    const e = err as { code: number; stdout: string };
-    return { code: e.code, stdout: e.stdout };
-  }
+/** `crm-ledger <args>` against the running service's Redis and data dir. */
+function cli(args: string[]) {
+  return runCli(args, {
+    CRM_LEDGER_REDIS_URL: service.redisUrl,
+    CRM_LEDGER_DATA_DIR: dir,
+    CRM_LEDGER_LOG_LEVEL: 'silent',
+  });
 }
 
 beforeAll(async () => {

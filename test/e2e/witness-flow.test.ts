@@ -13,9 +13,6 @@
  *  7. every change queued during the freeze is anchored exactly once (counted by event id), the
  *     chain verifies, and the witness cosigns again.
  */
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,13 +25,13 @@ import { createLogger } from '../../src/observability/logger.js';
 import { generateWitnessKey } from '../../src/ledger/cosignature.js';
 import { LedgerKeys } from '../../src/ledger/keys.js';
 import type { Block } from '../../src/ledger/block.js';
-import { verifyAlertSignature } from '../../src/policy/alerts.js';
-import { ALERT_SIGNATURE_HEADER } from '../../src/policy/alerts.js';
 import { reconcileCursorKey } from '../../src/pipeline/reconcile.worker.js';
 import { serveWitnessCopy } from '../../src/http/witness-copy.routes.js';
 import { repairCommand, witnessCommand } from '../../src/witness/cli.js';
 import type { WitnessCliIo } from '../../src/witness/cli.js';
 import { until } from '../helpers/wait.js';
+import { startAlertReceiver } from '../helpers/alert-receiver.js';
+import type { AlertReceiver } from '../helpers/alert-receiver.js';
 
 const WITNESS_TOKEN = 'e2e-witness-role-token-0123456789ab';
 const READ_TOKEN = 'e2e-witness-read-token-0123456789ab';
@@ -44,9 +41,7 @@ const USER = 9001;
 let dir: string;
 let service: RunningService;
 let redis: Redis;
-let receiver: Server;
-/** Alerts received: the body's `alert` object, and whether its HMAC signature verified. */
-const alerts: { alert: Record<string, unknown>; signed: boolean }[] = [];
+let receiver: AlertReceiver;
 const witnessKey = generateWitnessKey('witness.e2e/w1');
 const stopWitness = new AbortController();
 let witnessRun: Promise<number> | undefined;
@@ -56,25 +51,7 @@ let witnessErr = '';
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crm-ledger-witness-flow-'));
   // The alert receiver checks every alert's HMAC signature, as a customer's endpoint would.
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const header = req.headers[ALERT_SIGNATURE_HEADER];
-      const check = verifyAlertSignature(
-        body,
-        typeof header === 'string' ? header : undefined,
-        ALERT_SECRET,
-        Math.floor(Date.now() / 1000),
-      );
-      const parsed = JSON.parse(body.toString('utf8')) as { alert: Record<string, unknown> };
-      alerts.push({ alert: parsed.alert, signed: check.ok });
-      res.writeHead(check.ok ? 204 : 401).end();
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const alertUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`;
+  receiver = await startAlertReceiver(ALERT_SECRET);
 
   service = await startService(
     loadConfig({
@@ -88,7 +65,7 @@ beforeAll(async () => {
       CRM_LEDGER_WITNESS_TOKEN: WITNESS_TOKEN,
       // The local witness of the embedded default would race this test's own finder.
       CRM_LEDGER_LOCAL_WITNESS: 'off',
-      CRM_LEDGER_ALERT_WEBHOOK_URL: alertUrl,
+      CRM_LEDGER_ALERT_WEBHOOK_URL: receiver.url,
       CRM_LEDGER_ALERT_WEBHOOK_SECRET: ALERT_SECRET,
     }),
     createLogger({ level: 'silent' }),
@@ -101,7 +78,7 @@ afterAll(async () => {
   await witnessRun?.catch(() => undefined);
   redis?.disconnect();
   await service?.stop();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -232,7 +209,7 @@ describe('issue 8 in one flow', () => {
     );
     const alert = await until(
       'the signed tamper alert',
-      () => alerts.find((a) => a.alert['type'] === 'ledger.tampered'),
+      () => receiver.alerts.find((a) => a.alert['type'] === 'ledger.tampered'),
       (a) => a !== undefined,
     );
     expect(alert).toMatchObject({
