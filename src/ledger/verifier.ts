@@ -20,18 +20,10 @@
  * a block at its own seq, a tree node at the first leaf it covers — because each stored node is
  * judged against its stored children, and a parent whose child is already wrong is not blamed.
  */
-import {
-  leafHash,
-  leafHashLatin1,
-  nodeHash,
-  RFC6962_NODE_HASH_PREFIX,
-  sha256Latin1,
-  toHex,
-  HASH_SIZE,
-  ZERO_HASH_HEX,
-  bytesEqual,
-} from './hash.js';
+import { leafHash, nodeHash, toHex, HASH_SIZE, ZERO_HASH_HEX, bytesEqual } from './hash.js';
 import { SEGMENT_SIZE, segmentOf } from './keys.js';
+import { batchHasher } from './batch-hash.js';
+import type { BatchHasher } from './batch-hash.js';
 import { hashBytes, KeyTable, RecordHeadTable, sameBytes } from './key-table.js';
 import { newLinkSpans, scanTail, tailOf } from './links.js';
 import {
@@ -245,9 +237,6 @@ export function parseLinks(bytes: Buffer): ParsedBlock {
 }
 
 const SPANS = newLinkSpans();
-/** SHA-256 input of an interior node: 0x01 || left || right, filled in place. */
-const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_SIZE);
-NODE_INPUT[0] = RFC6962_NODE_HASH_PREFIX;
 /** What a `recordPrev` that is not 64 lower-case hex characters is kept as: equal to no hash. */
 const NOT_A_LINK = Buffer.from('-'.repeat(64), 'latin1');
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -335,6 +324,7 @@ export function verifySegment(
   count: number,
   blocks: readonly Buffer[],
   levels: readonly Buffer[],
+  hasher: BatchHasher = batchHasher,
 ): SegmentResult {
   let failure: Failure | undefined;
   const n = Math.min(count, blocks.length);
@@ -342,7 +332,22 @@ export function verifySegment(
   let firstPrev = '';
   const leafFlags = new Uint8Array(count);
   const leaves = levels[0] ?? Buffer.alloc(0);
-  const leavesBin = leaves.toString('latin1');
+  // Every block's hash in one call (native when built: batch-hash.ts), then one comparison with
+  // the stored leaves; block by block only to find where they first differ.
+  const computed = Buffer.allocUnsafe(n * HASH_SIZE);
+  hasher.leafHashes(n === blocks.length ? blocks : blocks.slice(0, n), computed);
+  /** the first block whose hash is not its stored leaf (n if none) */
+  let firstBadLeaf = n;
+  if (leaves.length < n * HASH_SIZE || !computed.equals(leaves.subarray(0, n * HASH_SIZE))) {
+    firstBadLeaf = 0;
+    while (
+      firstBadLeaf < n &&
+      leaves.length >= (firstBadLeaf + 1) * HASH_SIZE &&
+      sameBytes(computed, firstBadLeaf * HASH_SIZE, leaves, firstBadLeaf * HASH_SIZE, HASH_SIZE)
+    ) {
+      firstBadLeaf++;
+    }
+  }
   const leavesHexBytes = Buffer.from(leaves.toString('hex'), 'latin1');
   const tenantBytes = Buffer.from(tenant, 'latin1');
   const l = SPANS;
@@ -351,10 +356,7 @@ export function verifySegment(
   for (let i = 0; i < n; i++) {
     const seq = start + i;
     const bytes = blocks[i] as Buffer;
-    if (
-      leavesBin.length < (i + 1) * HASH_SIZE ||
-      !leavesBin.startsWith(leafHashLatin1(bytes), i * HASH_SIZE)
-    ) {
+    if (i === firstBadLeaf) {
       leafFlags[i] = 1;
       failure = new Failure(
         seq,
@@ -415,15 +417,23 @@ export function verifySegment(
   for (let level = 1; level <= SEGMENT_LEVEL; level++) {
     const width = Math.floor(count / 2 ** level);
     const stored = levels[level] ?? Buffer.alloc(0);
-    const storedBin = stored.toString('latin1');
     const flags = new Uint8Array(width);
-    for (let j = 0; j < width; j++) {
+    // The nodes that have both children and a stored value, hashed in one call.
+    const hashable = Math.min(
+      width,
+      Math.floor(stored.length / HASH_SIZE),
+      Math.floor(childNodes.length / (2 * HASH_SIZE)),
+    );
+    const nodes = Buffer.allocUnsafe(hashable * HASH_SIZE);
+    hasher.nodeHashes(childNodes.subarray(0, 2 * hashable * HASH_SIZE), nodes);
+    const allGood =
+      hashable === width &&
+      !childFlags.includes(1) &&
+      nodes.equals(stored.subarray(0, width * HASH_SIZE));
+    for (let j = 0; j < width && !allGood; j++) {
       const explained = childFlags[2 * j] === 1 || childFlags[2 * j + 1] === 1;
-      let good = false;
-      if (stored.length >= (j + 1) * HASH_SIZE && childNodes.length >= (2 * j + 2) * HASH_SIZE) {
-        copyBytes(childNodes, 2 * j * HASH_SIZE, NODE_INPUT, 1, 2 * HASH_SIZE);
-        good = storedBin.startsWith(sha256Latin1(NODE_INPUT), j * HASH_SIZE);
-      }
+      const good =
+        j < hashable && sameBytes(nodes, j * HASH_SIZE, stored, j * HASH_SIZE, HASH_SIZE);
       if (!good) {
         flags[j] = 1;
         if (!explained) {
@@ -573,6 +583,8 @@ export class ChainVerifier {
     private readonly source: ChainSource,
     private readonly trust: CheckpointTrust,
     private readonly checker?: SegmentChecker,
+    /** the segment hasher of in-thread checks (tests pin the node:crypto one) */
+    private readonly hasher: BatchHasher = batchHasher,
   ) {}
 
   async verify(options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -759,7 +771,7 @@ export class ChainVerifier {
         const { blocks, levels, start, count } = await loadSegment(this.source, s, size);
         return {
           blocksLength: blocks.length,
-          result: verifySegment(this.tenant, start, count, blocks, levels),
+          result: verifySegment(this.tenant, start, count, blocks, levels, this.hasher),
         };
       },
     };

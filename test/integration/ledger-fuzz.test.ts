@@ -2,7 +2,8 @@
  * Fuzz: 10,000 random single-byte mutations of stored data (block bytes and tree nodes), each
  * detected with the exact first bad seq: a block at its own seq, a tree node at the first block it
  * covers. The chain is real (appended to Redis), then copied into memory so each mutation costs a
- * verification, not a Redis round trip; a sample of mutations also goes through Redis itself.
+ * verification, not a Redis round trip; a sample of mutations also goes through Redis itself,
+ * and another through the node:crypto hasher that replaces the native one when it is not built.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
@@ -15,9 +16,12 @@ import { ChainVerifier } from '../../src/ledger/verifier.js';
 import { HASH_SIZE } from '../../src/ledger/hash.js';
 import { LedgerKeys, TREE_CHUNK_NODES, segmentOf, SEGMENT_SIZE } from '../../src/ledger/keys.js';
 import { seededRandom } from '../../src/util/seeded-random.js';
+import { batchHasher, jsBatchHasher } from '../../src/ledger/batch-hash.js';
+import type { BatchHasher } from '../../src/ledger/batch-hash.js';
 
 const MUTATIONS = 10_000;
 const REDIS_MUTATIONS = 200;
+const FALLBACK_MUTATIONS = 2_000;
 
 interface Mutation {
   target: 'block' | 'tree';
@@ -84,11 +88,31 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function verifier(s: ChainSnapshot): ChainVerifier {
-  return new ChainVerifier(tenant, snapshotSource(s), {
-    verifiers: ledger.verifiers,
-    origin: ledger.originFor(tenant),
-  });
+function verifier(s: ChainSnapshot, hasher: BatchHasher = batchHasher): ChainVerifier {
+  return new ChainVerifier(
+    tenant,
+    snapshotSource(s),
+    { verifiers: ledger.verifiers, origin: ledger.originFor(tenant) },
+    undefined,
+    hasher,
+  );
+}
+
+/** Applies `count` mutations from `seed`; the ones not found at their exact seq, described. */
+async function missedMutations(count: number, seed: number, hasher: BatchHasher) {
+  const rand = seededRandom(seed);
+  const missed: string[] = [];
+  const counts = { block: 0, tree: 0 };
+  for (let i = 0; i < count; i++) {
+    const m = pickMutation(snap, rand);
+    counts[m.target] += 1;
+    const result = await verifier(applyMutation(snap, m), hasher).verify();
+    if (result.ok || result.firstBadSeq !== m.seq) {
+      missed.push(`#${i} ${JSON.stringify(m)} → ${JSON.stringify(result)}`);
+      if (missed.length > 5) break;
+    }
+  }
+  return { missed, counts };
 }
 
 describe('ChainVerifier fuzz', () => {
@@ -99,21 +123,20 @@ describe('ChainVerifier fuzz', () => {
 
   it(`detects ${MUTATIONS} random single-byte mutations at the exact first bad seq`, async () => {
     const seed = 20261126;
-    const rand = seededRandom(seed);
-    const missed: string[] = [];
-    const counts = { block: 0, tree: 0 };
-    for (let i = 0; i < MUTATIONS; i++) {
-      const m = pickMutation(snap, rand);
-      counts[m.target] += 1;
-      const result = await verifier(applyMutation(snap, m)).verify();
-      if (result.ok || result.firstBadSeq !== m.seq) {
-        missed.push(`#${i} ${JSON.stringify(m)} → ${JSON.stringify(result)}`);
-        if (missed.length > 5) break;
-      }
-    }
+    const { missed, counts } = await missedMutations(MUTATIONS, seed, batchHasher);
     expect(missed, `seed ${seed}`).toEqual([]);
     expect(counts.block).toBeGreaterThan(MUTATIONS / 2);
     expect(counts.tree).toBeGreaterThan(MUTATIONS / 5);
+  }, 600_000);
+
+  // The verifier hashes through the native addon when it is built (batch-hash.ts); the
+  // node:crypto fallback must find the same first bad seqs.
+  it(`detects ${FALLBACK_MUTATIONS} mutations the same way with the node:crypto hasher`, async () => {
+    expect(await verifier(snap, jsBatchHasher).verify()).toMatchObject({ ok: true, size: 1100 });
+    const seed = 20261127;
+    const { missed, counts } = await missedMutations(FALLBACK_MUTATIONS, seed, jsBatchHasher);
+    expect(missed, `seed ${seed}`).toEqual([]);
+    expect(counts.block + counts.tree).toBe(FALLBACK_MUTATIONS);
   }, 600_000);
 
   it(`detects ${REDIS_MUTATIONS} mutations written to Redis itself`, async () => {

@@ -61,6 +61,13 @@ describe('deploy/Dockerfile', () => {
     expect(build).toMatch(/npm prune --omit=dev/);
     expect(runtime).not.toMatch(/COPY[^\n]*\bsrc\b/);
     expect(runtime).toMatch(/COPY --from=build \/app\/dist/);
+    // The native batch hasher is built by npm ci's install script, so its sources come first.
+    expect(build.indexOf('COPY native ./native')).toBeGreaterThan(-1);
+    expect(build.indexOf('COPY native ./native')).toBeLessThan(build.indexOf('RUN npm ci'));
+    expect(build.indexOf('COPY scripts ./scripts')).toBeLessThan(build.indexOf('RUN npm ci'));
+    expect(runtime).toMatch(
+      /COPY --from=build \/app\/native\/build\/Release \.\/native\/build\/Release/,
+    );
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/^ENV[\s\S]*CRM_LEDGER_MODE=production/m);
     expect(runtime).toMatch(/^STOPSIGNAL SIGTERM$/m);
