@@ -148,7 +148,7 @@ export async function sendRequests(
   const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
   const statuses = new Map<number, number>();
   let next = 0;
-  const one = (i: number): Promise<void> =>
+  const one = (i: number, attempt = 1): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const { body, headers } = make(i);
       const req = http.request(
@@ -169,7 +169,16 @@ export async function sendRequests(
           });
         },
       );
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed just as this request was written to it (Node's
+        // documented keep-alive race): resend once on a fresh socket. Webhook deliveries are
+        // idempotent, so a resend of a request that did arrive anchors nothing twice.
+        if (req.reusedSocket && err.code === 'ECONNRESET' && attempt === 1) {
+          one(i, attempt + 1).then(resolve, reject);
+          return;
+        }
+        reject(err);
+      });
       req.end(body);
     });
   const lane = async (): Promise<void> => {
