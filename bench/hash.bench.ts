@@ -2,12 +2,14 @@
  * Hash paths: SHA-256 through node:crypto (one-shot `crypto.hash`, what the ledger uses, and the
  * streaming `createHash`) against @noble/hashes (the reference, used by the offline verifier), on
  * 64-byte (a Merkle node) and 1 KB (a block) inputs; and RFC 8785 canonicalize() of a block
- * against JSON.stringify of the same object.
+ * against JSON.stringify of the same object; and a segment's leaf and node hashes through the
+ * verifier's batch hasher (native when built) against one node:crypto call per hash.
  */
 import { createHash } from 'node:crypto';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { canonicalize } from '../src/ledger/canonical.js';
-import { sha256Native } from '../src/ledger/hash.js';
+import { HASH_SIZE, sha256Native } from '../src/ledger/hash.js';
+import { batchHashBackend, batchHasher, jsBatchHasher } from '../src/ledger/batch-hash.js';
 import { cpuRates, sink } from './lib.js';
 import type { Bench } from './lib.js';
 import { sampleBlock } from './samples.js';
@@ -87,6 +89,40 @@ export const hashBench: Bench = {
       unit: 'MB/s',
       baseline: '@noble/hashes, 1 KB',
       baselineValue: (sha.noble1k * 1024) / 1e6,
+    });
+
+    // A segment's hashes: 1,024 leaf hashes of blocks and 512 node hashes, one call each through
+    // the batch hasher the verifier uses (batch-hash.ts) against one node:crypto call per hash.
+    const blocks = Array.from({ length: 1024 }, (_, i) => Buffer.alloc(1650, i));
+    const leavesOut = Buffer.alloc(1024 * HASH_SIZE);
+    const nodesOut = Buffer.alloc(512 * HASH_SIZE);
+    const batch = cpuRates(
+      {
+        leavesBatch: () => batchHasher.leafHashes(blocks, leavesOut),
+        leavesJs: () => jsBatchHasher.leafHashes(blocks, leavesOut),
+        nodesBatch: () => batchHasher.nodeHashes(leavesOut, nodesOut),
+        nodesJs: () => jsBatchHasher.nodeHashes(leavesOut, nodesOut),
+      },
+      opts,
+    );
+    const bt = ctx.report(
+      `segment hashing (${batchHashBackend.name} batch hasher vs one node:crypto call per hash; ns per hash, single core)`,
+    );
+    bt.add({
+      key: 'batch_leaf_hash_ns',
+      figure: `leaf hash of a 1,650 B block, ${batchHashBackend.name}, 1,024 per call`,
+      value: 1e9 / (batch.leavesBatch * 1024),
+      unit: 'ns',
+      baseline: 'node:crypto, one call each',
+      baselineValue: 1e9 / (batch.leavesJs * 1024),
+    });
+    bt.add({
+      key: 'batch_node_hash_ns',
+      figure: `node hash, ${batchHashBackend.name}, 512 per call`,
+      value: 1e9 / (batch.nodesBatch * 512),
+      unit: 'ns',
+      baseline: 'node:crypto, one call each',
+      baselineValue: 1e9 / (batch.nodesJs * 512),
     });
 
     const { object, bytes } = sampleBlock();
