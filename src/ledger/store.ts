@@ -62,6 +62,11 @@ export interface RestorePlan {
   checkpoints: CheckpointEntry[];
 }
 
+/** Up to this many nodes, readNodes sends one GETRANGE each (the hot paths read ~20–40). */
+const NODES_BY_COMMAND = 256;
+/** Nodes per readNodes script call: ~1–4 ms of Redis time each (measured under load). */
+const NODES_PER_SCRIPT = 1024;
+
 type ScriptCommand = (numKeys: number, ...args: (string | number | Buffer)[]) => Promise<unknown>;
 
 /** One block's verdicts in the verdict index. */
@@ -126,24 +131,65 @@ export class RedisLedgerStore {
     return out;
   }
 
-  /** Stored tree nodes, in one round trip. Missing nodes come back empty. */
+  /**
+   * Stored tree nodes, in one round trip. Missing nodes come back empty (or short). Up to
+   * NODES_BY_COMMAND nodes are read with one GETRANGE each; more (incremental verification reads
+   * ~41,000 for the last 1 % of a 1M chain) by the readNodes script, NODES_PER_SCRIPT per call,
+   * so that Redis is never held for long by one call.
+   */
   async readNodes(tenant: string, refs: readonly NodeRef[]): Promise<Uint8Array[]> {
     if (refs.length === 0) return [];
     const k = this.keys(tenant);
     const pipe = this.redis.pipeline();
-    for (const { level, index } of refs) {
-      const offset = (index % TREE_CHUNK_NODES) * HASH_SIZE;
-      pipe.getrangeBuffer(
-        k.treeChunk(level, Math.floor(index / TREE_CHUNK_NODES)),
-        offset,
-        offset + HASH_SIZE - 1,
-      );
+    if (refs.length <= NODES_BY_COMMAND) {
+      for (const { level, index } of refs) {
+        const offset = (index % TREE_CHUNK_NODES) * HASH_SIZE;
+        pipe.getrangeBuffer(
+          k.treeChunk(level, Math.floor(index / TREE_CHUNK_NODES)),
+          offset,
+          offset + HASH_SIZE - 1,
+        );
+      }
+      const replies = (await pipe.exec()) ?? [];
+      return replies.map(([err, value]) => {
+        if (err) throw err;
+        return new Uint8Array(value as Buffer);
+      });
+    }
+    const script = pipe as unknown as { readNodesV1Buffer: ScriptCommand };
+    for (let from = 0; from < refs.length; from += NODES_PER_SCRIPT) {
+      const part = refs.slice(from, from + NODES_PER_SCRIPT);
+      const keyNumbers = new Map<string, number>();
+      const packed = Buffer.alloc(part.length * 6);
+      part.forEach(({ level, index }, i) => {
+        const key = k.treeChunk(level, Math.floor(index / TREE_CHUNK_NODES));
+        let n = keyNumbers.get(key);
+        if (n === undefined) {
+          n = keyNumbers.size + 1;
+          keyNumbers.set(key, n);
+        }
+        packed.writeUInt16BE(n, i * 6);
+        packed.writeUInt32BE((index % TREE_CHUNK_NODES) * HASH_SIZE, i * 6 + 2);
+      });
+      void script.readNodesV1Buffer(keyNumbers.size, ...keyNumbers.keys(), packed);
     }
     const replies = (await pipe.exec()) ?? [];
-    return replies.map(([err, value]) => {
+    const out: Uint8Array[] = [];
+    for (const [err, value] of replies) {
       if (err) throw err;
-      return new Uint8Array(value as Buffer);
-    });
+      if (Array.isArray(value)) {
+        for (const node of value as Buffer[]) out.push(new Uint8Array(node));
+      } else {
+        const whole = new Uint8Array(value as Buffer);
+        for (let at = 0; at < whole.length; at += HASH_SIZE) {
+          out.push(whole.subarray(at, at + HASH_SIZE));
+        }
+      }
+    }
+    if (out.length !== refs.length) {
+      throw new Error(`readNodes: ${out.length} nodes came back for ${refs.length} asked`);
+    }
+    return out;
   }
 
   /** Nodes [start, end) of one tree level, concatenated (reads across chunk strings). */

@@ -9,6 +9,7 @@ export const SCRIPTS = {
   appendBlocks: { file: 'appendBlocks.lua', version: 3 },
   readRecordHeads: { file: 'readRecordHeads.lua', version: 1 },
   claimFreezeAlert: { file: 'claimFreezeAlert.lua', version: 1 },
+  readNodes: { file: 'readNodes.lua', version: 1 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
