@@ -1,7 +1,6 @@
 /**
  * Composition root: builds every object from Config and wires them. The only file that does.
  */
-import { batchHashBackend } from './ledger/batch-hash.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
@@ -9,6 +8,7 @@ import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import type { RedisClient as Redis } from './redis/connection.js';
 import type { Config } from './config.js';
+import { batchHashBackend } from './ledger/batch-hash.js';
 import { Ledger, checkpointOrigin } from './ledger/ledger.js';
 import { loadSigningKey, loadVerifierKeys } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';

@@ -11,12 +11,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import {
-  HASH_SIZE,
-  RFC6962_LEAF_HASH_PREFIX,
-  RFC6962_NODE_HASH_PREFIX,
-  sha256Latin1,
-} from './hash.js';
+import { HASH_SIZE, leafHashLatin1, RFC6962_NODE_HASH_PREFIX, sha256Latin1 } from './hash.js';
 
 /** The contract of `native/ledger_native.c`, which the node:crypto fallback keeps too. */
 export interface BatchHasher {
@@ -62,8 +57,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Reused input buffers: hashing is synchronous, so nothing else can be using them. */
-let leafInput = Buffer.alloc(4096);
+/** Reused node input: hashing is synchronous, so nothing else can be using it. */
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE);
 
 /** The same contract as the addon, one node:crypto call per hash. */
@@ -73,13 +67,7 @@ export const jsBatchHasher: BatchHasher = {
       throw new TypeError('out must be a Uint8Array of exactly 32 bytes per block');
     }
     const o = asBuffer(out);
-    for (let i = 0; i < blocks.length; i++) {
-      const block = blocks[i] as Uint8Array;
-      if (block.length + 1 > leafInput.length) leafInput = Buffer.alloc(2 * (block.length + 1));
-      leafInput[0] = RFC6962_LEAF_HASH_PREFIX;
-      leafInput.set(block, 1);
-      o.write(sha256Latin1(leafInput.subarray(0, block.length + 1)), i * HASH_SIZE, 'latin1');
-    }
+    blocks.forEach((block, i) => o.write(leafHashLatin1(block), i * HASH_SIZE, 'latin1'));
   },
   nodeHashes(children, out) {
     if (out.length % HASH_SIZE !== 0 || children.length !== 2 * out.length) {

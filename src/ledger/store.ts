@@ -140,15 +140,16 @@ export class RedisLedgerStore {
   async readNodes(tenant: string, refs: readonly NodeRef[]): Promise<Uint8Array[]> {
     if (refs.length === 0) return [];
     const k = this.keys(tenant);
+    /** The chunk string a node lies in, and its byte offset there. */
+    const place = ({ level, index }: NodeRef) => ({
+      key: k.treeChunk(level, Math.floor(index / TREE_CHUNK_NODES)),
+      offset: (index % TREE_CHUNK_NODES) * HASH_SIZE,
+    });
     const pipe = this.redis.pipeline();
     if (refs.length <= NODES_BY_COMMAND) {
-      for (const { level, index } of refs) {
-        const offset = (index % TREE_CHUNK_NODES) * HASH_SIZE;
-        pipe.getrangeBuffer(
-          k.treeChunk(level, Math.floor(index / TREE_CHUNK_NODES)),
-          offset,
-          offset + HASH_SIZE - 1,
-        );
+      for (const ref of refs) {
+        const { key, offset } = place(ref);
+        pipe.getrangeBuffer(key, offset, offset + HASH_SIZE - 1);
       }
       const replies = (await pipe.exec()) ?? [];
       return replies.map(([err, value]) => {
@@ -161,15 +162,15 @@ export class RedisLedgerStore {
       const part = refs.slice(from, from + NODES_PER_SCRIPT);
       const keyNumbers = new Map<string, number>();
       const packed = Buffer.alloc(part.length * 6);
-      part.forEach(({ level, index }, i) => {
-        const key = k.treeChunk(level, Math.floor(index / TREE_CHUNK_NODES));
+      part.forEach((ref, i) => {
+        const { key, offset } = place(ref);
         let n = keyNumbers.get(key);
         if (n === undefined) {
           n = keyNumbers.size + 1;
           keyNumbers.set(key, n);
         }
         packed.writeUInt16BE(n, i * 6);
-        packed.writeUInt32BE((index % TREE_CHUNK_NODES) * HASH_SIZE, i * 6 + 2);
+        packed.writeUInt32BE(offset, i * 6 + 2);
       });
       void script.readNodesV1Buffer(keyNumbers.size, ...keyNumbers.keys(), packed);
     }
