@@ -8,7 +8,11 @@
  * is used on purpose: OpenSSL 3's one-shot SHA256() fetches the algorithm on every call and is
  * 4x slower for a 65-byte input.
  *
- * Nothing here decides whether a chain is intact: it only hashes. The verifier compares.
+ * Nothing here decides whether a chain is intact: it only hashes (and, for scanLinks, finds where
+ * the link members are). The verifier compares.
+ *
+ * The "packed" functions take a whole segment as ONE buffer `data` and `ends` (a Uint32Array):
+ * block i is data[i == 0 ? 0 : ends[i-1], ends[i]). Nothing is ever read past a block's own end.
  */
 #include <node_api.h>
 #include <openssl/sha.h>
@@ -32,6 +36,72 @@ static bool uint8_bytes(napi_env env, napi_value value, uint8_t **data, size_t *
   if (napi_get_typedarray_info(env, value, &type, length, &base, NULL, NULL) != napi_ok) return false;
   if (type != napi_uint8_array) return false;
   *data = (uint8_t *)base;
+  return true;
+}
+
+/* The elements of a typed array of type `want` (and their count); false for anything else. */
+static bool typed_elements(napi_env env, napi_value value, napi_typedarray_type want, void **data,
+                           size_t *count) {
+  bool is_typed = false;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return false;
+  napi_typedarray_type type;
+  void *base = NULL;
+  if (napi_get_typedarray_info(env, value, &type, count, &base, NULL, NULL) != napi_ok) return false;
+  if (type != want) return false;
+  *data = base;
+  return true;
+}
+
+/* A packed segment: `data` and the end of each block in it. */
+typedef struct {
+  const uint8_t *data;
+  const uint32_t *ends;
+  size_t count;
+} packed_segment;
+
+/* Reads and checks (data: Uint8Array, ends: Uint32Array) and sizes `out` (`want` elements of
+ * `per_block` per block); throws and returns false if anything is off. */
+static bool packed_args(napi_env env, napi_callback_info info, const char *usage,
+                        napi_typedarray_type want, size_t per_block, packed_segment *segment,
+                        void **out) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) {
+    throw_args(env, usage);
+    return false;
+  }
+  uint8_t *data = NULL;
+  size_t data_length = 0;
+  if (!uint8_bytes(env, argv[0], &data, &data_length)) {
+    throw_args(env, "data must be a Uint8Array");
+    return false;
+  }
+  void *ends = NULL;
+  size_t count = 0;
+  if (!typed_elements(env, argv[1], napi_uint32_array, &ends, &count)) {
+    throw_args(env, "ends must be a Uint32Array");
+    return false;
+  }
+  size_t out_length = 0;
+  if (!typed_elements(env, argv[2], want, out, &out_length) || out_length / per_block != count ||
+      out_length % per_block != 0) {
+    throw_args(env, want == napi_uint8_array
+                        ? "out must be a Uint8Array of exactly 32 bytes per block"
+                        : "out must be a Float64Array of exactly 10 numbers per block");
+    return false;
+  }
+  const uint32_t *e = (const uint32_t *)ends;
+  size_t previous = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (e[i] < previous || e[i] > data_length) {
+      throw_args(env, "ends must not decrease nor exceed data.length");
+      return false;
+    }
+    previous = e[i];
+  }
+  segment->data = data;
+  segment->ends = e;
+  segment->count = count;
   return true;
 }
 
@@ -96,10 +166,206 @@ static napi_value node_hashes(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* leafHashesPacked(data: Uint8Array, ends: Uint32Array, out: Uint8Array):
+ * out[32i, 32i+32) = SHA-256(0x00 || block i) */
+static napi_value leaf_hashes_packed(napi_env env, napi_callback_info info) {
+  packed_segment segment;
+  void *out = NULL;
+  if (!packed_args(env, info, "leafHashesPacked(data, ends, out) takes three arguments",
+                   napi_uint8_array, HASH_SIZE, &segment, &out))
+    return NULL;
+  size_t start = 0;
+  for (size_t i = 0; i < segment.count; i++) {
+    size_t end = segment.ends[i];
+    leaf_hash(segment.data + start, end - start, (uint8_t *)out + i * HASH_SIZE);
+    start = end;
+  }
+  return NULL;
+}
+
+/*
+ * scanLinks: the byte scanner of src/ledger/links.ts (tailOf, then scanTail with prevHex false),
+ * line for line. `b` and `length` are one block; every read is checked against `length`.
+ */
+
+/* Character classes, as in links.ts: one bit each, looked up in CHAR_CLASSES (a lookup, not
+ * comparisons: the hex digits of a hash would otherwise mispredict a branch every other byte). */
+enum {
+  CHAR_LOWER = 1,        /* a-z */
+  CHAR_TIME = 2,         /* 0-9 T : . + Z - */
+  CHAR_HEX = 4,          /* 0-9 a-f */
+  CHAR_ID = 8,           /* A-Z a-z 0-9 . _ ~ - */
+  CHAR_OBJECT_REST = 16, /* a-z 0-9 _ */
+  CHAR_DIGIT = 32,       /* 0-9 */
+  CHAR_TENANT_ID = 64,   /* A-Z a-z 0-9 _ - */
+};
+
+#define D (CHAR_DIGIT | CHAR_HEX | CHAR_TIME | CHAR_ID | CHAR_OBJECT_REST | CHAR_TENANT_ID)
+#define X (CHAR_LOWER | CHAR_HEX | CHAR_ID | CHAR_OBJECT_REST | CHAR_TENANT_ID)
+#define L (CHAR_LOWER | CHAR_ID | CHAR_OBJECT_REST | CHAR_TENANT_ID)
+#define U (CHAR_ID | CHAR_TENANT_ID)
+#define UT (CHAR_ID | CHAR_TENANT_ID | CHAR_TIME)
+static const uint8_t CHAR_CLASSES[256] = {
+    /* 0-9 */
+    ['0'] = D, ['1'] = D, ['2'] = D, ['3'] = D, ['4'] = D,
+    ['5'] = D, ['6'] = D, ['7'] = D, ['8'] = D, ['9'] = D,
+    /* a-f, then g-z */
+    ['a'] = X, ['b'] = X, ['c'] = X, ['d'] = X, ['e'] = X, ['f'] = X,
+    ['g'] = L, ['h'] = L, ['i'] = L, ['j'] = L, ['k'] = L, ['l'] = L, ['m'] = L,
+    ['n'] = L, ['o'] = L, ['p'] = L, ['q'] = L, ['r'] = L, ['s'] = L, ['t'] = L,
+    ['u'] = L, ['v'] = L, ['w'] = L, ['x'] = L, ['y'] = L, ['z'] = L,
+    /* A-Z, T and Z being time characters too */
+    ['A'] = U, ['B'] = U, ['C'] = U, ['D'] = U, ['E'] = U, ['F'] = U, ['G'] = U,
+    ['H'] = U, ['I'] = U, ['J'] = U, ['K'] = U, ['L'] = U, ['M'] = U, ['N'] = U,
+    ['O'] = U, ['P'] = U, ['Q'] = U, ['R'] = U, ['S'] = U, ['T'] = UT,
+    ['U'] = U, ['V'] = U, ['W'] = U, ['X'] = U, ['Y'] = U, ['Z'] = UT,
+    /* punctuation */
+    ['.'] = CHAR_TIME | CHAR_ID, ['-'] = CHAR_TIME | CHAR_ID | CHAR_TENANT_ID,
+    ['_'] = CHAR_ID | CHAR_OBJECT_REST | CHAR_TENANT_ID, ['~'] = CHAR_ID,
+    [':'] = CHAR_TIME, ['+'] = CHAR_TIME,
+};
+#undef D
+#undef X
+#undef L
+#undef U
+#undef UT
+
+#define NO_LIMIT SIZE_MAX
+#define LIT(s) (const uint8_t *)(s), sizeof(s) - 1
+
+/* Whether the block holds `literal` at `p`. */
+static bool at(const uint8_t *b, size_t length, size_t p, const uint8_t *literal, size_t n) {
+  return p <= length && n <= length - p && memcmp(b + p, literal, n) == 0;
+}
+
+/* End of the run of `char_class` characters from `p` (at most `max` of them). */
+static size_t run(const uint8_t *b, size_t length, size_t p, uint8_t char_class, size_t max) {
+  if (p >= length) return p;
+  size_t stop = length - p > max ? p + max : length;
+  while (p < stop && (CHAR_CLASSES[b[p]] & char_class)) p++;
+  return p;
+}
+
+/* The end of 64 hex characters at `p`, or 0 (never a valid end: it would be before `p`). */
+static size_t hex64(const uint8_t *b, size_t length, size_t p) {
+  return run(b, length, p, CHAR_HEX, 64) == p + 64 ? p + 64 : 0;
+}
+
+/* tailOf: the position of `"kind"` after the first `},"kind":"` in the block, or false. */
+static bool tail_of(const uint8_t *b, size_t length, size_t *tail) {
+  static const uint8_t fields_end[] = "},\"kind\":\"";
+  const size_t n = sizeof fields_end - 1;
+  for (size_t i = 0; length >= n && i <= length - n; i++) {
+    const uint8_t *brace = memchr(b + i, '}', length - n + 1 - i);
+    if (brace == NULL) return false;
+    i = (size_t)(brace - b);
+    if (memcmp(brace, fields_end, n) == 0) {
+      *tail = i + 2;
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Link positions, relative to the block, in the order scanLinks writes them after `ok`. */
+enum {
+  SPAN_PREV,
+  SPAN_ID_START,
+  SPAN_ID_END,
+  SPAN_OBJECT_START,
+  SPAN_OBJECT_END,
+  SPAN_RECORD_PREV,
+  SPAN_SEQ,
+  SPAN_TENANT_START,
+  SPAN_TENANT_END,
+  SPANS
+};
+
+/* scanTail(b, tail, spans, false): fills `spans` and returns true if the tail is in our shape. */
+static bool scan_tail(const uint8_t *b, size_t length, size_t tail, double spans[SPANS]) {
+  size_t p = tail + sizeof "\"kind\":\"" - 1;
+  size_t q = run(b, length, p, CHAR_LOWER, NO_LIMIT);
+  if (q == p || !at(b, length, q, LIT("\",\"occurredAt\":\""))) return false;
+  p = q + sizeof "\",\"occurredAt\":\"" - 1;
+  q = run(b, length, p, CHAR_TIME, NO_LIMIT);
+  if (q == p || !at(b, length, q, LIT("\",\"prev\":\""))) return false;
+  const size_t prev = q + sizeof "\",\"prev\":\"" - 1;
+  /* prevHex false: the 64 bytes of prev only have to be there. */
+  if (prev > length || length - prev < 64) return false;
+  p = prev + 64;
+  if (!at(b, length, p, LIT("\",\"record\":{\"id\":\""))) return false;
+  const size_t id_start = p + sizeof "\",\"record\":{\"id\":\"" - 1;
+  const size_t id_end = run(b, length, id_start, CHAR_ID, 128);
+  if (id_end == id_start || !at(b, length, id_end, LIT("\",\"object\":\""))) return false;
+  const size_t object_start = id_end + sizeof "\",\"object\":\"" - 1;
+  if (object_start >= length || !(CHAR_CLASSES[b[object_start]] & CHAR_LOWER)) return false;
+  const size_t object_end = run(b, length, object_start + 1, CHAR_OBJECT_REST, 79);
+  if (!at(b, length, object_end, LIT("\"},\"recordPrev\":\""))) return false;
+  const size_t record_prev = object_end + sizeof "\"},\"recordPrev\":\"" - 1;
+  p = hex64(b, length, record_prev);
+  if (p == 0 || !at(b, length, p, LIT("\",\"seq\":"))) return false;
+  p += sizeof "\",\"seq\":" - 1;
+  q = run(b, length, p, CHAR_DIGIT, 16);
+  if (q == p || (b[p] == '0' && q > p + 1)) return false;
+  /* As the JS computes it, in doubles. Up to 15 digits every step is exact; a 16th digit makes
+   * one product (even, < 2^54: exact too) and one rounded sum, so FMA contraction cannot change
+   * the result either. */
+  double seq = 0;
+  for (size_t i = p; i < q; i++) seq = seq * 10 + (double)(b[i] - '0');
+  if (!at(b, length, q, LIT(",\"tenant\":\""))) return false;
+  const size_t tenant_start = q + sizeof ",\"tenant\":\"" - 1;
+  if (at(b, length, tenant_start, LIT("hubspot:")))
+    p = tenant_start + sizeof "hubspot:" - 1;
+  else if (at(b, length, tenant_start, LIT("salesforce:")))
+    p = tenant_start + sizeof "salesforce:" - 1;
+  else
+    return false;
+  const size_t tenant_end = run(b, length, p, CHAR_TENANT_ID, 64);
+  if (tenant_end == p || !at(b, length, tenant_end, LIT("\",\"v\":1,\"verdicts\":["))) return false;
+  spans[SPAN_PREV] = (double)prev;
+  spans[SPAN_ID_START] = (double)id_start;
+  spans[SPAN_ID_END] = (double)id_end;
+  spans[SPAN_OBJECT_START] = (double)object_start;
+  spans[SPAN_OBJECT_END] = (double)object_end;
+  spans[SPAN_RECORD_PREV] = (double)record_prev;
+  spans[SPAN_SEQ] = seq;
+  spans[SPAN_TENANT_START] = (double)tenant_start;
+  spans[SPAN_TENANT_END] = (double)tenant_end;
+  return true;
+}
+
+/* scanLinks(data: Uint8Array, ends: Uint32Array, out: Float64Array): for block i,
+ * out[10i] = 1 if links.ts reads its tail (tailOf + scanTail, prevHex false), else 0; when 1,
+ * out[10i+1, 10i+10) = prev, idStart, idEnd, objectStart, objectEnd, recordPrev, seq,
+ * tenantStart, tenantEnd, positions being offsets into data; when 0, they are 0. */
+static napi_value scan_links(napi_env env, napi_callback_info info) {
+  packed_segment segment;
+  void *out_elements = NULL;
+  if (!packed_args(env, info, "scanLinks(data, ends, out) takes three arguments",
+                   napi_float64_array, 1 + SPANS, &segment, &out_elements))
+    return NULL;
+  double *out = (double *)out_elements;
+  size_t start = 0;
+  for (size_t i = 0; i < segment.count; i++, out += 1 + SPANS) {
+    const size_t end = segment.ends[i];
+    const uint8_t *b = segment.data + start;
+    double spans[SPANS];
+    size_t tail = 0;
+    const bool ok = tail_of(b, end - start, &tail) && scan_tail(b, end - start, tail, spans);
+    out[0] = ok ? 1 : 0;
+    for (size_t k = 0; k < SPANS; k++)
+      out[1 + k] = !ok ? 0 : k == SPAN_SEQ ? spans[k] : (double)start + spans[k];
+    start = end;
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
       {"leafHashes", NULL, leaf_hashes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nodeHashes", NULL, node_hashes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"leafHashesPacked", NULL, leaf_hashes_packed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"scanLinks", NULL, scan_links, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok)
     return NULL;

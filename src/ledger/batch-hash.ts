@@ -7,11 +7,15 @@
  * (`sha256Latin1`, hash.ts). Both give the bytes of the `@noble/hashes` reference: a unit test
  * holds the three together. Why: a call into node:crypto costs ~0.4–0.6 µs and a result string
  * whatever the input, and a 1,024-block segment needs 2,047 hashes (`npm run bench -- hash`).
+ *
+ * The packed functions take a segment as one buffer and its blocks' ends; `scanLinks` there is
+ * links.ts's byte scanner (tailOf + scanTail) for every block, in C when the addon is built.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { HASH_SIZE, leafHashLatin1, RFC6962_NODE_HASH_PREFIX, sha256Latin1 } from './hash.js';
+import { newLinkSpans, scanTail, tailOf } from './links.js';
 
 /** The contract of `native/ledger_native.c`, which the node:crypto fallback keeps too. */
 export interface BatchHasher {
@@ -19,7 +23,25 @@ export interface BatchHasher {
   leafHashes(blocks: readonly Uint8Array[], out: Uint8Array): void;
   /** out[32j, 32j+32) = SHA-256(0x01 ‖ children[64j, 64j+64)); `children` is twice `out`. */
   nodeHashes(children: Uint8Array, out: Uint8Array): void;
+  /**
+   * A segment packed in one buffer: block i is data[ends[i-1] (0 for i = 0), ends[i]).
+   * out[32i, 32i+32) = SHA-256(0x00 ‖ block i). Throws a TypeError unless `ends` is a Uint32Array
+   * that never decreases nor exceeds data.length and `out` holds exactly 32 bytes per block.
+   */
+  leafHashesPacked(data: Uint8Array, ends: Uint32Array, out: Uint8Array): void;
+  /**
+   * The link positions of each block of a packed segment (as leafHashesPacked), exactly as
+   * links.ts reads them: `tailOf` then `scanTail(block, tail, spans, false)`. out[10i] = 1 if that
+   * succeeded, else 0; then out[10i+1, 10i+10) = prev, idStart, idEnd, objectStart, objectEnd,
+   * recordPrev, seq, tenantStart, tenantEnd (see LinkSpans), positions as offsets into `data`,
+   * all 0 when it did not. A block is never read past its own end. Throws a TypeError unless
+   * `ends` is as for leafHashesPacked and `out` holds exactly 10 numbers per block.
+   */
+  scanLinks(data: Uint8Array, ends: Uint32Array, out: Float64Array): void;
 }
+
+/** Numbers per block in scanLinks' output: ok, then the nine LinkSpans members. */
+export const SCAN_LINKS_STRIDE = 10;
 
 /** The addon, seen from the source tree (src/ledger) and from the build (dist/src/ledger). */
 const ADDON_PATHS = [
@@ -60,6 +82,22 @@ function asBuffer(bytes: Uint8Array): Buffer {
 /** Reused node input: hashing is synchronous, so nothing else can be using it. */
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE);
 
+/** Throws unless `data` and `ends` are a packed segment (see leafHashesPacked). */
+function checkPacked(data: Uint8Array, ends: Uint32Array): void {
+  if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+  if (!(ends instanceof Uint32Array)) throw new TypeError('ends must be a Uint32Array');
+  let previous = 0;
+  for (const end of ends) {
+    if (end < previous || end > data.length) {
+      throw new TypeError('ends must not decrease nor exceed data.length');
+    }
+    previous = end;
+  }
+}
+
+/** Reused spans: scanning is synchronous, so nothing else can be using them. */
+const spans = newLinkSpans();
+
 /** The same contract as the addon, one node:crypto call per hash. */
 export const jsBatchHasher: BatchHasher = {
   leafHashes(blocks, out) {
@@ -79,6 +117,45 @@ export const jsBatchHasher: BatchHasher = {
       nodeInput.set(children.subarray(2 * j * HASH_SIZE, (2 * j + 2) * HASH_SIZE), 1);
       o.write(sha256Latin1(nodeInput), j * HASH_SIZE, 'latin1');
     }
+  },
+  leafHashesPacked(data, ends, out) {
+    checkPacked(data, ends);
+    if (!(out instanceof Uint8Array) || out.length !== ends.length * HASH_SIZE) {
+      throw new TypeError('out must be a Uint8Array of exactly 32 bytes per block');
+    }
+    const o = asBuffer(out);
+    let start = 0;
+    ends.forEach((end, i) => {
+      o.write(leafHashLatin1(data.subarray(start, end)), i * HASH_SIZE, 'latin1');
+      start = end;
+    });
+  },
+  scanLinks(data, ends, out) {
+    checkPacked(data, ends);
+    if (!(out instanceof Float64Array) || out.length !== ends.length * SCAN_LINKS_STRIDE) {
+      throw new TypeError('out must be a Float64Array of exactly 10 numbers per block');
+    }
+    const whole = asBuffer(data);
+    let start = 0;
+    ends.forEach((end, i) => {
+      // A view of the block alone: tailOf and scanTail never look past its end.
+      const block = whole.subarray(start, end);
+      const tail = tailOf(block);
+      const o = i * SCAN_LINKS_STRIDE;
+      if (tail >= 0 && scanTail(block, tail, spans, false)) {
+        out[o] = 1;
+        out[o + 1] = start + spans.prev;
+        out[o + 2] = start + spans.idStart;
+        out[o + 3] = start + spans.idEnd;
+        out[o + 4] = start + spans.objectStart;
+        out[o + 5] = start + spans.objectEnd;
+        out[o + 6] = start + spans.recordPrev;
+        out[o + 7] = spans.seq;
+        out[o + 8] = start + spans.tenantStart;
+        out[o + 9] = start + spans.tenantEnd;
+      } else out.fill(0, o, o + SCAN_LINKS_STRIDE);
+      start = end;
+    });
   },
 };
 

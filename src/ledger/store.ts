@@ -12,6 +12,9 @@ import type { AppendReply } from './lua/codes.js';
 import { defineLedgerCommands } from './lua/index.js';
 import type { NodeRef } from './merkle.js';
 import type { BuiltBlock } from './block.js';
+import { packBlocks } from './packed-blocks.js';
+import type { PackedBlocks } from './packed-blocks.js';
+import type { PackedReader, PackedReply } from '../redis/packed-reader.js';
 
 export interface HeadState {
   size: number;
@@ -215,9 +218,10 @@ export class RedisLedgerStore {
   }
 
   /**
-   * Segment `n`'s blocks and, for each level 0..`topLevel`, the stored nodes [start/2^L,
-   * floor(end/2^L)) over blocks [start, end), in one pipeline: one write and one batch of replies
-   * per segment instead of one per level (what full verification reads).
+   * Segment `n`'s blocks (packed into one buffer) and, for each level 0..`topLevel`, the stored
+   * nodes [start/2^L, floor(end/2^L)) over blocks [start, end), in one pipeline: one write and
+   * one batch of replies per segment instead of one per level (what full verification reads).
+   * Verify workers read the same through a PackedReader (readSegmentWithTreePacked).
    */
   async readSegmentWithTree(
     tenant: string,
@@ -225,40 +229,23 @@ export class RedisLedgerStore {
     start: number,
     end: number,
     topLevel: number,
-  ): Promise<{ blocks: Buffer[]; levels: Buffer[] }> {
+  ): Promise<{ blocks: PackedBlocks; levels: Buffer[] }> {
     const k = this.keys(tenant);
     const pipe = this.redis.pipeline();
     pipe.lrangeBuffer(k.segment(n), 0, -1);
-    /** per level, how many GETRANGE replies make it up */
-    const parts: number[] = [];
-    for (let level = 0; level <= topLevel; level++) {
-      const from = start / 2 ** level;
-      const to = Math.floor(end / 2 ** level);
-      let count = 0;
-      for (let i = from; i < to;) {
-        const chunk = Math.floor(i / TREE_CHUNK_NODES);
-        const stop = Math.min(to, (chunk + 1) * TREE_CHUNK_NODES);
-        const offset = (i % TREE_CHUNK_NODES) * HASH_SIZE;
-        pipe.getrangeBuffer(k.treeChunk(level, chunk), offset, offset + (stop - i) * HASH_SIZE - 1);
-        count += 1;
-        i = stop;
-      }
-      parts.push(count);
+    const reads = segmentTreeReads(k, start, end, topLevel);
+    for (const level of reads) {
+      for (const r of level) pipe.getrangeBuffer(r.key, r.from, r.to);
     }
     const replies = (await pipe.exec()) ?? [];
     const values = replies.map(([err, value]) => {
       if (err) throw err;
       return value as Buffer | Buffer[];
     });
-    const blocks = values[0] as Buffer[];
-    const levels: Buffer[] = [];
-    let at = 1;
-    for (const count of parts) {
-      const chunks = values.slice(at, at + count) as Buffer[];
-      levels.push(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
-      at += count;
-    }
-    return { blocks, levels };
+    return {
+      blocks: packBlocks(values[0] as Buffer[]),
+      levels: joinLevels(reads, values.slice(1) as Buffer[]),
+    };
   }
 
   /** Blocks of segment `n` from `start` (offset inside the segment), as stored bytes. */
@@ -618,4 +605,72 @@ function parseFrozen(text: string): FrozenState {
   } catch {
     return { reason: 'frozen (unreadable state)', at: '', by: 'unknown' };
   }
+}
+
+/** The GETRANGE reads (key, first and last byte) of each tree level 0..topLevel over [start, end). */
+function segmentTreeReads(
+  k: LedgerKeys,
+  start: number,
+  end: number,
+  topLevel: number,
+): { key: string; from: number; to: number }[][] {
+  const levels: { key: string; from: number; to: number }[][] = [];
+  for (let level = 0; level <= topLevel; level++) {
+    const from = start / 2 ** level;
+    const to = Math.floor(end / 2 ** level);
+    const reads: { key: string; from: number; to: number }[] = [];
+    for (let i = from; i < to;) {
+      const chunk = Math.floor(i / TREE_CHUNK_NODES);
+      const stop = Math.min(to, (chunk + 1) * TREE_CHUNK_NODES);
+      const offset = (i % TREE_CHUNK_NODES) * HASH_SIZE;
+      reads.push({
+        key: k.treeChunk(level, chunk),
+        from: offset,
+        to: offset + (stop - i) * HASH_SIZE - 1,
+      });
+      i = stop;
+    }
+    levels.push(reads);
+  }
+  return levels;
+}
+
+/** One buffer per level from the replies to segmentTreeReads, in order. */
+function joinLevels(reads: readonly unknown[][], replies: readonly Buffer[]): Buffer[] {
+  const levels: Buffer[] = [];
+  let at = 0;
+  for (const level of reads) {
+    const parts = replies.slice(at, at + level.length);
+    levels.push(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+    at += level.length;
+  }
+  return levels;
+}
+
+/**
+ * RedisLedgerStore.readSegmentWithTree through a PackedReader (verify workers): the segment's
+ * blocks arrive in one buffer, with no object per block (redis/packed-reader.ts says why).
+ */
+export async function readSegmentWithTreePacked(
+  reader: PackedReader,
+  tenant: string,
+  n: number,
+  start: number,
+  end: number,
+  topLevel: number,
+): Promise<{ blocks: PackedBlocks; levels: Buffer[] }> {
+  const k = new LedgerKeys(tenant);
+  const reads = segmentTreeReads(k, start, end, topLevel);
+  const commands: (string | number)[][] = [['LRANGE', k.segment(n), 0, -1]];
+  for (const level of reads)
+    for (const r of level) commands.push(['GETRANGE', r.key, r.from, r.to]);
+  const [list, ...ranges] = await reader.read(commands);
+  const blocks = list as PackedReply;
+  return {
+    blocks: { data: blocks.data, ends: blocks.ends },
+    levels: joinLevels(
+      reads,
+      ranges.map((r) => r.data),
+    ),
+  };
 }

@@ -22,8 +22,10 @@
  */
 import { leafHash, nodeHash, toHex, HASH_SIZE, ZERO_HASH_HEX, bytesEqual } from './hash.js';
 import { SEGMENT_SIZE, segmentOf } from './keys.js';
-import { batchHasher } from './batch-hash.js';
+import { batchHasher, SCAN_LINKS_STRIDE } from './batch-hash.js';
 import type { BatchHasher } from './batch-hash.js';
+import { blockAt, firstBlocks, packBlocks } from './packed-blocks.js';
+import type { PackedBlocks } from './packed-blocks.js';
 import { hashBytes, KeyTable, RecordHeadTable, sameBytes } from './key-table.js';
 import { newLinkSpans, scanTail, tailOf } from './links.js';
 import {
@@ -98,7 +100,7 @@ export interface ChainSource {
     start: number,
     end: number,
     topLevel: number,
-  ): Promise<{ blocks: Buffer[]; levels: Buffer[] }>;
+  ): Promise<{ blocks: PackedBlocks; levels: Buffer[] }>;
   readNodes(refs: readonly NodeRef[]): Promise<Uint8Array[]>;
   readBlock(seq: number): Promise<Buffer | undefined>;
   /** seqs of a record's blocks as indexed (untrusted: every use is checked) */
@@ -322,12 +324,15 @@ export function verifySegment(
   tenant: string,
   start: number,
   count: number,
-  blocks: readonly Buffer[],
+  blocks: PackedBlocks,
   levels: readonly Buffer[],
   hasher: BatchHasher = batchHasher,
 ): SegmentResult {
   let failure: Failure | undefined;
-  const n = Math.min(count, blocks.length);
+  const stored = blocks.ends.length;
+  const n = Math.min(count, stored);
+  const segment = firstBlocks(blocks, n);
+  const data = segment.data;
   const records = new SegmentRecordTable(n);
   let firstPrev = '';
   const leafFlags = new Uint8Array(count);
@@ -335,7 +340,7 @@ export function verifySegment(
   // Every block's hash in one call (native when built: batch-hash.ts), then one comparison with
   // the stored leaves; block by block only to find where they first differ.
   const computed = Buffer.allocUnsafe(n * HASH_SIZE);
-  hasher.leafHashes(n === blocks.length ? blocks : blocks.slice(0, n), computed);
+  hasher.leafHashesPacked(data, segment.ends, computed);
   /** the first block whose hash is not its stored leaf (n if none) */
   let firstBadLeaf = n;
   if (leaves.length < n * HASH_SIZE || !computed.equals(leaves.subarray(0, n * HASH_SIZE))) {
@@ -348,14 +353,15 @@ export function verifySegment(
       firstBadLeaf++;
     }
   }
+  // The link members of every block in our appender's shape, found in one call (links.ts).
+  const spans = new Float64Array(n * SCAN_LINKS_STRIDE);
+  hasher.scanLinks(data, segment.ends, spans);
   const leavesHexBytes = Buffer.from(leaves.toString('hex'), 'latin1');
   const tenantBytes = Buffer.from(tenant, 'latin1');
-  const l = SPANS;
   /** blocks [0, stoppedAt) passed */
   let stoppedAt = n;
   for (let i = 0; i < n; i++) {
     const seq = start + i;
-    const bytes = blocks[i] as Buffer;
     if (i === firstBadLeaf) {
       leafFlags[i] = 1;
       failure = new Failure(
@@ -369,32 +375,34 @@ export function verifySegment(
     // Fast path: the appender's shape, right seq and tenant, prev = the previous stored leaf.
     // `prev` is not checked for hex here: it must equal the hex of a stored leaf, or the block
     // goes the general way.
-    const tail = tailOf(bytes);
+    const o = i * SCAN_LINKS_STRIDE;
+    const prev = spans[o + 1] as number;
+    const tenantStart = spans[o + 8] as number;
     if (
-      tail >= 0 &&
-      scanTail(bytes, tail, l, false) &&
-      l.seq === seq &&
-      l.tenantEnd - l.tenantStart === tenantBytes.length &&
-      sameBytes(bytes, l.tenantStart, tenantBytes, 0, tenantBytes.length) &&
-      (i === 0 || sameBytes(bytes, l.prev, leavesHexBytes, (i - 1) * 64, 64))
+      spans[o] === 1 &&
+      spans[o + 7] === seq &&
+      (spans[o + 9] as number) - tenantStart === tenantBytes.length &&
+      sameBytes(data, tenantStart, tenantBytes, 0, tenantBytes.length) &&
+      (i === 0 || sameBytes(data, prev, leavesHexBytes, (i - 1) * 64, 64))
     ) {
       // Compared with the previous segment's last hash (hex) by the caller: no hex check needed.
-      if (i === 0) firstPrev = bytes.toString('latin1', l.prev, l.prev + 64);
+      if (i === 0) firstPrev = data.toString('latin1', prev, prev + 64);
       // `"<id>","object":"<object>"`: the record's link key, where it lies in the block.
-      const keyStart = l.idStart - 1;
-      const keyEnd = l.objectEnd + 1;
-      const hash = hashBytes(bytes, keyStart, keyEnd);
-      const r = records.keys.find(bytes, keyStart, keyEnd, hash);
+      const keyStart = (spans[o + 2] as number) - 1;
+      const keyEnd = (spans[o + 5] as number) + 1;
+      const recordPrev = spans[o + 6] as number;
+      const hash = hashBytes(data, keyStart, keyEnd);
+      const r = records.keys.find(data, keyStart, keyEnd, hash);
       if (r < 0) {
-        records.add(bytes, keyStart, keyEnd, hash, seq, i, bytes, l.recordPrev);
+        records.add(data, keyStart, keyEnd, hash, seq, i, data, recordPrev);
         continue;
       }
-      if (sameBytes(bytes, l.recordPrev, leavesHexBytes, (records.last[r] as number) * 64, 64)) {
+      if (sameBytes(data, recordPrev, leavesHexBytes, (records.last[r] as number) * 64, 64)) {
         records.last[r] = i;
         continue;
       }
     }
-    const checked = checkBlockLinks(tenant, seq, i, bytes, leavesHexBytes, records);
+    const checked = checkBlockLinks(tenant, seq, i, blockAt(segment, i), leavesHexBytes, records);
     if (checked instanceof Failure) {
       failure = checked;
       stoppedAt = i;
@@ -402,12 +410,8 @@ export function verifySegment(
     }
     if (i === 0) firstPrev = checked;
   }
-  if (!failure && blocks.length < count) {
-    failure = new Failure(
-      start + blocks.length,
-      'BLOCK_MISSING',
-      `block ${start + blocks.length} is missing`,
-    );
+  if (!failure && stored < count) {
+    failure = new Failure(start + stored, 'BLOCK_MISSING', `block ${start + stored} is missing`);
   }
 
   // Tree levels 1..SEGMENT_LEVEL inside the segment: stored node vs hash of stored children.
@@ -530,7 +534,7 @@ export async function loadSegment(
   source: Pick<ChainSource, 'readSegment' | 'readTreeRange' | 'readSegmentWithTree'>,
   s: number,
   size: number,
-): Promise<{ blocks: Buffer[]; levels: Buffer[]; start: number; count: number }> {
+): Promise<{ blocks: PackedBlocks; levels: Buffer[]; start: number; count: number }> {
   const start = s * SEGMENT_SIZE;
   const end = Math.min(size, start + SEGMENT_SIZE);
   if (source.readSegmentWithTree) {
@@ -543,7 +547,7 @@ export async function loadSegment(
     levelsP.push(source.readTreeRange(level, start / 2 ** level, Math.floor(end / 2 ** level)));
   }
   const [blocks, levels] = await Promise.all([blocksP, Promise.all(levelsP)]);
-  return { blocks, levels, start, count: Math.max(0, end - start) };
+  return { blocks: packBlocks(blocks), levels, start, count: Math.max(0, end - start) };
 }
 
 /** The result of checking one segment, wherever it was checked. */
@@ -770,7 +774,7 @@ export class ChainVerifier {
       check: async (s, size) => {
         const { blocks, levels, start, count } = await loadSegment(this.source, s, size);
         return {
-          blocksLength: blocks.length,
+          blocksLength: blocks.ends.length,
           result: verifySegment(this.tenant, start, count, blocks, levels, this.hasher),
         };
       },

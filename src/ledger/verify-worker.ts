@@ -2,28 +2,42 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { createRedis, isClusterUrl } from '../redis/connection.js';
+import { PackedReader } from '../redis/packed-reader.js';
 import { storeSource } from './ledger.js';
-import { RedisLedgerStore } from './store.js';
+import { readSegmentWithTreePacked, RedisLedgerStore } from './store.js';
 import { loadSegment, segmentRecordBuffers, verifySegment } from './verifier.js';
+import type { ChainSource } from './verifier.js';
 import type { WorkerReply, WorkerRequest } from './verify-pool.js';
 
 const { redisUrl } = workerData as { redisUrl: string };
 // A cluster URL gets the CLI's cluster client (single Redis: unchanged).
 const redis = isClusterUrl(redisUrl)
   ? createRedis(redisUrl, 'cli')
-  : new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  : new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
 redis.on('error', () => {}); // failures reach the main thread through the rejected reads
 const store = new RedisLedgerStore(redis);
+// Segments come packed, one buffer each, from a plain redis:// URL; TLS and Cluster keep ioredis.
+const reader = PackedReader.supports(redisUrl) ? new PackedReader(redisUrl) : undefined;
+
+function sourceFor(tenant: string): ChainSource {
+  const source = storeSource(store, tenant);
+  if (!reader) return source;
+  return {
+    ...source,
+    readSegmentWithTree: (n, start, end, topLevel) =>
+      readSegmentWithTreePacked(reader, tenant, n, start, end, topLevel),
+  };
+}
 
 parentPort?.on('message', (req: WorkerRequest) => {
-  loadSegment(storeSource(store, req.tenant), req.segment, req.size).then(
+  loadSegment(sourceFor(req.tenant), req.segment, req.size).then(
     ({ blocks, levels, start, count }) => {
       const result = verifySegment(req.tenant, start, count, blocks, levels);
       const { failure, ...rest } = result;
       const reply: WorkerReply = {
         id: req.id,
         check: {
-          blocksLength: blocks.length,
+          blocksLength: blocks.ends.length,
           result: failure
             ? { ...rest, failure: { seq: failure.seq, code: failure.code, reason: failure.reason } }
             : rest,
