@@ -113,7 +113,8 @@ async function readPackedAndHash(
   for (let s = 0; s < Math.min(segCount, VERIFIER_PREFETCH); s++) inflight.push(load(s));
   let hashed = 0;
   for (let s = 0; s < segCount; s++) {
-    const { data, ends } = await (inflight.shift() as Promise<PackedReply>);
+    const reply = await (inflight.shift() as Promise<PackedReply>);
+    const { data, ends } = reply;
     if (s + VERIFIER_PREFETCH < segCount) inflight.push(load(s + VERIFIER_PREFETCH));
     if (batch) {
       const out = Buffer.allocUnsafe(ends.length * HASH_SIZE);
@@ -125,6 +126,7 @@ async function readPackedAndHash(
       }
     }
     hashed += ends.length;
+    reader.release([reply]); // as the verifier's workers do
   }
   return hashed;
 }

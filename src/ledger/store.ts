@@ -658,13 +658,14 @@ export async function readSegmentWithTreePacked(
   start: number,
   end: number,
   topLevel: number,
-): Promise<{ blocks: PackedBlocks; levels: Buffer[] }> {
+): Promise<{ blocks: PackedBlocks; levels: Buffer[]; release: () => void }> {
   const k = new LedgerKeys(tenant);
   const reads = segmentTreeReads(k, start, end, topLevel);
   const commands: (string | number)[][] = [['LRANGE', k.segment(n), 0, -1]];
   for (const level of reads)
     for (const r of level) commands.push(['GETRANGE', r.key, r.from, r.to]);
-  const [list, ...ranges] = await reader.read(commands);
+  const replies = await reader.read(commands);
+  const [list, ...ranges] = replies;
   const blocks = list as PackedReply;
   return {
     blocks: { data: blocks.data, ends: blocks.ends },
@@ -672,5 +673,6 @@ export async function readSegmentWithTreePacked(
       reads,
       ranges.map((r) => r.data),
     ),
+    release: () => reader.release(replies),
   };
 }

@@ -100,7 +100,7 @@ export interface ChainSource {
     start: number,
     end: number,
     topLevel: number,
-  ): Promise<{ blocks: PackedBlocks; levels: Buffer[] }>;
+  ): Promise<{ blocks: PackedBlocks; levels: Buffer[]; release?: () => void }>;
   readNodes(refs: readonly NodeRef[]): Promise<Uint8Array[]>;
   readBlock(seq: number): Promise<Buffer | undefined>;
   /** seqs of a record's blocks as indexed (untrusted: every use is checked) */
@@ -311,6 +311,44 @@ class SegmentRecordTable {
 }
 
 /**
+ * Buffers verifySegment reuses from one segment to the next (it runs to the end before another
+ * call can start): a segment's scratch is ~200 KB, which as new external memory per segment
+ * would bring on garbage collections. Nothing from them outlives the call: results are copies.
+ */
+class Scratch {
+  private readonly buffers = new Map<string, Buffer>();
+  private spanArray = new Float64Array(0);
+
+  /** A buffer of exactly `size` bytes (contents undefined). */
+  buffer(name: string, size: number): Buffer {
+    let b = this.buffers.get(name);
+    if (!b || b.length < size) {
+      b = Buffer.allocUnsafeSlow(Math.max(size, 2 * (b?.length ?? 0)));
+      this.buffers.set(name, b);
+    }
+    return b.subarray(0, size);
+  }
+
+  spans(size: number): Float64Array {
+    if (this.spanArray.length < size) this.spanArray = new Float64Array(size);
+    return this.spanArray.subarray(0, size);
+  }
+}
+
+const scratch = new Scratch();
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** Lower-case hex of `bytes` written into `out` (twice as long); returns `out`. */
+function hexInto(bytes: Uint8Array, out: Buffer): Buffer {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    out[2 * i] = HEX_DIGITS[b >> 4] as number;
+    out[2 * i + 1] = HEX_DIGITS[b & 15] as number;
+  }
+  return out;
+}
+
+/**
  * Checks one segment on its own: blocks against stored leaves and each other, stored nodes of
  * levels 1..SEGMENT_LEVEL against their stored children. `levels[L]` holds the stored nodes of
  * level L from index start/2^L on.
@@ -339,7 +377,7 @@ export function verifySegment(
   const leaves = levels[0] ?? Buffer.alloc(0);
   // Every block's hash in one call (native when built: batch-hash.ts), then one comparison with
   // the stored leaves; block by block only to find where they first differ.
-  const computed = Buffer.allocUnsafe(n * HASH_SIZE);
+  const computed = scratch.buffer('computed', n * HASH_SIZE);
   hasher.leafHashesPacked(data, segment.ends, computed);
   /** the first block whose hash is not its stored leaf (n if none) */
   let firstBadLeaf = n;
@@ -354,9 +392,9 @@ export function verifySegment(
     }
   }
   // The link members of every block in our appender's shape, found in one call (links.ts).
-  const spans = new Float64Array(n * SCAN_LINKS_STRIDE);
+  const spans = scratch.spans(n * SCAN_LINKS_STRIDE);
   hasher.scanLinks(data, segment.ends, spans);
-  const leavesHexBytes = Buffer.from(leaves.toString('hex'), 'latin1');
+  const leavesHexBytes = hexInto(leaves, scratch.buffer('hex', leaves.length * 2));
   const tenantBytes = Buffer.from(tenant, 'latin1');
   /** blocks [0, stoppedAt) passed */
   let stoppedAt = n;
@@ -428,7 +466,7 @@ export function verifySegment(
       Math.floor(stored.length / HASH_SIZE),
       Math.floor(childNodes.length / (2 * HASH_SIZE)),
     );
-    const nodes = Buffer.allocUnsafe(hashable * HASH_SIZE);
+    const nodes = scratch.buffer('nodes', hashable * HASH_SIZE);
     hasher.nodeHashes(childNodes.subarray(0, 2 * hashable * HASH_SIZE), nodes);
     const allGood =
       hashable === width &&
@@ -534,7 +572,14 @@ export async function loadSegment(
   source: Pick<ChainSource, 'readSegment' | 'readTreeRange' | 'readSegmentWithTree'>,
   s: number,
   size: number,
-): Promise<{ blocks: PackedBlocks; levels: Buffer[]; start: number; count: number }> {
+): Promise<{
+  blocks: PackedBlocks;
+  levels: Buffer[];
+  start: number;
+  count: number;
+  /** gives the read's buffers back for reuse, once nothing uses them (optional) */
+  release?: () => void;
+}> {
   const start = s * SEGMENT_SIZE;
   const end = Math.min(size, start + SEGMENT_SIZE);
   if (source.readSegmentWithTree) {

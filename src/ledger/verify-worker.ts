@@ -31,8 +31,10 @@ function sourceFor(tenant: string): ChainSource {
 
 parentPort?.on('message', (req: WorkerRequest) => {
   loadSegment(sourceFor(req.tenant), req.segment, req.size).then(
-    ({ blocks, levels, start, count }) => {
+    ({ blocks, levels, start, count, release }) => {
       const result = verifySegment(req.tenant, start, count, blocks, levels);
+      // The result holds copies only (strings and fresh arrays): the read's buffers can be reused.
+      release?.();
       const { failure, ...rest } = result;
       const reply: WorkerReply = {
         id: req.id,

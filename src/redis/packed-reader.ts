@@ -26,6 +26,11 @@ export interface PackedReply {
   nil: boolean;
 }
 
+/** Spare reply buffers kept for reuse (PackedReader.release): a few requests' worth. */
+const SPARE_BUFFERS = 64;
+/** Replies up to this size come from Node's own buffer pool: not worth keeping. */
+const MIN_SPARE_BYTES = 4 * 1024;
+
 /** An error reply from Redis (`-ERR …`), or the connection failing under a request. */
 export class PackedReadError extends Error {
   readonly code: 'REDIS_REPLY_ERROR' | 'REDIS_CONNECTION_LOST' | 'REDIS_UNEXPECTED_REPLY';
@@ -93,6 +98,10 @@ export class PackedReader {
   private connected: Promise<void> | undefined;
   private readonly queue: Request[] = [];
   private closed = false;
+  /** released reply buffers, reused for later replies (no new external memory per reply) */
+  private readonly spare: Buffer[] = [];
+  /** the whole buffer behind each reply's `data` */
+  private readonly arenas = new WeakMap<PackedReply, Buffer>();
 
   // Parser state: it resumes wherever the previous chunk stopped.
   private state = State.Type;
@@ -153,6 +162,39 @@ export class PackedReader {
       this.queue.push({ expected: commands.length, replies: [], resolve, reject });
       socket.write(encodeCommands(commands));
     });
+  }
+
+  /**
+   * Gives `replies`' buffers back for reuse by later replies: the caller must not touch their
+   * `data` again. Optional; it spares the garbage collector the external memory of a new buffer
+   * per reply (a verification segment is ~1.6 MB).
+   */
+  release(replies: readonly PackedReply[]): void {
+    for (const reply of replies) {
+      const arena = this.arenas.get(reply);
+      this.arenas.delete(reply);
+      if (arena) this.keep(arena);
+    }
+  }
+
+  private keep(buffer: Buffer): void {
+    if (buffer.length >= MIN_SPARE_BYTES && this.spare.length < SPARE_BUFFERS) {
+      this.spare.push(buffer);
+    }
+  }
+
+  /** A buffer of at least `size` bytes: a spare one if one is big enough. */
+  private buffer(size: number): Buffer {
+    if (size >= MIN_SPARE_BYTES) {
+      // The smallest spare that fits: a segment's large buffer stays for the next segment.
+      let best = -1;
+      for (let i = 0; i < this.spare.length; i++) {
+        const length = (this.spare[i] as Buffer).length;
+        if (length >= size && (best < 0 || length < (this.spare[best] as Buffer).length)) best = i;
+      }
+      if (best >= 0) return this.spare.splice(best, 1)[0] as Buffer;
+    }
+    return Buffer.allocUnsafe(size);
   }
 
   close(): void {
@@ -306,7 +348,7 @@ export class PackedReader {
       if (value <= 0)
         return this.deliver({ data: EMPTY, ends: new Uint32Array(0), nil: value < 0 });
       this.reply = {
-        data: Buffer.allocUnsafe(value * 2048),
+        data: this.buffer(value * 2048),
         ends: new Uint32Array(value),
         count: 0,
       };
@@ -320,7 +362,7 @@ export class PackedReader {
     // A bulk string: alone, or the next element of the array being read.
     if (!this.reply) {
       if (value < 0) return this.deliver({ data: EMPTY, ends: new Uint32Array(0), nil: true });
-      this.reply = { data: Buffer.allocUnsafe(value), ends: new Uint32Array(1), count: 0 };
+      this.reply = { data: this.buffer(value), ends: new Uint32Array(1), count: 0 };
       this.left = 1;
     } else if (value < 0) {
       return this.unexpected('a nil element in an array');
@@ -328,8 +370,9 @@ export class PackedReader {
     const reply = this.reply;
     const at = reply.count === 0 ? 0 : (reply.ends[reply.count - 1] as number);
     if (at + value > reply.data.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * reply.data.length, at + value));
+      const grown = this.buffer(Math.max(2 * reply.data.length, at + value));
       reply.data.copy(grown, 0, 0, at);
+      this.keep(reply.data);
       reply.data = grown;
     }
     this.bulkAt = at;
@@ -356,7 +399,13 @@ export class PackedReader {
     const reply = this.reply as NonNullable<PackedReader['reply']>;
     this.reply = undefined;
     const used = reply.count === 0 ? 0 : (reply.ends[reply.count - 1] as number);
-    this.deliver({ data: reply.data.subarray(0, used), ends: reply.ends, nil: false });
+    const packed: PackedReply = {
+      data: reply.data.subarray(0, used),
+      ends: reply.ends,
+      nil: false,
+    };
+    this.arenas.set(packed, reply.data);
+    this.deliver(packed);
   }
 
   private deliver(reply: PackedReply, error?: string): void {

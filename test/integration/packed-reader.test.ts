@@ -114,6 +114,24 @@ describe('PackedReader', () => {
     }
   });
 
+  it('reuses a released reply buffer for a later reply, with the later bytes in it', async () => {
+    const reader = new PackedReader(testRedisUrl(), { readBufferSize: 1500 });
+    try {
+      const [first] = await reader.read([['LRANGE', listKey, 0, -1]]);
+      const firstBuffer = (first as PackedReply).data.buffer;
+      // Not released: a second read gets a buffer of its own.
+      const [second] = await reader.read([['LRANGE', listKey, 0, 99]]);
+      expect((second as PackedReply).data.buffer).not.toBe(firstBuffer);
+      reader.release([first as PackedReply]);
+      const [third] = await reader.read([['LRANGE', listKey, 100, -1]]);
+      expect((third as PackedReply).data.buffer).toBe(firstBuffer);
+      expectSame(strings(third as PackedReply), elements.slice(100));
+      expectSame(strings(second as PackedReply), elements.slice(0, 100));
+    } finally {
+      reader.close();
+    }
+  });
+
   it('rejects a request with an error reply and stays in step for the next one', async () => {
     const reader = new PackedReader(testRedisUrl(), { readBufferSize: 5 });
     try {
