@@ -72,7 +72,9 @@ export class KeyTable {
     if (this.arenaEnd + len > this.arena.length) {
       this.arena = grow(this.arena, this.arenaEnd + len);
     }
-    this.arena.set(b.subarray(start, end), this.arenaEnd);
+    // A loop, not set(subarray): keys are ~30 bytes, and a view per key costs more.
+    const arena = this.arena;
+    for (let i = 0; i < len; i++) arena[this.arenaEnd + i] = b[start + i] as number;
     this.arenaEnd += len;
     if (id >= this.ends.length) {
       this.ends = grow(this.ends, id + 1);

@@ -168,9 +168,16 @@ export interface SegmentRecords {
 
 /** The buffers of a SegmentRecords, for a worker thread's transfer list. */
 export function segmentRecordBuffers(r: SegmentRecords): ArrayBuffer[] {
-  return [r.keyBytes, r.keyEnds, r.keyHashes, r.firstSeqs, r.firstRecordPrevs, r.lastHashes].map(
-    (a) => a.buffer as ArrayBuffer,
-  );
+  // verifySegment puts all six in one buffer; a transfer list must name each buffer once.
+  const buffers = [
+    r.keyBytes,
+    r.keyEnds,
+    r.keyHashes,
+    r.firstSeqs,
+    r.firstRecordPrevs,
+    r.lastHashes,
+  ];
+  return [...new Set(buffers.map((a) => a.buffer as ArrayBuffer))];
 }
 
 /**
@@ -292,21 +299,39 @@ class SegmentRecordTable {
     copyBytes(prevBytes, at, this.firstRecordPrevs, r * 64, 64);
   }
 
+  /**
+   * The segment's records for the merge, all six arrays in one ArrayBuffer (one transfer from a
+   * worker thread): firstSeqs first (8-byte aligned), then the 4-byte arrays, then the bytes.
+   */
   records(leavesHexBytes: Uint8Array): SegmentRecords {
     const n = this.keys.size;
-    const lastHashes = new Uint8Array(n * 64);
+    const keys = this.keys.export();
+    const buffer = new ArrayBuffer(n * (8 + 4 + 4 + 64 + 64) + keys.bytes.length);
+    let at = 0;
+    const take = <T>(
+      make: (buffer: ArrayBuffer, offset: number, length: number) => T,
+      length: number,
+      size: number,
+    ): T => {
+      const view = make(buffer, at, length);
+      at += length * size;
+      return view;
+    };
+    const firstSeqs = take((b, o, l) => new Float64Array(b, o, l), n, 8);
+    const keyEnds = take((b, o, l) => new Int32Array(b, o, l), n, 4);
+    const keyHashes = take((b, o, l) => new Uint32Array(b, o, l), n, 4);
+    const firstRecordPrevs = take((b, o, l) => new Uint8Array(b, o, l), n * 64, 1);
+    const lastHashes = take((b, o, l) => new Uint8Array(b, o, l), n * 64, 1);
+    const keyBytes = take((b, o, l) => new Uint8Array(b, o, l), keys.bytes.length, 1);
+    firstSeqs.set(this.firstSeqs.subarray(0, n));
+    keyEnds.set(keys.ends);
+    keyHashes.set(keys.hashes);
+    firstRecordPrevs.set(this.firstRecordPrevs.subarray(0, n * 64));
     for (let r = 0; r < n; r++) {
       copyBytes(leavesHexBytes, (this.last[r] as number) * 64, lastHashes, r * 64, 64);
     }
-    const keys = this.keys.export();
-    return {
-      keyBytes: keys.bytes,
-      keyEnds: keys.ends,
-      keyHashes: keys.hashes,
-      firstSeqs: this.firstSeqs.slice(0, n),
-      firstRecordPrevs: this.firstRecordPrevs.slice(0, n * 64),
-      lastHashes,
-    };
+    keyBytes.set(keys.bytes);
+    return { keyBytes, keyEnds, keyHashes, firstSeqs, firstRecordPrevs, lastHashes };
   }
 }
 
