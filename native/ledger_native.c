@@ -27,18 +27,6 @@ static napi_value throw_args(napi_env env, const char *message) {
   return NULL;
 }
 
-/* The bytes of a Uint8Array (a Buffer is one); false for anything else. */
-static bool uint8_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
-  bool is_typed = false;
-  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed) return false;
-  napi_typedarray_type type;
-  void *base = NULL;
-  if (napi_get_typedarray_info(env, value, &type, length, &base, NULL, NULL) != napi_ok) return false;
-  if (type != napi_uint8_array) return false;
-  *data = (uint8_t *)base;
-  return true;
-}
-
 /* The elements of a typed array of type `want` (and their count); false for anything else. */
 static bool typed_elements(napi_env env, napi_value value, napi_typedarray_type want, void **data,
                            size_t *count) {
@@ -50,6 +38,11 @@ static bool typed_elements(napi_env env, napi_value value, napi_typedarray_type 
   if (type != want) return false;
   *data = base;
   return true;
+}
+
+/* The bytes of a Uint8Array (a Buffer is one); false for anything else. */
+static bool uint8_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+  return typed_elements(env, value, napi_uint8_array, (void **)data, length);
 }
 
 /* A packed segment: `data` and the end of each block in it. */

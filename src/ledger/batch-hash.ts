@@ -82,10 +82,23 @@ function asBuffer(bytes: Uint8Array): Buffer {
 /** Reused node input: hashing is synchronous, so nothing else can be using it. */
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE);
 
-/** Throws unless `data` and `ends` are a packed segment (see leafHashesPacked). */
-function checkPacked(data: Uint8Array, ends: Uint32Array): void {
+/**
+ * Throws unless `data` and `ends` are a packed segment (see leafHashesPacked) and `out` is an
+ * `Out` of `perBlock` elements per block, as the addon does.
+ */
+function checkPacked<T extends Uint8Array | Float64Array>(
+  data: Uint8Array,
+  ends: Uint32Array,
+  out: T,
+  Out: new (length: number) => T,
+  perBlock: number,
+  outMessage: string,
+): void {
   if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
   if (!(ends instanceof Uint32Array)) throw new TypeError('ends must be a Uint32Array');
+  if (!(out instanceof Out) || out.length !== ends.length * perBlock) {
+    throw new TypeError(outMessage);
+  }
   let previous = 0;
   for (const end of ends) {
     if (end < previous || end > data.length) {
@@ -119,10 +132,14 @@ export const jsBatchHasher: BatchHasher = {
     }
   },
   leafHashesPacked(data, ends, out) {
-    checkPacked(data, ends);
-    if (!(out instanceof Uint8Array) || out.length !== ends.length * HASH_SIZE) {
-      throw new TypeError('out must be a Uint8Array of exactly 32 bytes per block');
-    }
+    checkPacked(
+      data,
+      ends,
+      out,
+      Uint8Array,
+      HASH_SIZE,
+      'out must be a Uint8Array of exactly 32 bytes per block',
+    );
     const o = asBuffer(out);
     let start = 0;
     ends.forEach((end, i) => {
@@ -131,10 +148,14 @@ export const jsBatchHasher: BatchHasher = {
     });
   },
   scanLinks(data, ends, out) {
-    checkPacked(data, ends);
-    if (!(out instanceof Float64Array) || out.length !== ends.length * SCAN_LINKS_STRIDE) {
-      throw new TypeError('out must be a Float64Array of exactly 10 numbers per block');
-    }
+    checkPacked(
+      data,
+      ends,
+      out,
+      Float64Array,
+      SCAN_LINKS_STRIDE,
+      'out must be a Float64Array of exactly 10 numbers per block',
+    );
     const whole = asBuffer(data);
     let start = 0;
     ends.forEach((end, i) => {

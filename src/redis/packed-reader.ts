@@ -70,7 +70,7 @@ const LF = 10;
 const EMPTY = Buffer.alloc(0);
 
 /** RESP2 request bytes of `commands`, pipelined. */
-export function encodeCommands(commands: readonly (readonly Arg[])[]): Buffer {
+function encodeCommands(commands: readonly (readonly Arg[])[]): Buffer {
   const parts: Buffer[] = [];
   for (const command of commands) {
     parts.push(Buffer.from(`*${command.length}\r\n`, 'latin1'));

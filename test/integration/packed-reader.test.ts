@@ -33,6 +33,19 @@ function expectSame(actual: readonly Buffer[], expected: readonly Buffer[]): voi
   expect(actual.findIndex((b, i) => !b.equals(expected[i] as Buffer))).toBe(-1);
 }
 
+/** Runs `use` with a reader on the test Redis (socket read buffer of `readBufferSize` bytes). */
+async function withReader(
+  readBufferSize: number,
+  use: (reader: PackedReader) => Promise<void>,
+): Promise<void> {
+  const reader = new PackedReader(testRedisUrl(), { readBufferSize });
+  try {
+    await use(reader);
+  } finally {
+    reader.close();
+  }
+}
+
 beforeAll(async () => {
   redis = connect();
   const rng = createRng(7);
@@ -56,8 +69,7 @@ describe('PackedReader', () => {
   it.each([1, 2, 7, 1500, 256 * 1024])(
     'packs LRANGE and GETRANGE replies byte for byte (socket read buffer of %i bytes)',
     async (readBufferSize) => {
-      const reader = new PackedReader(testRedisUrl(), { readBufferSize });
-      try {
+      await withReader(readBufferSize, async (reader) => {
         const [list, range, part] = await reader.read([
           ['LRANGE', listKey, 0, -1],
           ['GETRANGE', strKey, 100, 4099],
@@ -67,15 +79,12 @@ describe('PackedReader', () => {
         expectSame(strings(list as PackedReply), await redis.lrangeBuffer(listKey, 0, -1));
         expectSame(strings(range as PackedReply), [await redis.getrangeBuffer(strKey, 100, 4099)]);
         expectSame(strings(part as PackedReply), elements.slice(10, 20));
-      } finally {
-        reader.close();
-      }
+      });
     },
   );
 
   it('reads empty lists, empty and missing strings, nil, integers and status replies', async () => {
-    const reader = new PackedReader(testRedisUrl(), { readBufferSize: 3 });
-    try {
+    await withReader(3, async (reader) => {
       const missing = `${prefix}:missing`;
       const [empty, emptyRange, nil, len, pong] = await reader.read([
         ['LRANGE', missing, 0, -1],
@@ -90,14 +99,11 @@ describe('PackedReader', () => {
       expect(nil).toMatchObject({ nil: true });
       expectSame(strings(len as PackedReply), [Buffer.from(String(elements.length))]);
       expectSame(strings(pong as PackedReply), [Buffer.from('PONG')]);
-    } finally {
-      reader.close();
-    }
+    });
   });
 
   it('keeps concurrent requests apart, each with its own replies in order', async () => {
-    const reader = new PackedReader(testRedisUrl(), { readBufferSize: 4096 });
-    try {
+    await withReader(4096, async (reader) => {
       const reads = Array.from({ length: 40 }, (_, i) =>
         reader.read([
           ['LRANGE', listKey, i, i + 5],
@@ -109,14 +115,11 @@ describe('PackedReader', () => {
         expectSame(strings(range as PackedReply), elements.slice(i, i + 6));
         expectSame(strings(one as PackedReply), [elements[i] as Buffer]);
       });
-    } finally {
-      reader.close();
-    }
+    });
   });
 
   it('reuses a released reply buffer for a later reply, with the later bytes in it', async () => {
-    const reader = new PackedReader(testRedisUrl(), { readBufferSize: 1500 });
-    try {
+    await withReader(1500, async (reader) => {
       const [first] = await reader.read([['LRANGE', listKey, 0, -1]]);
       const firstBuffer = (first as PackedReply).data.buffer;
       // Not released: a second read gets a buffer of its own.
@@ -127,14 +130,11 @@ describe('PackedReader', () => {
       expect((third as PackedReply).data.buffer).toBe(firstBuffer);
       expectSame(strings(third as PackedReply), elements.slice(100));
       expectSame(strings(second as PackedReply), elements.slice(0, 100));
-    } finally {
-      reader.close();
-    }
+    });
   });
 
   it('rejects a request with an error reply and stays in step for the next one', async () => {
-    const reader = new PackedReader(testRedisUrl(), { readBufferSize: 5 });
-    try {
+    await withReader(5, async (reader) => {
       const failed = reader.read([
         ['LRANGE', listKey, 0, 2],
         ['LRANGE', strKey, 0, -1],
@@ -147,9 +147,7 @@ describe('PackedReader', () => {
       });
       const [after] = await reader.read([['LRANGE', listKey, 0, 2]]);
       expectSame(strings(after as PackedReply), elements.slice(0, 3));
-    } finally {
-      reader.close();
-    }
+    });
   });
 
   it('fails the requests in flight when the connection is lost, and connects again after', async () => {

@@ -11,6 +11,7 @@ import { HASH_SIZE, leafHash, nodeHash, sha256Reference } from '../../../src/led
 import { newLinkSpans, scanTail, tailOf } from '../../../src/ledger/links.js';
 import type { ChangeEvent } from '../../../src/model/change-event.js';
 import { seededRandom } from '../../../src/util/seeded-random.js';
+import { contactChange } from '../../helpers/ledger.js';
 
 const nativeOff = process.env.CRM_LEDGER_NATIVE === 'off';
 
@@ -37,34 +38,11 @@ function storedBlock(
   seq = Math.floor(rand() * 1e6),
 ): Buffer {
   const n = Math.floor(rand() * 1e9);
-  const event: ChangeEvent = {
-    tenant: 'hubspot:123456',
-    source: 'hubspot',
-    object: 'contact',
-    recordId: String(5000 + (n % 900)),
+  const { event } = contactChange('hubspot:123456', String(5000 + (n % 900)), {
     eventId: `evt-${n}`,
-    kind: 'update',
-    actor: { type: 'user', id: `hubspot:user:${n % 7}` },
     occurredAt: '2026-11-01T12:00:01.000Z',
-    fields: {
-      email: `person${n}@example.com`,
-      firstname: 'Ada',
-      lastname: `Lovelace ${n}`,
-      phone: '+44 20 7946 0958',
-      company: 'Analytical Engines Ltd',
-      city: 'London',
-      country: 'GB',
-      zip: 'SW1A 1AA',
-      lifecyclestage: 'customer',
-      hs_lead_status: 'OPEN',
-      jobtitle: 'Mathematician',
-      annualrevenue: 1200000 + n,
-      numemployees: 42,
-      hs_email_optout: false,
-      notes_last_updated: null,
-    },
     ...overrides,
-  };
+  });
   const built = buildBlock(
     prepareChange({ event }),
     seq,
