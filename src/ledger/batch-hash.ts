@@ -1,19 +1,16 @@
 /**
  * RFC 6962 leaf and node hashes of a whole verification segment in one call (Node only).
  *
- * Backed by the optional native addon in `native/` (built by `npm install`, see
- * scripts/build-native.mjs), which hashes with the OpenSSL that Node links. Without it, or with
- * `CRM_LEDGER_NATIVE=off`, the same functions hash one item at a time with node:crypto
- * (`sha256Latin1`, hash.ts). Both give the bytes of the `@noble/hashes` reference: a unit test
+ * Backed by the optional native addon in `native/` (src/native/addon.ts loads it), which hashes
+ * with the OpenSSL that Node links. Without it, or with `CRM_LEDGER_NATIVE=off`, the same
+ * functions hash one item at a time with node:crypto (`sha256Latin1`, hash.ts). Both give the bytes of the `@noble/hashes` reference: a unit test
  * holds the three together. Why: a call into node:crypto costs ~0.4–0.6 µs and a result string
  * whatever the input, and a 1,024-block segment needs 2,047 hashes (`npm run bench -- hash`).
  *
  * The packed functions take a segment as one buffer and its blocks' ends; `scanLinks` there is
  * links.ts's byte scanner (tailOf + scanTail) for every block, in C when the addon is built.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { nativeAddon, nativeBackend } from '../native/addon.js';
 import { HASH_SIZE, leafHashLatin1, RFC6962_NODE_HASH_PREFIX, sha256Latin1 } from './hash.js';
 import { newLinkSpans, scanTail, tailOf } from './links.js';
 
@@ -43,37 +40,11 @@ export interface BatchHasher {
 /** Numbers per block in scanLinks' output: ok, then the nine LinkSpans members. */
 export const SCAN_LINKS_STRIDE = 10;
 
-/** The addon, seen from the source tree (src/ledger) and from the build (dist/src/ledger). */
-const ADDON_PATHS = [
-  '../../native/build/Release/ledger_native.node',
-  '../../../native/build/Release/ledger_native.node',
-];
-
-function loadAddon(): { hasher?: BatchHasher; detail: string } {
-  if (process.env.CRM_LEDGER_NATIVE === 'off') return { detail: 'CRM_LEDGER_NATIVE=off' };
-  const require = createRequire(import.meta.url);
-  for (const rel of ADDON_PATHS) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (!existsSync(path)) continue;
-    try {
-      return { hasher: require(path) as BatchHasher, detail: path };
-    } catch (err) {
-      return { detail: `${path} did not load: ${(err as Error).message}` };
-    }
-  }
-  return { detail: 'native/build/Release/ledger_native.node is not built (npm run build:native)' };
-}
-
-const loaded = loadAddon();
-
-/** The native batch hasher, when it is built and not turned off. */
-export const nativeBatchHasher: BatchHasher | undefined = loaded.hasher;
+/** The native batch hasher, when the addon is built and not turned off. */
+export const nativeBatchHasher: BatchHasher | undefined = nativeAddon;
 
 /** Which batch hasher is in use, and why (logged at start, printed by the bench). */
-export const batchHashBackend: { name: 'native' | 'node:crypto'; detail: string } = {
-  name: loaded.hasher ? 'native' : 'node:crypto',
-  detail: loaded.detail,
-};
+export const batchHashBackend = nativeBackend;
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

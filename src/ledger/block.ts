@@ -29,6 +29,8 @@ import { verdictSchema } from '../model/verdict.js';
 import type { Verdict } from '../model/verdict.js';
 import { InputError } from '../errors.js';
 import { ByteArena } from '../util/byte-arena.js';
+import { nativeAddon } from '../native/addon.js';
+import type { NativeAddon } from '../native/addon.js';
 
 export const BLOCK_VERSION = 1;
 export const SALT_BYTES = 16;
@@ -159,33 +161,26 @@ export function prepareChange(
 
   // Field commitments and the vault entry, in canonical (JCS) member order.
   const names = sortedKeys(event.fields);
-  let fieldsJson = '{';
-  let vaultFields = '{';
+  const n = names.length;
   // UTF-16 length of the names' and values' canonical text: UTF-8 takes at most 3 bytes per
   // UTF-16 unit, so the exact byte count is needed only when 3x this could pass the limit.
   let chars = 0;
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i] as string;
-    const nameJson = canonicalize(name);
-    const valueJson = canonicalize(event.fields[name] ?? null);
-    const salt = takeSalt();
-    const sep = i > 0 ? ',' : '';
-    fieldsJson += `${sep}${nameJson}:"${commitmentHexOf(salt, valueJson)}"`;
-    vaultFields += `${sep}${nameJson}:{"salt":"${saltHexAt(salt)}","value":${valueJson}}`;
+  for (let i = 0; i < n; i++) {
+    const nameJson = canonicalize(names[i]);
+    const valueJson = canonicalize(event.fields[names[i] as string] ?? null);
+    nameJsons[i] = nameJson;
+    valueJsons[i] = valueJson;
     chars += nameJson.length + valueJson.length;
   }
-  fieldsJson += '}';
-  vaultFields += '}';
   const verdictsJson = canonicalize(verdicts);
   // Exactly the byte length of canonical {"f":fields,"v":verdicts}.
-  const frame = '{"f":,"v":}'.length + 2 + Math.max(0, names.length - 1) + names.length;
+  const frame = '{"f":,"v":}'.length + 2 + Math.max(0, n - 1) + n;
   let size = frame + chars + verdictsJson.length;
   if (3 * (chars + verdictsJson.length) + frame > maxChangeBytes) {
     size = frame + Buffer.byteLength(verdictsJson);
-    for (const name of names) {
+    for (let i = 0; i < n; i++) {
       size +=
-        Buffer.byteLength(canonicalize(name)) +
-        Buffer.byteLength(canonicalize(event.fields[name] ?? null));
+        Buffer.byteLength(nameJsons[i] as string) + Buffer.byteLength(valueJsons[i] as string);
     }
   }
   if (size > maxChangeBytes) {
@@ -195,6 +190,22 @@ export function prepareChange(
       'fields',
     );
   }
+  const saltAt = takeSalts(n);
+  const hexes = commitmentsHex(valueJsons, n, saltPool.subarray(saltAt, saltAt + n * SALT_BYTES));
+  let fieldsJson = '{';
+  let vaultFields = '{';
+  for (let i = 0; i < n; i++) {
+    const sep = i > 0 ? ',' : '';
+    const nameJson = nameJsons[i] as string;
+    const salt = saltPoolHex.slice(
+      2 * (saltAt + i * SALT_BYTES),
+      2 * (saltAt + (i + 1) * SALT_BYTES),
+    );
+    fieldsJson += `${sep}${nameJson}:"${hexes.slice(64 * i, 64 * i + 64)}"`;
+    vaultFields += `${sep}${nameJson}:{"salt":"${salt}","value":${valueJsons[i] as string}}`;
+  }
+  fieldsJson += '}';
+  vaultFields += '}';
   // canonicalize({ id, object }): members in JCS order, each a string.
   const record = `{"id":${canonicalize(event.recordId)},"object":${canonicalize(event.object)}}`;
   return {
@@ -312,62 +323,113 @@ function anchoredAtJson(anchoredAt: string): string {
 }
 
 /**
+ * prepareChange's per-field canonical texts, reused (prepareChange is synchronous; entries past a
+ * change's field count are stale and never read).
+ */
+const nameJsons: string[] = [];
+const valueJsons: string[] = [];
+
+/**
  * Salts come from a pool refilled 4 KiB at a time: one randomBytes call (and one hex encoding)
- * per 256 salts. A salt is handed out as its offset in the current pool; it is used (copied into
- * the commitment input, its hex sliced from the pool's hex) before the pool can be refilled. Not
- * larger: Node's hex encoding of a 64 KiB buffer costs ~1.1 ms here (~17 ns a byte, against ~0.9
- * for 4 KiB), which was ~4 µs per 15-field change.
+ * per 256 salts. A change's salts are handed out together, as the offset of `n` consecutive salts
+ * in the current pool; they are used (hashed, their hex sliced from the pool's hex) before the pool
+ * can be refilled. Not larger: Node's hex encoding of a 64 KiB buffer costs ~1.1 ms here (~17 ns a
+ * byte, against ~0.9 for 4 KiB), which was ~4 µs per 15-field change.
  */
 const SALT_POOL_SIZE = SALT_BYTES * 256;
 let saltPool = randomBytes(SALT_POOL_SIZE);
 let saltPoolHex = saltPool.toString('hex');
 let saltOffset = 0;
-function takeSalt(): number {
-  if (saltOffset + SALT_BYTES > SALT_POOL_SIZE) {
-    saltPool = randomBytes(SALT_POOL_SIZE);
+function takeSalts(n: number): number {
+  const bytes = n * SALT_BYTES;
+  if (saltOffset + bytes > saltPool.length) {
+    saltPool = randomBytes(Math.max(SALT_POOL_SIZE, bytes));
     saltPoolHex = saltPool.toString('hex');
     saltOffset = 0;
   }
   const at = saltOffset;
-  saltOffset += SALT_BYTES;
+  saltOffset += bytes;
   return at;
-}
-function saltHexAt(at: number): string {
-  return saltPoolHex.slice(2 * at, 2 * (at + SALT_BYTES));
 }
 
 /**
- * Hex commitment to a value's canonical text (the salt at pool offset `salt`), hashed from one
- * reused scratch buffer that keeps COMMITMENT_TAG at its start.
+ * The hex commitments (hash.ts `commitment`) of values[0, n), canonical JSON texts, under
+ * salts[16i, 16i+16), as one string of 64 characters per value: one native call for all of them
+ * when the addon is built (`native` undefined: one node:crypto call each, the same bytes).
+ */
+export function commitmentsHex(
+  values: readonly string[],
+  n: number,
+  salts: Uint8Array,
+  native: NativeAddon | undefined = nativeAddon,
+): string {
+  if (salts.length !== n * SALT_BYTES) throw new RangeError('16 bytes of salt per value');
+  return native
+    ? commitmentsHexNative(native, values, n, salts)
+    : commitmentsHexJs(values, n, salts);
+}
+
+/** The values' UTF-8 bytes, one after the other, and where each ends (native input). */
+let valueBytes = Buffer.allocUnsafeSlow(4096);
+/** Exact-length ends and outputs, kept per value count (most changes have a few counts). */
+const endsByCount: Uint32Array[] = [];
+const hexByCount: Buffer[] = [];
+const MAX_KEPT_COUNT = 256;
+
+function commitmentsHexNative(
+  native: NativeAddon,
+  values: readonly string[],
+  n: number,
+  salts: Uint8Array,
+): string {
+  // One UTF-8 write for all values. Every canonical JSON text ends with an ASCII character, so
+  // the joined encoding is the values' encodings one after the other.
+  let joined = '';
+  for (let i = 0; i < n; i++) joined += values[i] as string;
+  if (3 * joined.length > valueBytes.length) {
+    valueBytes = Buffer.allocUnsafeSlow(Math.max(3 * joined.length, 2 * valueBytes.length));
+  }
+  const written = valueBytes.write(joined, 0, 'utf8');
+  const ends = endsByCount[n] ?? new Uint32Array(n);
+  const out = hexByCount[n] ?? Buffer.allocUnsafeSlow(64 * n);
+  if (n <= MAX_KEPT_COUNT) {
+    endsByCount[n] = ends;
+    hexByCount[n] = out;
+  }
+  let end = 0;
+  // All ASCII (the common case): a value's bytes are its UTF-16 units.
+  const ascii = written === joined.length;
+  for (let i = 0; i < n; i++) {
+    const v = values[i] as string;
+    end += ascii ? v.length : Buffer.byteLength(v, 'utf8');
+    ends[i] = end;
+  }
+  native.commitmentsHex(valueBytes, ends, salts, out);
+  return out.toString('latin1', 0, 64 * n);
+}
+
+/**
+ * Commitments one node:crypto call each, hashed from one reused scratch buffer that keeps
+ * COMMITMENT_TAG at its start.
  */
 let scratch = Buffer.alloc(4096);
 scratch.set(COMMITMENT_TAG, 0);
 const VALUE_AT = COMMITMENT_TAG.length + SALT_BYTES;
-/**
- * `scratch.subarray(0, n)` made once per length and kept: a subarray allocates a Buffer object,
- * and most values are a few bytes of a few lengths (15 hashes a change).
- */
-let inputs: (Buffer | undefined)[] = [];
-function commitmentHexOf(salt: number, valueJson: string): string {
-  // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit.
-  if (VALUE_AT + 3 * valueJson.length > scratch.length) {
-    scratch = Buffer.alloc(Math.max(VALUE_AT + 3 * valueJson.length, scratch.length * 2));
-    scratch.set(COMMITMENT_TAG, 0);
-    inputs = [];
+function commitmentsHexJs(values: readonly string[], n: number, salts: Uint8Array): string {
+  let hexes = '';
+  for (let i = 0; i < n; i++) {
+    const valueJson = values[i] as string;
+    // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit.
+    if (VALUE_AT + 3 * valueJson.length > scratch.length) {
+      scratch = Buffer.alloc(Math.max(VALUE_AT + 3 * valueJson.length, scratch.length * 2));
+      scratch.set(COMMITMENT_TAG, 0);
+    }
+    scratch.set(salts.subarray(i * SALT_BYTES, (i + 1) * SALT_BYTES), COMMITMENT_TAG.length);
+    const end = VALUE_AT + scratch.write(valueJson, VALUE_AT, 'utf8');
+    hexes += sha256Hex(scratch.subarray(0, end));
   }
-  // 16 bytes: a loop is cheaper than Buffer#copy's argument checks.
-  for (let k = 0; k < SALT_BYTES; k++)
-    scratch[COMMITMENT_TAG.length + k] = saltPool[salt + k] as number;
-  const end = VALUE_AT + scratch.write(valueJson, VALUE_AT, 'utf8');
-  let input = inputs[end];
-  if (input === undefined) {
-    input = scratch.subarray(0, end);
-    if (end <= MAX_KEPT_INPUT) inputs[end] = input;
-  }
-  return sha256Hex(input);
+  return hexes;
 }
-/** Longer inputs (rare: long text values) get a fresh subarray each. */
-const MAX_KEPT_INPUT = 4096;
 
 /** Checks a field value against its commitment (used by history views and the vault). */
 export function commitmentMatches(commitmentHex: string, saltHex: string, value: unknown): boolean {

@@ -5,11 +5,14 @@
  * a data key seals only one record's entries, and a master key one wrap per data key, far below
  * the 2^32 random-nonce limit). `@noble/ciphers` is the audited pure-JS reference; node:crypto
  * (OpenSSL, AES-NI) is the default because bench/vault.bench.ts measures it several times faster
- * on short entries. A unit test holds the two to the same bytes both ways.
+ * on short entries; the native addon seals vault entries with the same OpenSSL in one call. A unit
+ * test holds them to the same bytes both ways.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { gcm } from '@noble/ciphers/aes.js';
 import { ByteArena } from '../util/byte-arena.js';
+import { nativeAddon } from '../native/addon.js';
+import type { NativeAddon } from '../native/addon.js';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -87,10 +90,11 @@ function takeRandom(n: number): Buffer {
 
 /**
  * `prefix + base64url(seal('node', key, plaintext, aad))` for a fresh random nonce, as bytes: the
- * stored form of a vault entry, written into an arena and sent to Redis as it is. Encrypts from
- * bytes (no string is encoded) and makes one base64url string, written into the arena; `prefix`
- * must be ASCII. Same bytes as sealWith then base64url (a unit test holds the two, and
- * @noble/ciphers, together).
+ * stored form of a vault entry, written into an arena and sent to Redis as it is. The associated
+ * data is aad[0, aadLength). With the native addon, one call encrypts and encodes into the arena;
+ * without it (or `native` undefined), node:crypto encrypts from bytes and one base64url string is
+ * written into the arena. `prefix` must be ASCII. Same bytes as sealWith then base64url (a unit
+ * test holds both paths, and @noble/ciphers, together).
  */
 export function sealToBase64urlBytes(
   key: Uint8Array,
@@ -98,16 +102,25 @@ export function sealToBase64urlBytes(
   aad: Uint8Array,
   prefix: string,
   nonce: Uint8Array = takeRandom(NONCE_BYTES),
+  aadLength: number = aad.length,
+  native: NativeAddon | undefined = nativeAddon,
 ): Buffer {
   if (key.length !== KEY_BYTES) throw new RangeError('AES-256-GCM needs a 32-byte key');
   if (nonce.length !== NONCE_BYTES) throw new RangeError('AES-256-GCM nonce must be 12 bytes');
+  const n = NONCE_BYTES + plaintext.length + TAG_BYTES;
+  if (native) {
+    const buf = sealedBytes.reserve(prefix.length + Math.ceil((4 * n) / 3));
+    const start = sealedBytes.at;
+    const p = start + buf.write(prefix, start, 'latin1');
+    sealedBytes.at = native.sealBase64url(key, nonce, aad, aadLength, plaintext, buf, p);
+    return buf.subarray(start, sealedBytes.at);
+  }
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  cipher.setAAD(aad);
+  cipher.setAAD(aadLength === aad.length ? aad : aad.subarray(0, aadLength));
   const body = cipher.update(plaintext);
   cipher.final();
   const tag = cipher.getAuthTag();
   // nonce || ciphertext || tag, assembled in a reused buffer: one base64url call for the whole.
-  const n = NONCE_BYTES + body.length + TAG_BYTES;
   if (n > sealScratch.length)
     sealScratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * sealScratch.length));
   sealScratch.set(nonce, 0);

@@ -33,8 +33,10 @@ import type { VaultItem, VaultOpenResult, VaultPort } from './types.js';
 
 /** Associated data of a sealed entry: the entry belongs to this tenant, seq and record only. */
 export function entryAad(tenant: string, seq: number, recordKey: string): Buffer {
-  return Buffer.from(`crm-ledger/vault-entry/v1\0${tenant}\0${seq}\0${recordKey}`, 'utf8');
+  return Buffer.from(`${AAD_PREFIX}${tenant}\0${seq}\0${recordKey}`, 'utf8');
 }
+const AAD_PREFIX = 'crm-ledger/vault-entry/v1\0';
+let aadScratch = Buffer.allocUnsafeSlow(1024);
 
 /** Opens plain and erased entries only (no keys): chains written without a vault. */
 export function openPlain(items: readonly VaultItem[]): VaultOpenResult[] {
@@ -169,8 +171,16 @@ export class RecordVault implements VaultPort {
     key: Uint8Array,
     plain: Uint8Array,
   ): Buffer {
+    if (this.impl === 'node') {
+      // The associated data written into a reused buffer: sealing is synchronous.
+      const text = `${AAD_PREFIX}${tenant}\0${seq}\0${recordKey}`;
+      if (3 * text.length > aadScratch.length) {
+        aadScratch = Buffer.allocUnsafeSlow(Math.max(3 * text.length, 2 * aadScratch.length));
+      }
+      const n = aadScratch.write(text, 0, 'utf8');
+      return sealToBase64urlBytes(key, plain, aadScratch, SEALED_PREFIX, undefined, n);
+    }
     const aad = entryAad(tenant, seq, recordKey);
-    if (this.impl === 'node') return sealToBase64urlBytes(key, plain, aad, SEALED_PREFIX);
     return Buffer.from(
       SEALED_PREFIX + sealWith(this.impl, key, plain, aad).toString('base64url'),
       'latin1',

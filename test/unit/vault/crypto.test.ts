@@ -10,6 +10,8 @@ import {
   sealToBase64urlBytes,
   sealWith,
 } from '../../../src/vault/crypto.js';
+import { nativeAddon, nativeBackend } from '../../../src/native/addon.js';
+import type { NativeAddon } from '../../../src/native/addon.js';
 import {
   FileKeyWrapper,
   StaticKeyWrapper,
@@ -36,65 +38,89 @@ describe('AES-256-GCM', () => {
     });
   });
 
-  describe('when the bytes path seals (sealToBase64urlBytes, what the appender stores)', () => {
-    const texts = [
-      '',
-      'a',
-      'ab',
-      'abc',
-      '{"fields":{},"v":1}',
-      'é€😀'.repeat(50),
-      'x'.repeat(4097),
-    ];
-    it('gives the bytes of prefix + base64url(@noble/ciphers)', () => {
-      for (const text of texts) {
+  const nativeOff = process.env.CRM_LEDGER_NATIVE === 'off';
+  if (!nativeOff && nativeAddon === undefined) throw new Error(nativeBackend.detail);
+  const paths: [string, NativeAddon | undefined][] = [
+    ['the native addon', nativeAddon],
+    ['node:crypto', undefined],
+  ];
+  describe.each(paths)(
+    'when the bytes path seals through %s (sealToBase64urlBytes, what the appender stores)',
+    (name, native) => {
+      // The addon is absent only with CRM_LEDGER_NATIVE=off (checked above): then its row is skipped.
+      const run = name === 'the native addon' && native === undefined ? it.skip : it;
+      const seal = (
+        k: Uint8Array,
+        plain: Uint8Array,
+        a: Uint8Array,
+        nonce?: Uint8Array,
+        aadLength?: number,
+      ) => sealToBase64urlBytes(k, plain, a, 'ev1.', nonce, aadLength, native);
+      const texts = [
+        '',
+        'a',
+        'ab',
+        'abc',
+        '{"fields":{},"v":1}',
+        'é€😀'.repeat(50),
+        'x'.repeat(4097),
+      ];
+      run('gives the bytes of prefix + base64url(@noble/ciphers)', () => {
+        for (const text of texts) {
+          const nonce = randomBytes(12);
+          const plain = Buffer.from(text, 'utf8');
+          const bytes = seal(key, plain, aad, nonce);
+          const ref = 'ev1.' + sealWith('noble', key, plain, aad, nonce).toString('base64url');
+          expect(bytes.toString('latin1')).toBe(ref);
+        }
+      });
+      run('keeps every entry its own bytes across arena boundaries, and each opens', () => {
+        // ~2,000 entries of up to 2.7 KB stored form: several 1 MiB arenas, and growth of the
+        // scratch buffer past its first 8 KB (the 12 KB entries).
+        const made: { stored: Buffer; copy: Buffer; plain: Buffer; nonce: Buffer }[] = [];
+        for (let i = 0; i < 2000; i++) {
+          const plain = Buffer.from(`entry ${i} ${'ü'.repeat(i % 1000)}`, 'utf8');
+          const nonce = randomBytes(12);
+          const big = i % 500 === 7 ? Buffer.concat([plain, Buffer.alloc(12_000, 0x61)]) : plain;
+          const stored = seal(key, big, aad, nonce);
+          made.push({ stored, copy: Buffer.from(stored), plain: big, nonce });
+        }
+        for (const m of made) {
+          expect(m.stored.equals(m.copy)).toBe(true);
+          const ref = sealWith('noble', key, m.plain, aad, m.nonce).toString('base64url');
+          expect(m.stored.toString('latin1')).toBe(`ev1.${ref}`);
+          const body = Buffer.from(m.stored.toString('latin1').slice(4), 'base64url');
+          expect(openWith('noble', key, body, aad).equals(m.plain)).toBe(true);
+        }
+      });
+      run('draws a fresh nonce for each seal', () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 5000; i++) {
+          const stored = seal(key, Buffer.from(`e${i}`), aad);
+          seen.add(
+            Buffer.from(stored.toString('latin1').slice(4), 'base64url')
+              .subarray(0, 12)
+              .toString('hex'),
+          );
+        }
+        expect(seen.size).toBe(5000);
+      });
+      run('binds only aad[0, aadLength) as associated data', () => {
         const nonce = randomBytes(12);
-        const plain = Buffer.from(text, 'utf8');
-        const bytes = sealToBase64urlBytes(key, plain, aad, 'ev1.', nonce);
+        const plain = Buffer.from('{"fields":{},"v":1}');
+        const longer = Buffer.concat([aad, Buffer.from('garbage after the aad')]);
+        const stored = seal(key, plain, longer, nonce, aad.length);
         const ref = 'ev1.' + sealWith('noble', key, plain, aad, nonce).toString('base64url');
-        expect(bytes.toString('latin1')).toBe(ref);
-      }
-    });
-    it('keeps every entry its own bytes across arena boundaries, and each opens', () => {
-      // ~2,000 entries of up to 2.7 KB stored form: several 1 MiB arenas, and growth of the
-      // scratch buffer past its first 8 KB (the 12 KB entries).
-      const made: { stored: Buffer; copy: Buffer; plain: Buffer; nonce: Buffer }[] = [];
-      for (let i = 0; i < 2000; i++) {
-        const plain = Buffer.from(`entry ${i} ${'ü'.repeat(i % 1000)}`, 'utf8');
-        const nonce = randomBytes(12);
-        const big = i % 500 === 7 ? Buffer.concat([plain, Buffer.alloc(12_000, 0x61)]) : plain;
-        const stored = sealToBase64urlBytes(key, big, aad, 'ev1.', nonce);
-        made.push({ stored, copy: Buffer.from(stored), plain: big, nonce });
-      }
-      for (const m of made) {
-        expect(m.stored.equals(m.copy)).toBe(true);
-        const ref = sealWith('noble', key, m.plain, aad, m.nonce).toString('base64url');
-        expect(m.stored.toString('latin1')).toBe(`ev1.${ref}`);
-        const body = Buffer.from(m.stored.toString('latin1').slice(4), 'base64url');
-        expect(openWith('noble', key, body, aad).equals(m.plain)).toBe(true);
-      }
-    });
-    it('draws a fresh nonce for each seal', () => {
-      const seen = new Set<string>();
-      for (let i = 0; i < 5000; i++) {
-        const stored = sealToBase64urlBytes(key, Buffer.from(`e${i}`), aad, 'ev1.');
-        seen.add(
-          Buffer.from(stored.toString('latin1').slice(4), 'base64url')
-            .subarray(0, 12)
-            .toString('hex'),
-        );
-      }
-      expect(seen.size).toBe(5000);
-    });
-    it('refuses a wrong key or nonce length', () => {
-      expect(() =>
-        sealToBase64urlBytes(key.subarray(0, 16), Buffer.from('x'), aad, 'ev1.'),
-      ).toThrow(RangeError);
-      expect(() =>
-        sealToBase64urlBytes(key, Buffer.from('x'), aad, 'ev1.', randomBytes(8)),
-      ).toThrow(RangeError);
-    });
-  });
+        expect(stored.toString('latin1')).toBe(ref);
+        const whole = seal(key, plain, longer, nonce);
+        expect(whole.toString('latin1')).not.toBe(ref);
+      });
+      run('refuses a wrong key or nonce length', () => {
+        expect(() => seal(key.subarray(0, 16), Buffer.from('x'), aad)).toThrow(RangeError);
+        expect(() => seal(key, Buffer.from('x'), aad, randomBytes(8))).toThrow(RangeError);
+      });
+    },
+  );
 
   describe('when data keys are drawn', () => {
     it('hands out data keys that are distinct and not aliased to the pool', () => {
