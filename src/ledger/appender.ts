@@ -9,6 +9,7 @@
  * dropped, the head is read again and the refused batch is rebuilt; batches built on top of it are
  * refused in turn by the same check, so the chain can never fork and no change is anchored twice.
  */
+import { randomBytes } from 'node:crypto';
 import { LedgerError } from '../errors.js';
 import { buildBlock } from './block.js';
 import type { BuiltBlock, PreparedChange } from './block.js';
@@ -218,15 +219,39 @@ export class ChainAppender {
     const sealed = changes.filter((c) => !isErasureMarker(c));
     const reads = Promise.all([
       this.store.readRecordHeads(this.tenant, missing),
-      sealed.length > 0
-        ? this.vault?.keysFor(
-            this.tenant,
-            sealed.map((c) => c.recordKey),
-          )
-        : undefined,
+      sealed.length > 0 ? this.keysForSealing(sealed) : undefined,
     ]);
     reads.catch(() => undefined); // observed here; the build that uses it sees the error
     return { cache, epoch, reads };
+  }
+
+  /**
+   * The data keys to seal `changes` with. A key is created only for a record that has none and a
+   * change that is not anchored yet: a replayed change of an erased record (its key destroyed) is
+   * refused by the append script, and must not leave a new key for that record behind. Such a
+   * change gets no key here; the build seals it under a throwaway key (see buildNow).
+   */
+  private async keysForSealing(
+    changes: PreparedChange[],
+  ): Promise<Map<string, Uint8Array> | undefined> {
+    const vault = this.vault;
+    if (!vault) return undefined;
+    const keys = await vault.keysFor(
+      this.tenant,
+      changes.map((c) => c.recordKey),
+      { create: false },
+    );
+    const keyless = changes.filter((c) => !keys.has(c.recordKey));
+    if (keyless.length === 0) return keys;
+    const anchored = await this.store.readAnchoredSeqs(
+      this.tenant,
+      keyless.map((c) => c.idemField),
+    );
+    const create = keyless.filter((_, i) => anchored[i] === undefined).map((c) => c.recordKey);
+    if (create.length > 0) {
+      for (const [record, key] of await vault.keysFor(this.tenant, create)) keys.set(record, key);
+    }
+    return keys;
   }
 
   private async buildNow(changes: PreparedChange[], early?: ReadAhead): Promise<BuiltBatch> {
@@ -255,7 +280,9 @@ export class ChainAppender {
       const block = buildBlock(change, seq, prev, recordHead?.hash, anchoredAt);
       if (this.vault && dataKeys && !isErasureMarker(change)) {
         // Sealed here, where the seq is known: the entry's associated data binds it to this block.
-        const key = dataKeys.get(change.recordKey) as Uint8Array;
+        // No key: the change is anchored already (keysForSealing), and the append script refuses
+        // this batch for it. Its entry is sealed under a key nobody keeps, never sent in clear.
+        const key = dataKeys.get(change.recordKey) ?? randomBytes(32);
         block.vault = this.vault.sealBytes(this.tenant, seq, change.recordKey, key, block.vault);
       }
       built.push(block);

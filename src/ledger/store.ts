@@ -135,6 +135,19 @@ export class RedisLedgerStore {
   }
 
   /**
+   * The seq already anchoring each idempotency field (`undefined`: none), in one round trip. An
+   * idempotency record is never removed, so a change found here is refused by the append script.
+   */
+  async readAnchoredSeqs(
+    tenant: string,
+    idemFields: readonly string[],
+  ): Promise<(number | undefined)[]> {
+    if (idemFields.length === 0) return [];
+    const values = await this.redis.hmget(this.keys(tenant).idem, ...idemFields);
+    return values.map((v) => (v === null ? undefined : Number(v)));
+  }
+
+  /**
    * Stored tree nodes, in one round trip. Missing nodes come back empty (or short). Up to
    * NODES_BY_COMMAND nodes are read with one GETRANGE each; more (incremental verification reads
    * ~41,000 for the last 1 % of a 1M chain) by the readNodes script, NODES_PER_SCRIPT per call,

@@ -15,8 +15,15 @@ export interface VaultItem {
 
 /** What the ledger needs from a vault: seal entries before an append, open them on reads. */
 export interface VaultPort {
-  /** data keys for the records of a batch, created (and stored wrapped) where there is none */
-  keysFor(tenant: string, recordKeys: Iterable<string>): Promise<Map<string, Uint8Array>>;
+  /**
+   * Data keys for the records of a batch, created (and stored wrapped) where there is none, unless
+   * `create` is false: then records without a key are left out of the map.
+   */
+  keysFor(
+    tenant: string,
+    recordKeys: Iterable<string>,
+    options?: { create?: boolean },
+  ): Promise<Map<string, Uint8Array>>;
   /** an entry's UTF-8 bytes sealed into its stored form (`ev1.…`), as bytes */
   sealBytes(
     tenant: string,

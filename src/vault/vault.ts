@@ -105,7 +105,11 @@ export class RecordVault implements VaultPort {
     return values.map((v) => v ?? undefined);
   }
 
-  async keysFor(tenant: string, recordKeys: Iterable<string>): Promise<Map<string, Uint8Array>> {
+  async keysFor(
+    tenant: string,
+    recordKeys: Iterable<string>,
+    options: { create?: boolean } = {},
+  ): Promise<Map<string, Uint8Array>> {
     const names = [...new Set(recordKeys)];
     const out = new Map<string, Uint8Array>();
     const stored = await this.readWrapped(tenant, names);
@@ -123,7 +127,7 @@ export class RecordVault implements VaultPort {
       else unwrapping.push(this.unwrapCached(wrapped).then((key) => void out.set(name, key)));
     });
     await Promise.all(unwrapping);
-    if (missing.length === 0) return out;
+    if (missing.length === 0 || options.create === false) return out;
     // New records: their keys are drawn and wrapped here, and stored in one call (HSETNX each,
     // createDataKeys-1.lua): of two workers creating a key at once one wins and both use it.
     const fresh = await Promise.all(

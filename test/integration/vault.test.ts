@@ -84,6 +84,38 @@ describe('vault', () => {
     });
   });
 
+  describe('when a change of a record whose key was destroyed (erased) is replayed', () => {
+    it('is skipped as anchored and leaves no new key; a new change of the record gets one', async () => {
+      const t = randomTenant();
+      const first = contactChange(t, 'gone', { fields: { email: 'gone@example.com' } });
+      const other = contactChange(t, 'kept', { fields: { email: 'kept@example.com' } });
+      const done = await ledger.append(t, [first, other]);
+      expect(done.anchored).toHaveLength(2);
+      const dataKeys = new LedgerKeys(t).dataKeys;
+      expect(await vault.destroyKey(t, 'contact/gone')).toBe(true);
+
+      // The replay alone, then with a change of a new record in the same batch.
+      const replay = await ledger.append(t, [first]);
+      expect(replay.anchored).toEqual([]);
+      expect(replay.skipped).toEqual([{ index: 0, seq: 0, code: 'ALREADY_ANCHORED' }]);
+      const fresh = contactChange(t, 'new', { fields: { email: 'new@example.com' } });
+      const mixed = await ledger.append(t, [first, fresh]);
+      expect(mixed.skipped).toEqual([{ index: 0, seq: 0, code: 'ALREADY_ANCHORED' }]);
+      expect(mixed.anchored.map((a) => a.index)).toEqual([1]);
+      expect(await redis.hexists(dataKeys, 'contact/gone')).toBe(0);
+      expect(await redis.hexists(dataKeys, 'contact/new')).toBe(1);
+      expect((await ledger.verify(t)).ok).toBe(true);
+
+      // A change the record has not had before is new data: it gets a new key, and it opens.
+      const later = contactChange(t, 'gone', { fields: { email: 'back@example.com' } });
+      const again = await ledger.append(t, [later]);
+      expect(again.anchored).toHaveLength(1);
+      expect(await redis.hexists(dataKeys, 'contact/gone')).toBe(1);
+      const state = await ledger.recordState(t, 'contact/gone');
+      expect(state.get('email')).toBe('back@example.com');
+    });
+  });
+
   it('opens the history with the data key, each value checked against its commitment', async () => {
     const h = await readRecordHistory(ledger.store, tenant, 'contact', 'a', { open });
     expect(h?.ok).toBe(true);
