@@ -16,7 +16,7 @@
  * `PackedReader.supports(url)` tells which.
  */
 import net from 'node:net';
-import { parseRedisUrl } from './connection.js';
+import { parseRedisUrl, WORKER_COMMAND_TIMEOUT_MS } from './connection.js';
 
 /** One reply: `count` strings, string i being data[i === 0 ? 0 : ends[i-1], ends[i]). */
 export interface PackedReply {
@@ -31,9 +31,13 @@ const SPARE_BUFFERS = 64;
 /** Replies up to this size come from Node's own buffer pool: not worth keeping. */
 const MIN_SPARE_BYTES = 4 * 1024;
 
-/** An error reply from Redis (`-ERR …`), or the connection failing under a request. */
+/**
+ * An error reply from Redis (`-ERR …`), the connection failing under a request, or Redis silent
+ * for `timeoutMs` while a request waits (the connection is then closed; the next read reconnects).
+ */
 export class PackedReadError extends Error {
-  readonly code: 'REDIS_REPLY_ERROR' | 'REDIS_CONNECTION_LOST' | 'REDIS_UNEXPECTED_REPLY';
+  readonly code:
+    'REDIS_REPLY_ERROR' | 'REDIS_CONNECTION_LOST' | 'REDIS_UNEXPECTED_REPLY' | 'REDIS_TIMEOUT';
   constructor(code: PackedReadError['code'], message: string) {
     super(message);
     this.name = 'PackedReadError';
@@ -46,6 +50,12 @@ export type Arg = string | number | Uint8Array;
 export interface PackedReaderOptions {
   /** bytes of the reused socket read buffer (default 256 KiB; tests make it tiny) */
   readBufferSize?: number;
+  /**
+   * How long Redis may stay silent (no byte received) while a request waits, or while connecting,
+   * before the request fails with REDIS_TIMEOUT (default WORKER_COMMAND_TIMEOUT_MS, as the
+   * service's workers' ioredis connections). A long reply that keeps arriving never times out.
+   */
+  timeoutMs?: number;
 }
 
 interface Request {
@@ -94,6 +104,7 @@ export class PackedReader {
   private readonly port: number;
   private readonly hello: Arg[][];
   private readonly readBufferSize: number;
+  private readonly timeoutMs: number;
   private socket: net.Socket | undefined;
   private connected: Promise<void> | undefined;
   private readonly queue: Request[] = [];
@@ -143,6 +154,7 @@ export class PackedReader {
     }
     if (target.db !== undefined && target.db !== 0) this.hello.push(['SELECT', target.db]);
     this.readBufferSize = options.readBufferSize ?? 256 * 1024;
+    this.timeoutMs = options.timeoutMs ?? WORKER_COMMAND_TIMEOUT_MS;
   }
 
   /**
@@ -160,6 +172,7 @@ export class PackedReader {
     }
     return new Promise<PackedReply[]>((resolve, reject) => {
       this.queue.push({ expected: commands.length, replies: [], resolve, reject });
+      socket.setTimeout(this.timeoutMs);
       socket.write(encodeCommands(commands));
     });
   }
@@ -223,32 +236,52 @@ export class PackedReader {
     socket.setNoDelay(true);
     this.socket = socket;
     this.resetParser();
-    const lost = (err?: Error) => {
+    let connecting = true;
+    let rejectConnect: (err: Error) => void = () => undefined;
+    const lost = (err?: PackedReadError | Error) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
       this.connected = undefined;
       socket.destroy();
-      this.fail(
-        new PackedReadError(
-          'REDIS_CONNECTION_LOST',
-          `connection to Redis lost${err ? `: ${err.message}` : ''}`,
-        ),
-      );
+      const error =
+        err instanceof PackedReadError
+          ? err
+          : new PackedReadError(
+              'REDIS_CONNECTION_LOST',
+              `connection to Redis lost${err ? `: ${err.message}` : ''}`,
+            );
+      rejectConnect(error);
+      this.fail(error);
     };
     socket.on('error', lost);
     socket.on('close', () => lost());
+    // The idle timer runs only while connecting or while a request waits for its replies (read
+    // arms it, deliver disarms it once nothing waits): a 'timeout' always means Redis went silent.
+    socket.setTimeout(this.timeoutMs);
+    socket.on('timeout', () => {
+      lost(
+        new PackedReadError(
+          'REDIS_TIMEOUT',
+          `Redis sent nothing for ${this.timeoutMs} ms ${connecting ? 'while connecting' : 'under a request'}`,
+        ),
+      );
+    });
     this.connected = new Promise<void>((resolve, reject) => {
+      rejectConnect = reject;
       socket.once('connect', resolve);
       socket.once('error', reject);
     }).then(async () => {
-      if (this.hello.length === 0) return;
-      await new Promise<PackedReply[]>((resolve, reject) => {
-        this.queue.unshift({ expected: this.hello.length, replies: [], resolve, reject });
-        socket.write(encodeCommands(this.hello));
-      });
+      if (this.hello.length > 0) {
+        await new Promise<PackedReply[]>((resolve, reject) => {
+          this.queue.unshift({ expected: this.hello.length, replies: [], resolve, reject });
+          socket.write(encodeCommands(this.hello));
+        });
+      }
+      connecting = false;
+      if (this.queue.length === 0) socket.setTimeout(0);
     });
     // The caller sees the failure; this copy only keeps it from being reported as unhandled.
-    this.connected.catch(() => lost());
+    this.connected.catch((err: Error) => lost(err));
     return this.connected.then(() => socket);
   }
 
@@ -417,6 +450,7 @@ export class PackedReader {
     request.replies.push(reply);
     if (request.replies.length < request.expected) return;
     this.queue.shift();
+    if (this.queue.length === 0) this.socket?.setTimeout(0);
     if (request.error) request.reject(request.error);
     else request.resolve(request.replies);
   }

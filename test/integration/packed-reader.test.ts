@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { connect, testRedisUrl } from '../helpers/redis.js';
 import { startProxy } from '../helpers/tcp-proxy.js';
 import { PackedReadError, PackedReader } from '../../src/redis/packed-reader.js';
@@ -206,6 +208,55 @@ describe('PackedReader', () => {
     } finally {
       admin.disconnect();
       await server.stop();
+    }
+  });
+
+  it('fails a request Redis leaves unanswered with REDIS_TIMEOUT, and recovers after', async () => {
+    const server = await startRedisServer({ persistence: 'none' });
+    const admin = new Redis(server.url);
+    const reader = new PackedReader(server.url, { timeoutMs: 200 });
+    try {
+      await admin.rpush('l', 'a', 'b');
+      expectSame(strings((await reader.read([['LRANGE', 'l', 0, -1]]))[0] as PackedReply), [
+        Buffer.from('a'),
+        Buffer.from('b'),
+      ]);
+      // Idle with nothing asked: the connection is kept (no timeout without a request).
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(((await admin.client('LIST')) as string).split('\n').filter(Boolean)).toHaveLength(2);
+      // Redis stops answering (every client paused) for longer than the timeout.
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      const started = Date.now();
+      await expect(reader.read([['LRANGE', 'l', 0, -1]])).rejects.toMatchObject({
+        code: 'REDIS_TIMEOUT',
+        message: expect.stringContaining('under a request'),
+      });
+      expect(Date.now() - started).toBeLessThan(900);
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      const [again] = await reader.read([['LRANGE', 'l', 0, 0]]);
+      expectSame(strings(again as PackedReply), [Buffer.from('a')]);
+    } finally {
+      reader.close();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('times out a server that accepts the connection and never answers the AUTH', async () => {
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => void accepted.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const reader = new PackedReader(`redis://:pw@127.0.0.1:${port}`, { timeoutMs: 150 });
+    try {
+      await expect(reader.read([['LRANGE', 'l', 0, -1]])).rejects.toMatchObject({
+        code: 'REDIS_TIMEOUT',
+        message: expect.stringContaining('while connecting'),
+      });
+    } finally {
+      reader.close();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 
