@@ -128,13 +128,21 @@ export function requireRole(...roles: Role[]): RequestHandler {
   };
 }
 
-/** Logs every admin request with who made it (never the token) once it is answered. */
+/**
+ * Logs every admin request with who made it (never the token) once it is answered, at info; a
+ * witness's successful reads (its polling: a line every round per tenant per witness) at debug.
+ * Its cosignatures and tampering reports, and every refused or failed request, stay at info.
+ */
 export function auditLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const p = principalOf(res);
-      logger.info(
+      const routine =
+        p?.role === 'witness' &&
+        (req.method === 'GET' || req.method === 'HEAD') &&
+        res.statusCode < 400;
+      logger[routine ? 'debug' : 'info'](
         {
           principal: p?.name ?? null,
           role: p?.role ?? null,
