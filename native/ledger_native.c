@@ -363,51 +363,119 @@ static napi_value scan_links(napi_env env, napi_callback_info info) {
 
 /*
  * The append side: field commitments and vault-entry sealing, one call for what node:crypto does
- * in several (each of its calls costs ~0.3-0.5 us and a string or Buffer whatever the input).
+ * in several (each of its calls costs ~0.3-0.5 us and a string or Buffer whatever the input), and
+ * the field texts written as bytes where they are kept, not built as strings and encoded.
  */
 
 static const uint8_t COMMIT_TAG[] = "crm-ledger/commit/v1"; /* and its NUL: hash.ts COMMITMENT_TAG */
 #define SALT_BYTES 16
 static const char HEX_DIGITS[] = "0123456789abcdef";
 
-/* commitmentsHex(values: Uint8Array, ends: Uint32Array, salts: Uint8Array, out: Uint8Array):
- * out[64i, 64i+64) = lower-case hex of SHA-256("crm-ledger/commit/v1" 0x00 || salt i || value i),
- * value i being values[ends[i-1] (0 for i = 0), ends[i]) as in the packed functions and salt i
- * salts[16i, 16i+16). salts holds exactly 16 bytes and out exactly 64 per value. */
-static napi_value commitments_hex(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4)
-    return throw_args(env, "commitmentsHex(values, ends, salts, out) takes four arguments");
-  uint8_t *values = NULL, *salts = NULL, *out = NULL;
-  size_t values_length = 0, salts_length = 0, out_length = 0, count = 0;
-  void *ends = NULL;
-  if (!uint8_bytes(env, argv[0], &values, &values_length))
-    return throw_args(env, "values must be a Uint8Array");
-  if (!typed_elements(env, argv[1], napi_uint32_array, &ends, &count))
-    return throw_args(env, "ends must be a Uint32Array");
-  if (!uint8_bytes(env, argv[2], &salts, &salts_length) || salts_length != count * SALT_BYTES)
-    return throw_args(env, "salts must be a Uint8Array of exactly 16 bytes per value");
-  if (!uint8_bytes(env, argv[3], &out, &out_length) || out_length != count * 2 * HASH_SIZE)
-    return throw_args(env, "out must be a Uint8Array of exactly 64 bytes per value");
-  const uint32_t *e = (const uint32_t *)ends;
-  if (!ends_fit(env, e, count, values_length)) return NULL;
-  size_t start = 0;
+static bool offset_arg(napi_env env, napi_value value, size_t *out);
+
+/* Reads (values: Uint8Array, ends: Uint32Array) at argv[0..1] as a packed list; false (thrown)
+ * if they are off. */
+static bool packed_list(napi_env env, napi_value *argv, const char *what, const uint8_t **data,
+                        const uint32_t **ends, size_t *count) {
+  uint8_t *bytes = NULL;
+  size_t length = 0;
+  void *e = NULL;
+  if (!uint8_bytes(env, argv[0], &bytes, &length) ||
+      !typed_elements(env, argv[1], napi_uint32_array, &e, count)) {
+    throw_args(env, what);
+    return false;
+  }
+  if (!ends_fit(env, (const uint32_t *)e, *count, length)) return false;
+  *data = bytes;
+  *ends = (const uint32_t *)e;
+  return true;
+}
+
+static uint8_t *put(uint8_t *p, const char *text, size_t length) {
+  memcpy(p, text, length);
+  return p + length;
+}
+
+static uint8_t *put_hex(uint8_t *p, const uint8_t *bytes, size_t length) {
+  for (size_t k = 0; k < length; k++) {
+    *p++ = (uint8_t)HEX_DIGITS[bytes[k] >> 4];
+    *p++ = (uint8_t)HEX_DIGITS[bytes[k] & 15];
+  }
+  return p;
+}
+
+/* fieldTexts(names, nameEnds, values, valueEnds, salts, out, fieldsAt, vaultAt): a change's field
+ * texts from the canonical JSON of its field names and values (packed lists of the same count, in
+ * canonical member order) and one 16-byte salt per field:
+ *   at out[fieldsAt, ...)  {name:"<hex commitment>",...}   the block's `fields` member
+ *   at out[vaultAt, ...)   {"fields":{name:{"salt":"<hex salt>","value":value},...},"v":1}
+ * the commitment being SHA-256("crm-ledger/commit/v1" 0x00 || salt || value). Throws a TypeError
+ * if the arguments are off, either text would not fit in `out`, or the two would overlap. */
+static napi_value field_texts(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8)
+    return throw_args(env, "fieldTexts(names, nameEnds, values, valueEnds, salts, out, fieldsAt, vaultAt) takes eight arguments");
+  const uint8_t *names = NULL, *values = NULL;
+  const uint32_t *name_ends = NULL, *value_ends = NULL;
+  size_t count = 0, value_count = 0;
+  if (!packed_list(env, argv, "names must be a Uint8Array and nameEnds a Uint32Array", &names,
+                   &name_ends, &count) ||
+      !packed_list(env, argv + 2, "values must be a Uint8Array and valueEnds a Uint32Array",
+                   &values, &value_ends, &value_count))
+    return NULL;
+  if (value_count != count) return throw_args(env, "names and values must be as many");
+  uint8_t *salts = NULL, *out = NULL;
+  size_t salts_length = 0, out_length = 0, fields_at = 0, vault_at = 0;
+  if (!uint8_bytes(env, argv[4], &salts, &salts_length) || salts_length != count * SALT_BYTES)
+    return throw_args(env, "salts must be a Uint8Array of exactly 16 bytes per field");
+  if (!uint8_bytes(env, argv[5], &out, &out_length) || !offset_arg(env, argv[6], &fields_at) ||
+      !offset_arg(env, argv[7], &vault_at))
+    return throw_args(env, "out must be a Uint8Array, fieldsAt and vaultAt offsets in it");
+  /* The exact lengths (JSON text sizes; block.ts computes the same). */
+  const size_t names_length = count ? name_ends[count - 1] : 0;
+  const size_t values_length = count ? value_ends[count - 1] : 0;
+  const size_t commas = count ? count - 1 : 0;
+  const size_t fields_length = 2 + names_length + 67 * count + commas;
+  const size_t vault_length = 19 + names_length + values_length + 53 * count + commas;
+  if (fields_at > out_length || out_length - fields_at < fields_length || vault_at > out_length ||
+      out_length - vault_at < vault_length ||
+      (fields_at < vault_at + vault_length && vault_at < fields_at + fields_length))
+    return throw_args(env, "out has no room for the two texts at fieldsAt and vaultAt, apart");
+  uint8_t *f = out + fields_at, *v = out + vault_at;
+  *f++ = '{';
+  v = put(v, "{\"fields\":{", 11);
+  size_t name_start = 0, value_start = 0;
   for (size_t i = 0; i < count; i++) {
+    const uint8_t *salt = salts + i * SALT_BYTES;
+    const size_t name_length = name_ends[i] - name_start;
+    const size_t value_length = value_ends[i] - value_start;
     uint8_t digest[HASH_SIZE];
     SHA256_CTX ctx;
     SHA256_Init(&ctx);
     SHA256_Update(&ctx, COMMIT_TAG, sizeof COMMIT_TAG);
-    SHA256_Update(&ctx, salts + i * SALT_BYTES, SALT_BYTES);
-    SHA256_Update(&ctx, values + start, e[i] - start);
+    SHA256_Update(&ctx, salt, SALT_BYTES);
+    SHA256_Update(&ctx, values + value_start, value_length);
     SHA256_Final(digest, &ctx);
-    uint8_t *hex = out + i * 2 * HASH_SIZE;
-    for (size_t k = 0; k < HASH_SIZE; k++) {
-      hex[2 * k] = (uint8_t)HEX_DIGITS[digest[k] >> 4];
-      hex[2 * k + 1] = (uint8_t)HEX_DIGITS[digest[k] & 15];
+    if (i > 0) {
+      *f++ = ',';
+      *v++ = ',';
     }
-    start = e[i];
+    f = put(f, (const char *)names + name_start, name_length);
+    f = put(f, ":\"", 2);
+    f = put_hex(f, digest, HASH_SIZE);
+    *f++ = '"';
+    v = put(v, (const char *)names + name_start, name_length);
+    v = put(v, ":{\"salt\":\"", 10);
+    v = put_hex(v, salt, SALT_BYTES);
+    v = put(v, "\",\"value\":", 10);
+    v = put(v, (const char *)values + value_start, value_length);
+    *v++ = '}';
+    name_start = name_ends[i];
+    value_start = value_ends[i];
   }
+  *f++ = '}';
+  v = put(v, "},\"v\":1}", 8);
   return NULL;
 }
 
@@ -539,8 +607,8 @@ NAPI_MODULE_INIT() {
       {"nodeHashes", NULL, node_hashes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"leafHashesPacked", NULL, leaf_hashes_packed, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scanLinks", NULL, scan_links, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"commitmentsHex", NULL, commitments_hex, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealBase64url", NULL, seal_base64url, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fieldTexts", NULL, field_texts, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) != napi_ok)
     return NULL;

@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import { canonicalize, sortedKeys } from './canonical.js';
 import {
-  COMMITMENT_TAG,
   commitment,
   fromHex,
   RFC6962_LEAF_HASH_PREFIX,
@@ -191,21 +190,28 @@ export function prepareChange(
     );
   }
   const saltAt = takeSalts(n);
-  const hexes = commitmentsHex(valueJsons, n, saltPool.subarray(saltAt, saltAt + n * SALT_BYTES));
-  let fieldsJson = '{';
-  let vaultFields = '{';
-  for (let i = 0; i < n; i++) {
-    const sep = i > 0 ? ',' : '';
-    const nameJson = nameJsons[i] as string;
-    const salt = saltPoolHex.slice(
-      2 * (saltAt + i * SALT_BYTES),
-      2 * (saltAt + (i + 1) * SALT_BYTES),
-    );
-    fieldsJson += `${sep}${nameJson}:"${hexes.slice(64 * i, 64 * i + 64)}"`;
-    vaultFields += `${sep}${nameJson}:{"salt":"${salt}","value":${valueJsons[i] as string}}`;
-  }
-  fieldsJson += '}';
-  vaultFields += '}';
+  const salts = saltPool.subarray(saltAt, saltAt + n * SALT_BYTES);
+  const packedNames = packTexts(nameJsons, n, nameBytes, nameEndsByCount);
+  const packedValues = packTexts(valueJsons, n, valueBytes, valueEndsByCount);
+  nameBytes = packedNames.bytes;
+  valueBytes = packedValues.bytes;
+  // The block text around its links: head, then mid (eventId, the fields, kind, occurredAt and the
+  // start of prev), written around the field texts in the arena; the vault entry after it.
+  const midStart = `,"eventId":${canonicalize(event.eventId)},"fields":`;
+  const midEnd = `,"kind":${canonicalize(event.kind)},"occurredAt":${canonicalize(event.occurredAt)},"prev":"`;
+  const { fields: fieldsLength, vault: vaultLength } = fieldTextLengths(
+    packedNames.ends,
+    packedValues.ends,
+  );
+  const buf = preparedBytes.reserve(
+    3 * (midStart.length + midEnd.length) + fieldsLength + vaultLength,
+  );
+  const at = preparedBytes.at;
+  const fieldsAt = at + buf.write(midStart, at, 'utf8');
+  const midEndAt = fieldsAt + fieldsLength;
+  const vaultAt = midEndAt + buf.write(midEnd, midEndAt, 'utf8');
+  preparedBytes.at = vaultAt + vaultLength;
+  writeFieldTexts(packedNames, packedValues, salts, buf, fieldsAt, vaultAt);
   // canonicalize({ id, object }): members in JCS order, each a string.
   const record = `{"id":${canonicalize(event.recordId)},"object":${canonicalize(event.object)}}`;
   return {
@@ -213,15 +219,12 @@ export function prepareChange(
     idemField: idempotencyField(key),
     recordKey: recordKeyOf({ object: event.object, id: event.recordId }),
     verdicts,
-    vault: preparedBytes.writeUtf8(`{"fields":${vaultFields},"v":1}`),
+    vault: buf.subarray(vaultAt, vaultAt + vaultLength),
     // JCS sorts members: actor, anchoredAt, eventId, fields, kind, occurredAt, prev, record,
     // recordPrev, seq, tenant, v, verdicts. A unit test holds this to canonicalize(block).
     canon: {
       head: preparedBytes.writeUtf8(`{"actor":${canonicalize(event.actor)},"anchoredAt":`),
-      mid: preparedBytes.writeUtf8(
-        `,"eventId":${canonicalize(event.eventId)},"fields":${fieldsJson}` +
-          `,"kind":${canonicalize(event.kind)},"occurredAt":${canonicalize(event.occurredAt)},"prev":"`,
-      ),
+      mid: buf.subarray(at, vaultAt),
       tail1: preparedBytes.writeUtf8(`","record":${record},"recordPrev":"`),
       tail2: preparedBytes.writeUtf8(
         `,"tenant":${canonicalize(event.tenant)},"v":${BLOCK_VERSION},"verdicts":${verdictsJson}}`,
@@ -330,21 +333,18 @@ const nameJsons: string[] = [];
 const valueJsons: string[] = [];
 
 /**
- * Salts come from a pool refilled 4 KiB at a time: one randomBytes call (and one hex encoding)
- * per 256 salts. A change's salts are handed out together, as the offset of `n` consecutive salts
- * in the current pool; they are used (hashed, their hex sliced from the pool's hex) before the pool
- * can be refilled. Not larger: Node's hex encoding of a 64 KiB buffer costs ~1.1 ms here (~17 ns a
- * byte, against ~0.9 for 4 KiB), which was ~4 µs per 15-field change.
+ * Salts come from a pool refilled 64 KiB at a time: one randomBytes call per 4,096 salts (~0.5 ns
+ * a byte here, against ~0.8 for 4 KiB calls). A change's salts are handed out together, as the
+ * offset of `n` consecutive salts in the current pool; they are used (hashed and written in hex
+ * by writeFieldTexts) before the pool can be refilled.
  */
-const SALT_POOL_SIZE = SALT_BYTES * 256;
+const SALT_POOL_SIZE = SALT_BYTES * 4096;
 let saltPool = randomBytes(SALT_POOL_SIZE);
-let saltPoolHex = saltPool.toString('hex');
 let saltOffset = 0;
 function takeSalts(n: number): number {
   const bytes = n * SALT_BYTES;
   if (saltOffset + bytes > saltPool.length) {
     saltPool = randomBytes(Math.max(SALT_POOL_SIZE, bytes));
-    saltPoolHex = saltPool.toString('hex');
     saltOffset = 0;
   }
   const at = saltOffset;
@@ -352,83 +352,121 @@ function takeSalts(n: number): number {
   return at;
 }
 
-/**
- * The hex commitments (hash.ts `commitment`) of values[0, n), canonical JSON texts, under
- * salts[16i, 16i+16), as one string of 64 characters per value: one native call for all of them
- * when the addon is built (`native` undefined: one node:crypto call each, the same bytes).
- */
-export function commitmentsHex(
-  values: readonly string[],
-  n: number,
-  salts: Uint8Array,
-  native: NativeAddon | undefined = nativeAddon,
-): string {
-  if (salts.length !== n * SALT_BYTES) throw new RangeError('16 bytes of salt per value');
-  return native
-    ? commitmentsHexNative(native, values, n, salts)
-    : commitmentsHexJs(values, n, salts);
+/** Canonical JSON texts as UTF-8 bytes one after the other, and where each ends. */
+export interface PackedTexts {
+  bytes: Buffer;
+  ends: Uint32Array;
 }
 
-/** The values' UTF-8 bytes, one after the other, and where each ends (native input). */
-let valueBytes = Buffer.allocUnsafeSlow(4096);
-/** Exact-length ends and outputs, kept per value count (most changes have a few counts). */
-const endsByCount: Uint32Array[] = [];
-const hexByCount: Buffer[] = [];
+/** Reused by prepareChange for the names' and values' bytes (grown as needed). */
+let nameBytes: Buffer = Buffer.allocUnsafeSlow(4096);
+let valueBytes: Buffer = Buffer.allocUnsafeSlow(4096);
+/** prepareChange's exact-length ends, kept per count (most changes have a few field counts). */
+const nameEndsByCount: Uint32Array[] = [];
+const valueEndsByCount: Uint32Array[] = [];
 const MAX_KEPT_COUNT = 256;
 
-function commitmentsHexNative(
-  native: NativeAddon,
-  values: readonly string[],
+/**
+ * texts[0, n) packed into `into` (or a larger buffer, returned) with one UTF-8 write. Every
+ * canonical JSON text ends with an ASCII character, so the joined encoding is the texts'
+ * encodings one after the other. With `keep`, the ends array is kept there per count and reused
+ * by the next call with as many texts.
+ */
+export function packTexts(
+  texts: readonly string[],
   n: number,
-  salts: Uint8Array,
-): string {
-  // One UTF-8 write for all values. Every canonical JSON text ends with an ASCII character, so
-  // the joined encoding is the values' encodings one after the other.
+  into: Buffer,
+  keep?: Uint32Array[],
+): PackedTexts {
   let joined = '';
-  for (let i = 0; i < n; i++) joined += values[i] as string;
-  if (3 * joined.length > valueBytes.length) {
-    valueBytes = Buffer.allocUnsafeSlow(Math.max(3 * joined.length, 2 * valueBytes.length));
-  }
-  const written = valueBytes.write(joined, 0, 'utf8');
-  const ends = endsByCount[n] ?? new Uint32Array(n);
-  const out = hexByCount[n] ?? Buffer.allocUnsafeSlow(64 * n);
-  if (n <= MAX_KEPT_COUNT) {
-    endsByCount[n] = ends;
-    hexByCount[n] = out;
-  }
-  let end = 0;
-  // All ASCII (the common case): a value's bytes are its UTF-16 units.
+  for (let i = 0; i < n; i++) joined += texts[i] as string;
+  const bytes =
+    3 * joined.length > into.length
+      ? Buffer.allocUnsafeSlow(Math.max(3 * joined.length, 2 * into.length))
+      : into;
+  const written = bytes.write(joined, 0, 'utf8');
+  const ends = keep?.[n] ?? new Uint32Array(n);
+  if (keep && n <= MAX_KEPT_COUNT) keep[n] = ends;
+  // All ASCII (the common case): a text's bytes are its UTF-16 units.
   const ascii = written === joined.length;
+  let end = 0;
   for (let i = 0; i < n; i++) {
-    const v = values[i] as string;
-    end += ascii ? v.length : Buffer.byteLength(v, 'utf8');
+    const text = texts[i] as string;
+    end += ascii ? text.length : Buffer.byteLength(text, 'utf8');
     ends[i] = end;
   }
-  native.commitmentsHex(valueBytes, ends, salts, out);
-  return out.toString('latin1', 0, 64 * n);
+  return { bytes, ends };
+}
+
+/** Byte lengths of the two texts writeFieldTexts writes (the addon computes the same). */
+export function fieldTextLengths(
+  nameEnds: Uint32Array,
+  valueEnds: Uint32Array,
+): { fields: number; vault: number } {
+  const n = nameEnds.length;
+  const names = n > 0 ? (nameEnds[n - 1] as number) : 0;
+  const values = n > 0 ? (valueEnds[n - 1] as number) : 0;
+  const commas = Math.max(0, n - 1);
+  // {name:"<64 hex>",...}  and  {"fields":{name:{"salt":"<32 hex>","value":value},...},"v":1}
+  return { fields: 2 + names + 67 * n + commas, vault: 19 + names + values + 53 * n + commas };
 }
 
 /**
- * Commitments one node:crypto call each, hashed from one reused scratch buffer that keeps
- * COMMITMENT_TAG at its start.
+ * A change's field texts, from the canonical JSON of its field names and values (in canonical
+ * member order) and one 16-byte salt per field: at out[fieldsAt, …) the block's `fields` member,
+ * `{name:"<hex commitment>",…}`; at out[vaultAt, …) its vault entry,
+ * `{"fields":{name:{"salt":"<hex salt>","value":value},…},"v":1}` (the openings). Lengths as
+ * fieldTextLengths. One native call when the addon is built (`native` undefined: node:crypto, one
+ * hash per field, the same bytes; a unit test holds the two to canonicalize of the same object).
  */
-let scratch = Buffer.alloc(4096);
-scratch.set(COMMITMENT_TAG, 0);
-const VALUE_AT = COMMITMENT_TAG.length + SALT_BYTES;
-function commitmentsHexJs(values: readonly string[], n: number, salts: Uint8Array): string {
-  let hexes = '';
-  for (let i = 0; i < n; i++) {
-    const valueJson = values[i] as string;
-    // A UTF-8 encoding takes at most 3 bytes per UTF-16 unit.
-    if (VALUE_AT + 3 * valueJson.length > scratch.length) {
-      scratch = Buffer.alloc(Math.max(VALUE_AT + 3 * valueJson.length, scratch.length * 2));
-      scratch.set(COMMITMENT_TAG, 0);
-    }
-    scratch.set(salts.subarray(i * SALT_BYTES, (i + 1) * SALT_BYTES), COMMITMENT_TAG.length);
-    const end = VALUE_AT + scratch.write(valueJson, VALUE_AT, 'utf8');
-    hexes += sha256Hex(scratch.subarray(0, end));
+export function writeFieldTexts(
+  names: PackedTexts,
+  values: PackedTexts,
+  salts: Uint8Array,
+  out: Buffer,
+  fieldsAt: number,
+  vaultAt: number,
+  native: NativeAddon | undefined = nativeAddon,
+): void {
+  const n = names.ends.length;
+  if (values.ends.length !== n || salts.length !== n * SALT_BYTES) {
+    throw new RangeError('one value and 16 bytes of salt per name');
   }
-  return hexes;
+  if (native) {
+    native.fieldTexts(
+      names.bytes,
+      names.ends,
+      values.bytes,
+      values.ends,
+      salts,
+      out,
+      fieldsAt,
+      vaultAt,
+    );
+    return;
+  }
+  let f = fieldsAt;
+  let v = vaultAt;
+  f += out.write('{', f, 'latin1');
+  v += out.write('{"fields":{', v, 'latin1');
+  for (let i = 0; i < n; i++) {
+    const name = names.bytes.subarray(i === 0 ? 0 : names.ends[i - 1], names.ends[i]);
+    const value = values.bytes.subarray(i === 0 ? 0 : values.ends[i - 1], values.ends[i]);
+    const salt = salts.subarray(i * SALT_BYTES, (i + 1) * SALT_BYTES);
+    const hex = toHex(commitment(salt, value));
+    if (i > 0) {
+      f += out.write(',', f, 'latin1');
+      v += out.write(',', v, 'latin1');
+    }
+    f += name.copy(out, f);
+    f += out.write(`:"${hex}"`, f, 'latin1');
+    v += name.copy(out, v);
+    v += out.write(`:{"salt":"${toHex(salt)}","value":`, v, 'latin1');
+    v += value.copy(out, v);
+    v += out.write('}', v, 'latin1');
+  }
+  out.write('}', f, 'latin1');
+  out.write('},"v":1}', v, 'latin1');
 }
 
 /** Checks a field value against its commitment (used by history views and the vault). */

@@ -19,12 +19,22 @@ export interface NativeAddon {
   leafHashesPacked(data: Uint8Array, ends: Uint32Array, out: Uint8Array): void;
   scanLinks(data: Uint8Array, ends: Uint32Array, out: Float64Array): void;
   /**
-   * Field commitments (hash.ts `commitment`) of many values in one call, as lower-case hex:
-   * out[64i, 64i+64) = hex SHA-256(COMMITMENT_TAG ‖ salts[16i, 16i+16) ‖ value i), value i being
-   * values[ends[i-1] (0 for i = 0), ends[i]). Throws a TypeError unless `ends` never decreases nor
-   * exceeds values.length, `salts` holds exactly 16 bytes and `out` exactly 64 per value.
+   * A change's field texts (src/ledger/block.ts `writeFieldTexts`, which documents them): the
+   * block's `fields` member at out[fieldsAt, …) and the vault entry at out[vaultAt, …), from the
+   * packed canonical JSON of the field names and values and 16 bytes of salt per field. Throws a
+   * TypeError unless the lists are packed and as many, the salts fit, and both texts fit in `out`
+   * without overlapping.
    */
-  commitmentsHex(values: Uint8Array, ends: Uint32Array, salts: Uint8Array, out: Uint8Array): void;
+  fieldTexts(
+    names: Uint8Array,
+    nameEnds: Uint32Array,
+    values: Uint8Array,
+    valueEnds: Uint32Array,
+    salts: Uint8Array,
+    out: Uint8Array,
+    fieldsAt: number,
+    vaultAt: number,
+  ): void;
   /**
    * AES-256-GCM of `plain` (src/vault/crypto.ts's sealed form): writes the unpadded base64url of
    * nonce ‖ ciphertext ‖ tag at out[at, …) and returns the offset after it. The associated data is

@@ -21,25 +21,36 @@ describe('the native addon', () => {
   const addon = nativeAddon as NativeAddon;
   const argsError = { name: 'TypeError', code: 'ERR_LEDGER_NATIVE_ARGS' };
 
-  run('commitmentsHex refuses arguments that do not fit together', () => {
-    const values = Buffer.from('"a"12');
-    const ends = new Uint32Array([3, 5]);
+  run('fieldTexts refuses arguments that do not fit together', () => {
+    const names = Buffer.from('"a""b"');
+    const nameEnds = new Uint32Array([3, 6]);
+    const values = Buffer.from('12');
+    const valueEnds = new Uint32Array([1, 2]);
     const salts = randomBytes(32);
-    const out = Buffer.alloc(128);
-    addon.commitmentsHex(values, ends, salts, out);
-    expect(out.toString('latin1')).toMatch(/^[0-9a-f]{128}$/);
+    // {"a":"<64>","b":"<64>"} = 143 bytes; {"fields":{"a":{"salt":"<32>","value":1},...},"v":1} = 134.
+    const out = Buffer.alloc(300);
+    addon.fieldTexts(names, nameEnds, values, valueEnds, salts, out, 0, 143);
+    expect(JSON.parse(out.toString('utf8', 0, 143))).toHaveProperty('b');
+    expect(JSON.parse(out.toString('utf8', 143, 277))).toMatchObject({ v: 1 });
+    const ok = [names, nameEnds, values, valueEnds, salts, out, 0, 143];
     const bad: unknown[][] = [
-      [values, ends, salts],
-      ['"a"12', ends, salts, out],
-      [values, [3, 5], salts, out],
-      [values, new Uint32Array([3, 6]), salts, out],
-      [values, new Uint32Array([4, 3]), salts, out],
-      [values, ends, randomBytes(31), out],
-      [values, ends, salts, Buffer.alloc(127)],
-      [values, ends, salts, new Uint16Array(64)],
+      ok.slice(0, 7),
+      ['"a""b"', ...ok.slice(1)],
+      [names, [3, 6], ...ok.slice(2)],
+      [names, new Uint32Array([3, 7]), ...ok.slice(2)],
+      [names, new Uint32Array([4, 3]), ...ok.slice(2)],
+      [names, nameEnds, values, new Uint32Array([2]), ...ok.slice(4)],
+      [...ok.slice(0, 4), randomBytes(31), ...ok.slice(5)],
+      [...ok.slice(0, 5), new Uint16Array(150), 0, 143],
+      [...ok.slice(0, 6), 0, 142], // the vault text would overlap the fields text
+      [...ok.slice(0, 6), 133, 0], // ... and the other way round
+      [...ok.slice(0, 6), 0, 167], // the vault text would not fit
+      [...ok.slice(0, 6), 158, 0], // the fields text would not fit
+      [...ok.slice(0, 6), -1, 143],
+      [...ok.slice(0, 6), 0, 143.5],
     ];
     for (const args of bad) {
-      expect(() => (addon.commitmentsHex as (...a: unknown[]) => void)(...args)).toThrow(
+      expect(() => (addon.fieldTexts as (...a: unknown[]) => void)(...args)).toThrow(
         expect.objectContaining(argsError),
       );
     }
