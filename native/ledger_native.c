@@ -1,12 +1,16 @@
 /*
- * crm-ledger's native batch hashing (optional; src/ledger/batch-hash.ts falls back to node:crypto).
+ * crm-ledger's native addon (optional; src/native/addon.ts loads it, and every function has a
+ * node:crypto twin used without it: src/ledger/batch-hash.ts, src/ledger/block.ts
+ * writeFieldTexts, src/vault/crypto.ts sealToBase64urlBytes).
  *
- * RFC 6962 leaf and node hashes for a whole verification segment in one call, with the SHA-256 of
+ * Verification: RFC 6962 leaf and node hashes for a whole verification segment in one call, with the SHA-256 of
  * the OpenSSL that Node itself links and exports (include/node/openssl). Calling node:crypto once
  * per hash costs ~0.4-0.6 us of call overhead and a result string per hash; a segment of 1,024
  * blocks needs 1,024 leaf hashes and 1,023 node hashes. The low-level SHA256_Init/Update/Final API
  * is used on purpose: OpenSSL 3's one-shot SHA256() fetches the algorithm on every call and is
  * 4x slower for a 65-byte input.
+ *
+ * Appends: a change's field commitments and texts, and its vault entry's AES-256-GCM seal (below).
  *
  * Nothing here decides whether a chain is intact: it only hashes (and, for scanLinks, finds where
  * the link members are). The verifier compares.

@@ -1,7 +1,8 @@
-// Builds the optional native batch hasher (native/, used by verification: src/ledger/batch-hash.ts)
-// with node-gyp, against the headers of the Node that runs this. `npm install` / `npm ci` run it.
-// It never fails the install: without a C compiler, Node's headers or with CRM_LEDGER_NATIVE=off,
-// it says why and crm-ledger hashes through node:crypto instead (same results, slower).
+// Builds the optional native addon (native/, loaded by src/native/addon.ts: verification hashing,
+// append field texts and vault sealing) with node-gyp, against the headers of the Node that runs
+// this. `npm install` / `npm ci` run it. It never fails the install: without a C compiler, Node's
+// headers or with CRM_LEDGER_NATIVE=off, it says why and crm-ledger hashes and seals through
+// node:crypto instead (same results, slower).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,7 +14,7 @@ const addon = join(root, 'native/build/Release/ledger_native.node');
 const say = (line) => console.log(`crm-ledger native: ${line}`);
 
 if (process.env.CRM_LEDGER_NATIVE === 'off') {
-  say('skipped (CRM_LEDGER_NATIVE=off); hashing uses node:crypto');
+  say('skipped (CRM_LEDGER_NATIVE=off); crm-ledger uses node:crypto');
   process.exit(0);
 }
 
@@ -24,7 +25,7 @@ const candidates = [
 ].filter(Boolean);
 const gyp = candidates.find((path) => existsSync(path));
 if (!gyp) {
-  say('node-gyp not found; hashing uses node:crypto (npm run build:native to retry)');
+  say('node-gyp not found; crm-ledger uses node:crypto (npm run build:native to retry)');
   process.exit(0);
 }
 
@@ -34,7 +35,7 @@ if (process.env.npm_config_nodedir) args.push(`--nodedir=${process.env.npm_confi
 const build = spawnSync(process.execPath, args, { encoding: 'utf8' });
 if (build.status !== 0) {
   const output = `${build.stdout ?? ''}${build.stderr ?? ''}`.trim().split('\n').slice(-12);
-  say(`build failed; hashing uses node:crypto (npm run build:native to retry). node-gyp said:`);
+  say(`build failed; crm-ledger uses node:crypto (npm run build:native to retry). node-gyp said:`);
   for (const line of output) console.log(`  ${line}`);
   process.exit(0);
 }
@@ -49,5 +50,5 @@ try {
   if (out.toString('hex') !== expected) throw new Error(`wrong hash ${out.toString('hex')}`);
   say(`built ${addon}`);
 } catch (err) {
-  say(`built but unusable (${err.message}); hashing uses node:crypto`);
+  say(`built but unusable (${err.message}); crm-ledger uses node:crypto`);
 }

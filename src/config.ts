@@ -703,7 +703,7 @@ const DOCS: Record<EnvName, Omit<ConfigVariable, 'name'>> = {
   CRM_LEDGER_NATIVE: {
     default: 'auto',
     description:
-      'Native batch hashing for verification (native/, built by npm install; ~15-25 % less CPU per verified block): auto (used when built), off (node:crypto only).',
+      'The native addon (native/, built by npm install): batch hashing and link scanning for verification (~15-25 % less CPU per verified block), field texts and vault sealing for appends (~25 % less Node CPU per appended block): auto (used when built), off (node:crypto only).',
   },
   CRM_LEDGER_ALERT_WEBHOOK_URL: {
     default: null,

@@ -215,11 +215,11 @@ export async function startService(
 ): Promise<RunningService> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   if (batchHashBackend.name === 'native') {
-    logger.debug({ addon: batchHashBackend.detail }, 'native batch hashing on');
+    logger.debug({ addon: batchHashBackend.detail }, 'native addon on');
   } else if (process.env.CRM_LEDGER_NATIVE !== 'off') {
     logger.warn(
       { reason: batchHashBackend.detail },
-      'native batch hashing unavailable: verification hashes through node:crypto (same results, ~15-25 % more CPU); npm run build:native builds it',
+      'native addon unavailable: verification and appends hash and seal through node:crypto (same results, more CPU); npm run build:native builds it',
     );
   }
   const { url: redisUrl, embedded } = await openRedis(config, logger);
