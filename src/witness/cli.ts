@@ -296,6 +296,11 @@ function formatReport(r: RepairReport): string {
   const list = (xs: readonly (number | string)[]) => (xs.length === 0 ? 'none' : xs.join(', '));
   const lines = [
     `${r.tenant}: witness copy verifies against checkpoint ${r.checkpointSize} (root ${r.checkpointRoot})`,
+    ...(r.latestCheckpointSize > r.checkpointSize
+      ? [
+          `  behind:                the latest signed checkpoint is ${r.latestCheckpointSize}: blocks ${r.checkpointSize}–${r.latestCheckpointSize - 1} are not in the copy (the verification below judges them)`,
+        ]
+      : []),
     `  witness:               ${r.witness.where}${r.witness.cosigned ? ` (${r.witness.cosigned.by} cosigned checkpoint ${r.witness.cosigned.size})` : ''}; ${r.fetched} blocks fetched`,
     `  blocks replaced:       ${list(r.replaced.blocks)}`,
     `  vault entries:         ${list(r.replaced.vault)}`,

@@ -1,12 +1,15 @@
 /**
  * Repair from a witness copy (issue 8): the damaged part of a tenant's stored chain is replaced
  * from a witness's copy — its data directory or the witness process's copy endpoint over HTTP
- * (src/witness/source.ts) — **only if** that copy verifies against the last checkpoint signed by
- * the log's key: its leaf hashes must hash to that checkpoint's root, and each block taken from it
+ * (src/witness/source.ts) — **only if** that copy verifies against a checkpoint signed by the
+ * log's key: its leaf hashes must hash to that checkpoint's root, and each block taken from it
  * must hash to its leaf. Only the blocks that differ from the stored ones (or whose stored vault
- * entry does not open them) are fetched. The checkpoint is the largest one
- * that verifies with the log key and the tenant's origin, among those stored in Redis and those
- * the witness kept (so deleting checkpoints from Redis does not lower the bar).
+ * entry does not open them) are fetched. The checkpoint is the largest one the copy covers that
+ * verifies with the log key and the tenant's origin, among those stored in Redis and those the
+ * witness kept. A copy behind the latest signed checkpoint (a witness that refused to follow a
+ * damaged chain stops where it last verified) still repairs what it covers; the blocks after it
+ * are judged by the full verification that follows, against the latest signed checkpoint, and the
+ * report names that checkpoint (`latestCheckpointSize`).
  *
  * What is rewritten, each only where it differs from what the copy implies, in one MULTI/EXEC
  * guarded by the head (RedisLedgerStore.restoreRange): block segments, vault entries (the copy's
@@ -16,8 +19,8 @@
  * vouch for and are left alone; the full verification that follows judges them. The idempotency
  * index cannot be rebuilt from blocks and is not touched.
  *
- * If no copy verifies, nothing is written (RepairError COPY_UNVERIFIED / COPY_BEHIND); the
- * tenant stays frozen for an admin to decide. The replaced bytes are returned as evidence.
+ * If no copy verifies, nothing is written (RepairError COPY_UNVERIFIED, or COPY_BEHIND when the
+ * copy is shorter than every signed checkpoint); the tenant stays frozen for an admin to decide. The replaced bytes are returned as evidence.
  */
 import { openCheckpoint } from '../ledger/checkpoint.js';
 import type { Verifier } from '../ledger/checkpoint.js';
@@ -64,8 +67,13 @@ export interface RepairOptions {
 
 export interface RepairReport {
   tenant: string;
-  /** the signed checkpoint the copy verified against */
+  /** the signed checkpoint the copy verified against: the largest the copy covers */
   checkpointSize: number;
+  /**
+   * the largest checkpoint signed by the log key (Redis's or the copy's); above checkpointSize
+   * when the copy is behind it: the blocks in between were not the witness's to restore
+   */
+  latestCheckpointSize: number;
   checkpointRoot: string;
   /**
    * where the copy came from; the largest checkpoint (≤ checkpointSize) of the copy that a known
@@ -146,15 +154,19 @@ async function erasedRecords(
 }
 
 /** The largest checkpoint that verifies with the log key and names this tenant's origin. */
+/** The largest checkpoint of `notes` signed by the log key, of at most `maxSize` blocks. */
 function lastSigned(
   notes: readonly CheckpointEntry[],
   opts: RepairOptions,
+  maxSize = Number.POSITIVE_INFINITY,
 ): { size: number; root: Uint8Array; note: string } | undefined {
   let best: { size: number; root: Uint8Array; note: string } | undefined;
   for (const { note } of notes) {
     try {
       const cp = openCheckpoint(note, opts.logKeys, opts.origin);
-      if (!best || cp.size > best.size) best = { size: cp.size, root: cp.rootHash, note };
+      if (cp.size <= maxSize && (!best || cp.size > best.size)) {
+        best = { size: cp.size, root: cp.rootHash, note };
+      }
     } catch {
       // not ours, or altered: not a bar to verify against
     }
@@ -215,19 +227,19 @@ export async function repairFromWitness(
   }
   const stored = await store.readCheckpoints(tenant);
   const kept = info.checkpoints.map((c) => ({ size: c.size, note: c.note }));
-  const target = lastSigned([...stored, ...kept], opts);
-  if (!target) {
+  const latest = lastSigned([...stored, ...kept], opts);
+  if (!latest) {
     throw new RepairError(
       'COPY_UNVERIFIED',
       `no checkpoint of ${tenant} verifies with the log key`,
     );
   }
-  if (info.size < target.size) {
+  const target = lastSigned([...stored, ...kept], opts, info.size);
+  if (!target) {
     throw new RepairError(
       'COPY_BEHIND',
-      `the witness copy has ${info.size} blocks, the last signed checkpoint ${target.size}: ` +
-        `run repair again after the witness's next round (it copies up to the latest checkpoint ` +
-        `when those blocks verify), or repair from another witness`,
+      `the witness copy has ${info.size} blocks, fewer than any checkpoint signed by the log ` +
+        `key: run repair again after the witness's next round, or repair from another witness`,
     );
   }
   const leaves = await source.leaves(0, target.size);
@@ -438,6 +450,7 @@ export async function repairFromWitness(
   return {
     tenant,
     checkpointSize: target.size,
+    latestCheckpointSize: latest.size,
     checkpointRoot: toHex(target.root),
     witness: {
       where: source.where,

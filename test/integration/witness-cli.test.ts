@@ -120,6 +120,8 @@ describe('crm-ledger witness / repair', () => {
     const cosigned = await run(args);
     expect(cosigned.code).toBe(0);
     expect(JSON.parse(cosigned.out)).toMatchObject({ status: 'cosigned', size: 6 });
+    // Two more blocks the witness has not copied yet (checkpoint 8).
+    await ledger.append(tenant, [contactChange(tenant, 'r7'), contactChange(tenant, 'r8')]);
 
     const key = new LedgerKeys(tenant).segment(0);
     const original = (await redis.lindexBuffer(key, 2))!;
@@ -145,10 +147,25 @@ describe('crm-ledger witness / repair', () => {
     ]);
     expect(repaired.err).toContain('evidence');
     expect(repaired.out).toMatch(/blocks replaced: +2\n/);
-    expect(repaired.out).toMatch(/verify: intact — 6 blocks/);
+    expect(repaired.out).toMatch(/verify: intact — 8 blocks/);
+    expect(repaired.out).not.toContain('behind:');
     expect(repaired.code).toBe(0);
     expect(existsSync(evidence)).toBe(true);
     expect((await redis.lindexBuffer(key, 2))!.equals(original)).toBe(true);
+
+    // A copy behind the latest checkpoint (the witness has not run since) repairs what it covers.
+    await ledger.store.unfreeze(tenant);
+    await ledger.append(tenant, [contactChange(tenant, 'r9'), contactChange(tenant, 'r10')]);
+    const second = (await redis.lindexBuffer(key, 1))!;
+    await redis.lset(key, 1, Buffer.from('{}'));
+    const behind = await run(['repair', '--tenant', tenant, '--from-witness', witnessDir]);
+    expect(behind.out).toMatch(
+      /behind: +the latest signed checkpoint is 10: blocks 8–9 are not in the copy/,
+    );
+    expect(behind.out).toMatch(/blocks replaced: +1\n/);
+    expect(behind.out).toMatch(/verify: intact — 10 blocks/);
+    expect(behind.code).toBe(0);
+    expect((await redis.lindexBuffer(key, 1))!.equals(second)).toBe(true);
 
     // A directory that holds no witness copy is a usage error; nothing changes.
     const none = await run(['repair', '--tenant', tenant, '--from-witness', join(dir, 'nothing')]);

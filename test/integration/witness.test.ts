@@ -430,7 +430,7 @@ describe('witness', () => {
       for (const email of emails) expect(vaultText).not.toContain(email);
     });
 
-    it('refuses to repair from a copy that does not verify, and writes nothing', async () => {
+    it('repairs what a copy behind the latest checkpoint covers; the rest is verified', async () => {
       const tenant = randomTenant();
       const witnessDir = join(dir, 'w-behind');
       const witness = await newWitness(tenant, witnessDir);
@@ -439,6 +439,47 @@ describe('witness', () => {
       await witness.runOnce();
       await send(tenant, 4, 'b');
       await until(async () => (await ledger.store.latestCheckpoint(tenant))?.size === 8);
+      const k = new LedgerKeys(tenant);
+      const good = await redis.lrangeBuffer(k.segment(0), 0, -1);
+      // Damage inside the copy (block 1): restored from it; blocks 4-7 verify on their own.
+      await redis.lset(k.segment(0), 1, Buffer.from('{}'));
+      const report = await repairFromWitness(ledger.store, verification, {
+        tenant,
+        copy: await WitnessCopy.open(witnessDir),
+        logKeys: ledger.verifiers,
+        origin: ledger.originFor(tenant),
+      });
+      expect(report).toMatchObject({
+        checkpointSize: 4,
+        latestCheckpointSize: 8,
+        replaced: { blocks: [1] },
+        verification: { ok: true, size: 8 },
+      });
+      expect(await redis.lrangeBuffer(k.segment(0), 0, -1)).toEqual(good);
+
+      // Damage after the copy (block 6): nothing the witness can restore; still tampered.
+      await redis.lset(k.segment(0), 6, Buffer.from('{}'));
+      const after = await repairFromWitness(ledger.store, verification, {
+        tenant,
+        copy: await WitnessCopy.open(witnessDir),
+        logKeys: ledger.verifiers,
+        origin: ledger.originFor(tenant),
+      });
+      expect(after).toMatchObject({
+        checkpointSize: 4,
+        latestCheckpointSize: 8,
+        replaced: { blocks: [] },
+        verification: { ok: false, firstBadSeq: 6 },
+      });
+      expect((await redis.lindexBuffer(k.segment(0), 6))?.toString()).toBe('{}');
+    });
+
+    it('refuses a copy shorter than every signed checkpoint, and writes nothing', async () => {
+      const tenant = randomTenant();
+      const witnessDir = join(dir, 'w-empty');
+      await newWitness(tenant, witnessDir); // never ran a round: its copy is empty
+      await send(tenant, 4, 'a');
+      await until(async () => (await ledger.store.latestCheckpoint(tenant))?.size === 4);
       const k = new LedgerKeys(tenant);
       await redis.lset(k.segment(0), 1, Buffer.from('{}'));
       const before = await redis.lrangeBuffer(k.segment(0), 0, -1);
