@@ -145,15 +145,13 @@ export const verifyBench: Bench = {
     const fx = await ctx.chain();
     // Five interleaved rounds in a full run: the raw rate alone moves ±20 % between rounds here.
     const reps = ctx.quick ? 3 : 5;
-    const verifier = fx.ledger.verifier(fx.tenant);
+    // One thread reading its segments through a PackedReader, as the service and the CLI do.
+    const reader = new PackedReader(ctx.url);
+    const trust = { verifiers: fx.ledger.verifiers, origin: fx.ledger.originFor(fx.tenant) };
+    const verifier = createVerifier(fx.store, fx.tenant, trust, undefined, reader);
     // The same verification with segments checked in worker threads (one per core).
     const pool = new VerifyPool({ redisUrl: ctx.url, workers: availableParallelism() });
-    const pooled = createVerifier(
-      fx.store,
-      fx.tenant,
-      { verifiers: fx.ledger.verifiers, origin: fx.ledger.originFor(fx.tenant) },
-      pool,
-    );
+    const pooled = createVerifier(fx.store, fx.tenant, trust, pool);
     const full: {
       verify: number[];
       pooled: number[];
@@ -173,7 +171,6 @@ export const verifyBench: Bench = {
       rawPacked: [],
       rawPackedBatch: [],
     };
-    const reader = new PackedReader(ctx.url);
     const usages: Usage[] = [];
     let result: VerifyResult | undefined;
     for (let r = 0; r < reps; r++) {
@@ -216,7 +213,6 @@ export const verifyBench: Bench = {
         `verify rep ${r + 1}/${reps}: raw ${k(full.raw)}, one thread ${k(full.verify)}, pool ${k(full.pooled)}, packed raw ${k(full.rawPacked)} blocks/s`,
       );
     }
-    reader.close();
 
     // Incremental: from the state of the full verification at 99 %.
     const firstSeg = Math.floor(fx.state99.size / SEGMENT_SIZE);
@@ -237,6 +233,7 @@ export const verifyBench: Bench = {
       incr.verify.push(reverified / v.usage.wallS);
       incr.seconds.push(v.usage.wallS);
     }
+    reader.close();
 
     // CPU only, on segments already in memory.
     const segs: { start: number; blocks: Buffer[]; packed: PackedBlocks; levels: Buffer[] }[] = [];
@@ -293,7 +290,7 @@ export const verifyBench: Bench = {
     );
     t.add({
       key: 'full_verify_single_thread_blocks_per_s',
-      figure: 'Ledger.verify(tenant), full, one thread',
+      figure: 'Ledger.verify(tenant), full, one thread (PackedReader, as the service)',
       value: single,
       unit: 'blocks/s',
       baseline: 'LRANGE + SHA-256 (prefetch 4)',

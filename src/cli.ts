@@ -22,6 +22,7 @@ import { parseWitnessKeys } from './ledger/cosignature.js';
 import { FileTrustStore } from './ledger/trust-store.js';
 import { VerificationService } from './ledger/verification.js';
 import { VerifyPool } from './ledger/verify-pool.js';
+import { PackedReader } from './redis/packed-reader.js';
 import type { VerifyResult } from './ledger/verifier.js';
 import {
   buildCrmClients,
@@ -114,6 +115,10 @@ async function verifyCommand(opts: {
   const redisInfo = await cliRedisUrl(cfg);
   const redis = createRedis(redisInfo.url, 'cli');
   let pool: VerifyPool | undefined;
+  // Segments verified in this thread (one thread, or incremental) are read packed when it can.
+  const packedReader = PackedReader.supports(redisInfo.url)
+    ? new PackedReader(redisInfo.url)
+    : undefined;
   try {
     const verifiers = await loadVerifierKeys(cfg.ledger.keyFile).catch((err: unknown) => {
       throw new ExitError(
@@ -125,9 +130,12 @@ async function verifyCommand(opts: {
       new RedisLedgerStore(redis),
       { verifiers, originFor: (t) => checkpointOrigin(cfg.ledger.origin, t) },
       new FileTrustStore(trustDir(cfg.dataDir)),
-      threads > 1
-        ? { pool: () => (pool ??= new VerifyPool({ redisUrl: redisInfo.url, workers: threads })) }
-        : {},
+      {
+        ...(packedReader ? { packedReader } : {}),
+        ...(threads > 1
+          ? { pool: () => (pool ??= new VerifyPool({ redisUrl: redisInfo.url, workers: threads })) }
+          : {}),
+      },
     );
     const mode = opts.full === false ? 'incremental' : 'full';
     const tenants = opts.tenant ? [opts.tenant] : await service.tenants();
@@ -167,6 +175,7 @@ async function verifyCommand(opts: {
     return ok ? EXIT_OK : EXIT_FAILED;
   } finally {
     await pool?.close();
+    packedReader?.close();
     redis.disconnect();
     await redisInfo.stop();
   }

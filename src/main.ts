@@ -31,6 +31,7 @@ import { RecordVault } from './vault/vault.js';
 import { createSubjectService } from './pipeline/subject-service.js';
 import type { Logger } from './observability/logger.js';
 import { createRedis } from './redis/connection.js';
+import { PackedReader } from './redis/packed-reader.js';
 import { startRedisServer } from './redis/embedded-server.js';
 import { inspectRedisForProduction } from './redis/production-check.js';
 import { createConnectors } from '../connectors/registry.js';
@@ -343,11 +344,13 @@ export async function startService(
       logger.warn({ tenant, err }, 'freeze alert not sent: the scheduler retries it');
     });
   };
+  // Verifications (one thread in the service) read segments packed where the URL allows it.
+  const packedReader = PackedReader.supports(redisUrl) ? new PackedReader(redisUrl) : undefined;
   const verification = new VerificationService(
     store,
     { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },
     new FileTrustStore(trustDir(config.dataDir)),
-    { onTampered: (tenant) => announceFreeze(tenant) },
+    { onTampered: (tenant) => announceFreeze(tenant), ...(packedReader ? { packedReader } : {}) },
   );
   const metrics = new Metrics({
     tenants: async () =>
@@ -679,6 +682,7 @@ export async function startService(
       await Promise.all(extraQueues.map((q) => q.close()));
       await sandboxes?.hubspot.close();
       await sandboxes?.salesforce.close();
+      packedReader?.close();
       await Promise.allSettled([redis.quit(), requestRedis.quit()]);
       await closeSharedQueueConnections();
       if (embedded) {

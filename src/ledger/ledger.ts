@@ -13,7 +13,9 @@ import { Checkpointer } from './checkpointer.js';
 import { leafHashHex } from './hash.js';
 import type { NoteSigner, Verifier } from './checkpoint.js';
 import { InputError, LedgerError } from '../errors.js';
+import { readSegmentWithTreePacked } from './store.js';
 import type { CheckpointEntry, RedisLedgerStore } from './store.js';
+import type { PackedReader } from '../redis/packed-reader.js';
 import { ChainVerifier } from './verifier.js';
 import type { VerifyPool } from './verify-pool.js';
 import type { ChainSource, VerifyOptions, VerifyResult } from './verifier.js';
@@ -30,6 +32,8 @@ export interface LedgerOptions {
   now?: () => Date;
   /** worker threads for verification (segments checked in parallel) */
   verifyPool?: VerifyPool;
+  /** reads segments for verifications in this thread (see storeSource) */
+  packedReader?: PackedReader;
   /** seals vault entries under per-record data keys (src/vault/); none: plain entries */
   vault?: VaultPort;
 }
@@ -198,6 +202,7 @@ export class Ledger {
       tenant,
       { verifiers: this.options.verifiers, origin: this.originFor(tenant) },
       this.options.verifyPool,
+      this.options.packedReader,
     );
   }
 
@@ -211,14 +216,24 @@ export function checkpointOrigin(origin: string, tenant: string): string {
   return `${origin}/${tenant}`;
 }
 
-/** A ChainSource over the Redis store for one tenant. */
-export function storeSource(store: RedisLedgerStore, tenant: string): ChainSource {
+/**
+ * A ChainSource over the Redis store for one tenant. With a PackedReader (plain redis:// URLs),
+ * segments are read through it: one buffer per segment, reused once verified (no object per
+ * block; src/redis/packed-reader.ts says why).
+ */
+export function storeSource(
+  store: RedisLedgerStore,
+  tenant: string,
+  reader?: PackedReader,
+): ChainSource {
   return {
     readHead: () => store.readHead(tenant),
     readSegment: (n, start) => store.readSegment(tenant, n, start ?? 0),
     readTreeRange: (level, start, end) => store.readTreeRange(tenant, level, start, end),
     readSegmentWithTree: (n, start, end, topLevel) =>
-      store.readSegmentWithTree(tenant, n, start, end, topLevel),
+      reader
+        ? readSegmentWithTreePacked(reader, tenant, n, start, end, topLevel)
+        : store.readSegmentWithTree(tenant, n, start, end, topLevel),
     readNodes: (refs) => store.readNodes(tenant, refs),
     readBlock: (seq) => store.readBlock(tenant, seq),
     readRecordSeqs: async (recordKey) =>
@@ -233,6 +248,12 @@ export function createVerifier(
   tenant: string,
   trust: { verifiers: readonly Verifier[]; origin: string },
   pool?: VerifyPool,
+  reader?: PackedReader,
 ): ChainVerifier {
-  return new ChainVerifier(tenant, storeSource(store, tenant), trust, pool?.forTenant(tenant));
+  return new ChainVerifier(
+    tenant,
+    storeSource(store, tenant, reader),
+    trust,
+    pool?.forTenant(tenant),
+  );
 }

@@ -7,6 +7,7 @@ import type { Verifier } from './checkpoint.js';
 import { SEGMENT_SIZE } from './keys.js';
 import { createVerifier } from './ledger.js';
 import type { VerifyPool } from './verify-pool.js';
+import type { PackedReader } from '../redis/packed-reader.js';
 import type { FrozenState, RedisLedgerStore } from './store.js';
 import type { FileTrustStore } from './trust-store.js';
 import type { VerifyFail, VerifyResult } from './verifier.js';
@@ -44,6 +45,8 @@ export class VerificationService {
       by?: string;
       /** worker threads for full verifications of chains of `poolMinBlocks` or more */
       pool?: () => VerifyPool;
+      /** reads segments for verifications in this thread (ledger.ts storeSource) */
+      packedReader?: PackedReader;
       /** default POOL_MIN_BLOCKS */
       poolMinBlocks?: number;
     } = {},
@@ -94,6 +97,7 @@ export class VerificationService {
       tenant,
       { verifiers: this.keys.verifiers, origin: this.keys.originFor(tenant) },
       pool,
+      this.options.packedReader,
     );
     const result = await verifier.verify(options);
     if (result.ok) await this.trust.put(tenant, { size: result.size, root: result.root });

@@ -701,7 +701,13 @@ export class ChainVerifier {
     const checker = this.checker ?? this.inThreadChecker();
     const prefetch = Math.max(1, options.prefetch ?? checker.prefetch);
     const inflight: Promise<SegmentCheck>[] = [];
-    const check = (s: number) => checker.check(s, size);
+    const check = (s: number) => {
+      const read = checker.check(s, size);
+      // Segments read ahead may fail after an earlier one has (Redis gone): only the awaited one
+      // reports; the others must not become unhandled rejections (they would end the process).
+      read.catch(() => undefined);
+      return read;
+    };
     for (let s = firstSeg; s < Math.min(segCount, firstSeg + prefetch); s++)
       inflight.push(check(s));
     for (let s = firstSeg; s < segCount; s++) {
@@ -842,11 +848,12 @@ export class ChainVerifier {
     return {
       prefetch: 4,
       check: async (s, size) => {
-        const { blocks, levels, start, count } = await loadSegment(this.source, s, size);
-        return {
-          blocksLength: blocks.ends.length,
-          result: verifySegment(this.tenant, start, count, blocks, levels, this.hasher),
-        };
+        const { blocks, levels, start, count, release } = await loadSegment(this.source, s, size);
+        const result = verifySegment(this.tenant, start, count, blocks, levels, this.hasher);
+        const blocksLength = blocks.ends.length;
+        // The result holds copies only: the read's buffers can be reused.
+        release?.();
+        return { blocksLength, result };
       },
     };
   }

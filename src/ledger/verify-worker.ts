@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { createRedis, isClusterUrl } from '../redis/connection.js';
 import { PackedReader } from '../redis/packed-reader.js';
 import { storeSource } from './ledger.js';
-import { readSegmentWithTreePacked, RedisLedgerStore } from './store.js';
+import { RedisLedgerStore } from './store.js';
 import { loadSegment, segmentRecordBuffers, verifySegment } from './verifier.js';
 import type { ChainSource } from './verifier.js';
 import type { WorkerReply, WorkerRequest } from './verify-pool.js';
@@ -20,13 +20,7 @@ const store = new RedisLedgerStore(redis);
 const reader = PackedReader.supports(redisUrl) ? new PackedReader(redisUrl) : undefined;
 
 function sourceFor(tenant: string): ChainSource {
-  const source = storeSource(store, tenant);
-  if (!reader) return source;
-  return {
-    ...source,
-    readSegmentWithTree: (n, start, end, topLevel) =>
-      readSegmentWithTreePacked(reader, tenant, n, start, end, topLevel),
-  };
+  return storeSource(store, tenant, reader);
 }
 
 parentPort?.on('message', (req: WorkerRequest) => {

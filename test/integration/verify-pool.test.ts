@@ -1,12 +1,14 @@
 /**
  * Verification in worker threads must say exactly what verification in one thread says: intact
- * chains verify, and a changed byte is reported at the same seq with the same code.
+ * chains verify, and a changed byte is reported at the same seq with the same code. So must one
+ * thread reading its segments through a PackedReader (what the service and the CLI do).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { connect, randomTenant, testRedisUrl } from '../helpers/redis.js';
 import { contactChange, createTestLedger, testSigner } from '../helpers/ledger.js';
 import { VerifyPool } from '../../src/ledger/verify-pool.js';
+import { PackedReader } from '../../src/redis/packed-reader.js';
 import { LedgerKeys, SEGMENT_SIZE } from '../../src/ledger/keys.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { leafHash, toHex } from '../../src/ledger/hash.js';
@@ -22,7 +24,11 @@ let redis: Redis;
 let pool: VerifyPool;
 let plain: Ledger;
 let pooled: Ledger;
+let packed: Ledger;
+let reader: PackedReader;
 let tenant: string;
+/** the chain verified at 1,600 blocks, for incremental verification */
+let midState: { size: number; root: string };
 
 beforeAll(async () => {
   redis = connect();
@@ -30,6 +36,9 @@ beforeAll(async () => {
   const signer = testSigner();
   plain = createTestLedger(redis, signer);
   pooled = createTestLedger(redis, signer, { verifyPool: pool });
+  // A small read buffer: segments arrive in many socket reads.
+  reader = new PackedReader(testRedisUrl(), { readBufferSize: 4096 });
+  packed = createTestLedger(redis, signer, { packedReader: reader });
   tenant = randomTenant();
   // Three full segments and a partial one, so upper tree levels and segment joins are exercised.
   for (let b = 0; b < 33; b++) {
@@ -37,9 +46,15 @@ beforeAll(async () => {
       tenant,
       Array.from({ length: 100 }, (_, i) => contactChange(tenant, `v${(b * 100 + i) % 311}`)),
     );
+    if (b === 15) {
+      const mid = await plain.verify(tenant);
+      if (!mid.ok) throw new Error('the chain does not verify while it is built');
+      midState = { size: mid.size, root: mid.root };
+    }
   }
 }, 120_000);
 afterAll(async () => {
+  reader.close();
   await pool.close();
   await redis.quit();
 });
@@ -81,6 +96,17 @@ describe('VerifyPool', () => {
     const b = await pooled.verify(tenant);
     expect(a).toMatchObject({ ok: true, size: 3300 });
     expect(b).toEqual(a);
+    expect(await packed.verify(tenant)).toEqual(a);
+    // Incremental from an earlier verified state reads the later segments the same way.
+    const from = { size: midState.size, root: midState.root };
+    const incremental = await plain.verify(tenant, { from });
+    expect(incremental).toMatchObject({ ok: true, size: 3300 });
+    expect(await packed.verify(tenant, { from })).toEqual(incremental);
+    // The segments do come through the reader: a closed one fails the verification.
+    const closed = new PackedReader(testRedisUrl());
+    closed.close();
+    const broken = createTestLedger(redis, testSigner(), { packedReader: closed });
+    await expect(broken.verify(tenant)).rejects.toMatchObject({ code: 'REDIS_CONNECTION_LOST' });
   });
 
   describe('when a block in a later segment is changed', () => {
@@ -96,6 +122,7 @@ describe('VerifyPool', () => {
         const b = await pooled.verify(tenant);
         expect(a).toMatchObject({ ok: false, firstBadSeq: seq, code: 'BLOCK_HASH_MISMATCH' });
         expect(b).toEqual(a);
+        expect(await packed.verify(tenant)).toEqual(a);
       } finally {
         await redis.lset(key, 77, original);
       }
@@ -110,6 +137,7 @@ describe('VerifyPool', () => {
       try {
         const a = await plain.verify(tenant);
         expect(await pooled.verify(tenant)).toEqual(a);
+        expect(await packed.verify(tenant)).toEqual(a);
         expect(a.ok).toBe(false);
       } finally {
         await redis.lset(key, 0, original);
@@ -137,6 +165,7 @@ describe('VerifyPool', () => {
         expect(a).toMatchObject({ ok: false, firstBadSeq: seq, code: 'RECORD_LINK_BROKEN' });
         expect(a.ok ? '' : a.reason).toContain(`contact/${own.record.id}`);
         expect(await pooled.verify(tenant)).toEqual(a);
+        expect(await packed.verify(tenant)).toEqual(a);
       } finally {
         await writeSnapshot(redis, tenant, original);
       }
