@@ -89,6 +89,18 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/**
+ * Idle keep-alive connections stay open 65 s, not Node's 5 s: longer than the idle timeout of the
+ * load balancers and proxies put in front of webhooks (60 s for AWS ALB and nginx's default), so
+ * the proxy never sends a delivery on a connection the service is closing (a 502 to HubSpot or
+ * Salesforce, and a retried delivery). Headers must come within the same time plus a second.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+function keepConnectionsAlive(server: Server): void {
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+}
+
 export function trustDir(dataDir: string): string {
   return join(dataDir, 'verified');
 }
@@ -481,6 +493,7 @@ export async function startService(
       const s = app.listen(config.http.port, config.http.host, () => res(s));
       s.once('error', rej);
     });
+    keepConnectionsAlive(server);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.http.port;
     url = `http://${config.http.host}:${port}`;
@@ -666,7 +679,13 @@ export async function startService(
       await localWitness?.stop();
       if (server) {
         const s = server;
-        await new Promise<void>((r) => s.close(() => r()));
+        await new Promise<void>((r) => {
+          s.close(() => r());
+          // A connection busy at close() goes idle once answered: close it then, not after the
+          // 65 s keep-alive timeout (close() itself closes only the connections idle at the time).
+          const sweep = setInterval(() => s.closeIdleConnections(), 100);
+          s.once('close', () => clearInterval(sweep));
+        });
       }
       for (const t of verifyTimers) if (t) clearInterval(t);
       await freezeAlerts.stop();

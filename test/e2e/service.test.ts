@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { writeKeyPair } from '../../src/ledger/signing-key.js';
@@ -129,6 +130,31 @@ describe('startService on the embedded default', () => {
       expect(res).toMatchObject({ status: 200, body: { ok: false, firstBadSeq: 0 } });
     } finally {
       await second.stop();
+    }
+  }, 60_000);
+
+  it('keeps idle connections open past a proxy idle timeout, and still stops at once', async () => {
+    const service = await startService(config(), logger);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = http.get(`${service.url}/healthz`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      expect(await get()).toEqual({ status: 200, reused: false });
+      // Node's default would have closed the connection after 5 s (+1 s): it is still there.
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+      expect(await get()).toEqual({ status: 200, reused: true });
+    } finally {
+      // The kept-alive connection does not hold the shutdown up.
+      const started = Date.now();
+      await service.stop();
+      expect(Date.now() - started).toBeLessThan(10_000);
+      agent.destroy();
     }
   }, 60_000);
 
