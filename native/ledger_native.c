@@ -551,7 +551,7 @@ static napi_value seal_base64url(napi_env env, napi_callback_info info) {
   if (!uint8_bytes(env, argv[1], &nonce, &nonce_length) || nonce_length != NONCE_BYTES)
     return throw_args(env, "nonce must be a Uint8Array of 12 bytes");
   if (!uint8_bytes(env, argv[2], &aad, &aad_size) || !offset_arg(env, argv[3], &aad_length) ||
-      aad_length > aad_size)
+      aad_length > aad_size || aad_length > INT32_MAX)
     return throw_args(env, "aad must be a Uint8Array holding at least aadLength bytes");
   if (!uint8_bytes(env, argv[4], &plain, &plain_length) || plain_length > INT32_MAX - 64)
     return throw_args(env, "plain must be a Uint8Array");
