@@ -44,6 +44,7 @@ import { resumeTenant } from '../../src/pipeline/freeze.js';
 import { WitnessCopy } from '../../src/witness/copy.js';
 import { Witness } from '../../src/witness/witness.js';
 import { RepairError, repairFromWitness } from '../../src/witness/repair.js';
+import type { RepairReport } from '../../src/witness/repair.js';
 import { decodeVaultEntry } from '../../src/vault/plain.js';
 import { StaticKeyWrapper } from '../../src/vault/key-wrapper.js';
 import { SubjectService } from '../../src/vault/subjects.js';
@@ -89,6 +90,16 @@ async function send(tenant: string, n: number, tag: string): Promise<void> {
       ],
     });
   }
+}
+
+/** Repairs `tenant` from the witness copy in `witnessDir`, with the ledger's keys. */
+async function repairFrom(tenant: string, witnessDir: string): Promise<RepairReport> {
+  return repairFromWitness(ledger.store, verification, {
+    tenant,
+    copy: await WitnessCopy.open(witnessDir),
+    logKeys: ledger.verifiers,
+    origin: ledger.originFor(tenant),
+  });
 }
 
 async function newWitness(tenant: string, witnessDir: string, audit = Infinity): Promise<Witness> {
@@ -259,12 +270,7 @@ describe('witness', () => {
       );
       expect(await witness.runOnce()).toMatchObject({ status: 'refused', firstBadSeq: 2548 });
       t = performance.now();
-      const report = await repairFromWitness(ledger.store, verification, {
-        tenant,
-        copy: await WitnessCopy.open(witnessDir),
-        logKeys: ledger.verifiers,
-        origin: ledger.originFor(tenant),
-      });
+      const report = await repairFrom(tenant, witnessDir);
       const repairMs = performance.now() - t;
       expect(report.replaced.blocks).toEqual([2548]);
       expect(report.verification).toMatchObject({ ok: true, size: 4100 });
@@ -316,12 +322,7 @@ describe('witness', () => {
       expect((await ledger.store.readHead(tenant)).size).toBe(13);
 
       // Repair from the witness directory: the copy verifies against checkpoint 13.
-      const report = await repairFromWitness(ledger.store, verification, {
-        tenant,
-        copy: await WitnessCopy.open(witnessDir),
-        logKeys: ledger.verifiers,
-        origin: ledger.originFor(tenant),
-      });
+      const report = await repairFrom(tenant, witnessDir);
       expect(report).toMatchObject({
         checkpointSize: 13,
         replaced: { blocks: [4], vault: [], records: [], treeNodes: 0, head: false },
@@ -363,12 +364,7 @@ describe('witness', () => {
       await redis.setrange(k.treeChunk(1, 0), 32, Buffer.alloc(32, 7));
       expect((await verification.verifyTenant(tenant, 'full')).ok).toBe(false);
 
-      const report = await repairFromWitness(ledger.store, verification, {
-        tenant,
-        copy: await WitnessCopy.open(witnessDir),
-        logKeys: ledger.verifiers,
-        origin: ledger.originFor(tenant),
-      });
+      const report = await repairFrom(tenant, witnessDir);
       expect(report.replaced).toMatchObject({
         blocks: [6, 7, 8],
         records: ['contact/a1'],
@@ -413,12 +409,7 @@ describe('witness', () => {
       await redis.lset(k.segment(0), 3, block);
       expect((await verification.verifyTenant(tenant, 'full')).ok).toBe(false);
 
-      const repair = await repairFromWitness(ledger.store, verification, {
-        tenant,
-        copy: await WitnessCopy.open(witnessDir),
-        logKeys: ledger.verifiers,
-        origin: ledger.originFor(tenant),
-      });
+      const repair = await repairFrom(tenant, witnessDir);
       expect(repair.verification).toMatchObject({ ok: true, size: 9 });
       expect(repair.replaced.blocks).toEqual([3]);
       // Every other block's entry came back from the copy; e1's stayed erased.
@@ -443,12 +434,7 @@ describe('witness', () => {
       const good = await redis.lrangeBuffer(k.segment(0), 0, -1);
       // Damage inside the copy (block 1): restored from it; blocks 4-7 verify on their own.
       await redis.lset(k.segment(0), 1, Buffer.from('{}'));
-      const report = await repairFromWitness(ledger.store, verification, {
-        tenant,
-        copy: await WitnessCopy.open(witnessDir),
-        logKeys: ledger.verifiers,
-        origin: ledger.originFor(tenant),
-      });
+      const report = await repairFrom(tenant, witnessDir);
       expect(report).toMatchObject({
         checkpointSize: 4,
         latestCheckpointSize: 8,
@@ -459,12 +445,7 @@ describe('witness', () => {
 
       // Damage after the copy (block 6): nothing the witness can restore; still tampered.
       await redis.lset(k.segment(0), 6, Buffer.from('{}'));
-      const after = await repairFromWitness(ledger.store, verification, {
-        tenant,
-        copy: await WitnessCopy.open(witnessDir),
-        logKeys: ledger.verifiers,
-        origin: ledger.originFor(tenant),
-      });
+      const after = await repairFrom(tenant, witnessDir);
       expect(after).toMatchObject({
         checkpointSize: 4,
         latestCheckpointSize: 8,
@@ -483,12 +464,7 @@ describe('witness', () => {
       const k = new LedgerKeys(tenant);
       await redis.lset(k.segment(0), 1, Buffer.from('{}'));
       const before = await redis.lrangeBuffer(k.segment(0), 0, -1);
-      const err = await repairFromWitness(ledger.store, verification, {
-        tenant,
-        copy: await WitnessCopy.open(witnessDir),
-        logKeys: ledger.verifiers,
-        origin: ledger.originFor(tenant),
-      }).catch((e: unknown) => e);
+      const err = await repairFrom(tenant, witnessDir).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RepairError);
       expect((err as RepairError).code).toBe('COPY_BEHIND');
       expect((err as RepairError).message).toContain("after the witness's next round");
