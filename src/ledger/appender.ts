@@ -249,7 +249,8 @@ export class ChainAppender {
     );
     const create = keyless.filter((_, i) => anchored[i] === undefined).map((c) => c.recordKey);
     if (create.length > 0) {
-      for (const [record, key] of await vault.keysFor(this.tenant, create)) keys.set(record, key);
+      for (const [record, key] of await vault.createKeys(this.tenant, create))
+        keys.set(record, key);
     }
     return keys;
   }

@@ -24,6 +24,8 @@ export interface VaultPort {
     recordKeys: Iterable<string>,
     options?: { create?: boolean },
   ): Promise<Map<string, Uint8Array>>;
+  /** data keys created for records that had none (a record that has one by now keeps it) */
+  createKeys(tenant: string, recordKeys: Iterable<string>): Promise<Map<string, Uint8Array>>;
   /** an entry's UTF-8 bytes sealed into its stored form (`ev1.…`), as bytes */
   sealBytes(
     tenant: string,

@@ -128,8 +128,19 @@ export class RecordVault implements VaultPort {
     });
     await Promise.all(unwrapping);
     if (missing.length === 0 || options.create === false) return out;
-    // New records: their keys are drawn and wrapped here, and stored in one call (HSETNX each,
-    // createDataKeys-1.lua): of two workers creating a key at once one wins and both use it.
+    for (const [name, key] of await this.createKeys(tenant, missing)) out.set(name, key);
+    return out;
+  }
+
+  /**
+   * Data keys for records read as having none: drawn and wrapped here, and stored in one call
+   * (HSETNX each, createDataKeys-1.lua). Of two workers creating a key at once one wins and both
+   * use it; a record that has a key by now keeps it.
+   */
+  async createKeys(tenant: string, recordKeys: Iterable<string>): Promise<Map<string, Uint8Array>> {
+    const missing = [...new Set(recordKeys)];
+    const out = new Map<string, Uint8Array>();
+    if (missing.length === 0) return out;
     const fresh = await Promise.all(
       missing.map(async () => {
         const key = newDataKey();
