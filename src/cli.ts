@@ -116,9 +116,7 @@ async function verifyCommand(opts: {
   const redis = createRedis(redisInfo.url, 'cli');
   let pool: VerifyPool | undefined;
   // Segments verified in this thread (one thread, or incremental) are read packed when it can.
-  const packedReader = PackedReader.supports(redisInfo.url)
-    ? new PackedReader(redisInfo.url)
-    : undefined;
+  const packedReader = PackedReader.forUrl(redisInfo.url);
   try {
     const verifiers = await loadVerifierKeys(cfg.ledger.keyFile).catch((err: unknown) => {
       throw new ExitError(

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import type { RedisClient as Redis } from './redis/connection.js';
 import type { Config } from './config.js';
-import { batchHashBackend } from './ledger/batch-hash.js';
+import { nativeBackend } from './native/addon.js';
 import { Ledger, checkpointOrigin } from './ledger/ledger.js';
 import { loadSigningKey, loadVerifierKeys } from './ledger/signing-key.js';
 import { RedisLedgerStore } from './ledger/store.js';
@@ -227,11 +227,11 @@ export async function startService(
   role: Role = 'all',
 ): Promise<RunningService> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  if (batchHashBackend.name === 'native') {
-    logger.debug({ addon: batchHashBackend.detail }, 'native addon on');
+  if (nativeBackend.name === 'native') {
+    logger.debug({ addon: nativeBackend.detail }, 'native addon on');
   } else if (process.env.CRM_LEDGER_NATIVE !== 'off') {
     logger.warn(
-      { reason: batchHashBackend.detail },
+      { reason: nativeBackend.detail },
       'native addon unavailable: verification and appends hash and seal through node:crypto (same results, more CPU); npm run build:native builds it',
     );
   }
@@ -357,7 +357,7 @@ export async function startService(
     });
   };
   // Verifications (one thread in the service) read segments packed where the URL allows it.
-  const packedReader = PackedReader.supports(redisUrl) ? new PackedReader(redisUrl) : undefined;
+  const packedReader = PackedReader.forUrl(redisUrl);
   const verification = new VerificationService(
     store,
     { verifiers, originFor: (t) => checkpointOrigin(config.ledger.origin, t) },

@@ -3,9 +3,10 @@
  *
  * Backed by the optional native addon in `native/` (src/native/addon.ts loads it), which hashes
  * with the OpenSSL that Node links. Without it, or with `CRM_LEDGER_NATIVE=off`, the same
- * functions hash one item at a time with node:crypto (`sha256Latin1`, hash.ts). Both give the bytes of the `@noble/hashes` reference: a unit test
- * holds the three together. Why: a call into node:crypto costs ~0.4–0.6 µs and a result string
- * whatever the input, and a 1,024-block segment needs 2,047 hashes (`npm run bench -- hash`).
+ * functions hash one item at a time with node:crypto (`sha256Latin1`, hash.ts). Both give the
+ * bytes of the `@noble/hashes` reference: a unit test holds the three together. Why: a call into
+ * node:crypto costs ~0.4–0.6 µs and a result string whatever the input, and a 1,024-block segment
+ * needs 2,047 hashes (`npm run bench -- hash`).
  *
  * The packed functions take a segment as one buffer and its blocks' ends; `scanLinks` there is
  * links.ts's byte scanner (tailOf + scanTail) for every block, in C when the addon is built.

@@ -28,7 +28,7 @@ export function packBlocks(blocks: readonly Uint8Array[]): PackedBlocks {
 }
 
 /** Offset of block `i` in `data`. */
-export function blockStart(blocks: PackedBlocks, i: number): number {
+function blockStart(blocks: PackedBlocks, i: number): number {
   return i === 0 ? 0 : (blocks.ends[i - 1] as number);
 }
 

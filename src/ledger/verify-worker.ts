@@ -6,7 +6,6 @@ import { PackedReader } from '../redis/packed-reader.js';
 import { storeSource } from './ledger.js';
 import { RedisLedgerStore } from './store.js';
 import { loadSegment, segmentRecordBuffers, verifySegment } from './verifier.js';
-import type { ChainSource } from './verifier.js';
 import type { WorkerReply, WorkerRequest } from './verify-pool.js';
 
 const { redisUrl } = workerData as { redisUrl: string };
@@ -17,14 +16,10 @@ const redis = isClusterUrl(redisUrl)
 redis.on('error', () => {}); // failures reach the main thread through the rejected reads
 const store = new RedisLedgerStore(redis);
 // Segments come packed, one buffer each, from a plain redis:// URL; TLS and Cluster keep ioredis.
-const reader = PackedReader.supports(redisUrl) ? new PackedReader(redisUrl) : undefined;
-
-function sourceFor(tenant: string): ChainSource {
-  return storeSource(store, tenant, reader);
-}
+const reader = PackedReader.forUrl(redisUrl);
 
 parentPort?.on('message', (req: WorkerRequest) => {
-  loadSegment(sourceFor(req.tenant), req.segment, req.size).then(
+  loadSegment(storeSource(store, req.tenant, reader), req.segment, req.size).then(
     ({ blocks, levels, start, count, release }) => {
       const result = verifySegment(req.tenant, start, count, blocks, levels);
       // The result holds copies only (strings and fresh arrays): the read's buffers can be reused.

@@ -138,6 +138,11 @@ export class PackedReader {
     }
   }
 
+  /** A reader for `url` if it supports it (see supports), else undefined. */
+  static forUrl(url: string, options: PackedReaderOptions = {}): PackedReader | undefined {
+    return PackedReader.supports(url) ? new PackedReader(url, options) : undefined;
+  }
+
   constructor(url: string, options: PackedReaderOptions = {}) {
     const target = parseRedisUrl(url);
     const node = target.nodes[0];

@@ -33,9 +33,12 @@ import type { VaultItem, VaultOpenResult, VaultPort } from './types.js';
 
 /** Associated data of a sealed entry: the entry belongs to this tenant, seq and record only. */
 export function entryAad(tenant: string, seq: number, recordKey: string): Buffer {
-  return Buffer.from(`${AAD_PREFIX}${tenant}\0${seq}\0${recordKey}`, 'utf8');
+  return Buffer.from(entryAadText(tenant, seq, recordKey), 'utf8');
 }
-const AAD_PREFIX = 'crm-ledger/vault-entry/v1\0';
+function entryAadText(tenant: string, seq: number, recordKey: string): string {
+  return `crm-ledger/vault-entry/v1\0${tenant}\0${seq}\0${recordKey}`;
+}
+/** entryAad written by sealBytes, reused (sealing is synchronous). */
 let aadScratch = Buffer.allocUnsafeSlow(1024);
 
 /** Opens plain and erased entries only (no keys): chains written without a vault. */
@@ -187,8 +190,7 @@ export class RecordVault implements VaultPort {
     plain: Uint8Array,
   ): Buffer {
     if (this.impl === 'node') {
-      // The associated data written into a reused buffer: sealing is synchronous.
-      const text = `${AAD_PREFIX}${tenant}\0${seq}\0${recordKey}`;
+      const text = entryAadText(tenant, seq, recordKey);
       if (3 * text.length > aadScratch.length) {
         aadScratch = Buffer.allocUnsafeSlow(Math.max(3 * text.length, 2 * aadScratch.length));
       }
